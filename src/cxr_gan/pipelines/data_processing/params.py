@@ -1,0 +1,42 @@
+"""Parameters of the data_processing pipeline, validated by Kedro before any node runs."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class DataProcessingParams(BaseModel):
+    """conf/base/parameters_data_processing.yml, key `data_processing`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    classes: dict[str, int] = Field(
+        default_factory=lambda: {"normal": 0, "covid": 1},
+        description="class folder name -> label",
+    )
+    image_size: int = Field(446, ge=16, le=4096, description="side of the square arrays, px")
+    resize_mode: Literal["stretch", "pad", "crop"] = "stretch"
+    on_bad_file: Literal["skip", "fail"] = "skip"
+    min_images_per_class: int = Field(10, ge=1)
+    max_pixels: int = Field(100_000_000, ge=1, description="larger images are refused (bombs)")
+    near_duplicate_max_distance: int = Field(4, ge=0, le=64, description="pHash bits")
+    test_fraction: float = Field(0.2, gt=0, lt=1)
+    split_seed: int = 42
+    patient_csv: str | None = Field(
+        "auto",
+        description="CSV at the raw folder's root with columns filename, patient_id; "
+        "'auto' finds one, null ignores any",
+    )
+    contact_sheet_per_class: int = Field(8, ge=1, le=64)
+
+    @field_validator("classes")
+    @classmethod
+    def _two_distinct_labels(cls, classes: dict[str, int]) -> dict[str, int]:
+        if sorted(classes.values()) != list(range(len(classes))) or len(classes) < 2:
+            raise ValueError(
+                f"needs at least two folders labelled 0, 1, ... without gaps or repeats, "
+                f"got {classes}"
+            )
+        return classes

@@ -1,0 +1,129 @@
+"""The data-quality report (JSON) and contact sheet (figure) of the data_processing pipeline."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from cxr_gan.data.ingest import OK
+
+
+def dataset_fingerprint(sha256s: list[str]) -> str:
+    """One hash of the sorted content hashes: equal fingerprints mean identical input images."""
+    return hashlib.sha256("\n".join(sorted(sha256s)).encode()).hexdigest()
+
+
+def build_quality_report(
+    manifest: pd.DataFrame, split: pd.DataFrame, classes: Mapping[str, int], settings: dict
+) -> dict[str, Any]:
+    """Counts per class and stage, every problem file with its reason, duplicates, the split."""
+    usable = manifest[manifest["status"] == OK]
+    per_class = {}
+    for folder, label in classes.items():
+        files = manifest[manifest["class_folder"] == folder]
+        in_split = split[split["label"] == label]
+        per_class[folder] = {
+            "label": label,
+            "files_seen": len(files),
+            "usable": int((files["status"] == OK).sum()),
+            "left_out_by_status": {
+                status: int(count)
+                for status, count in files.loc[files["status"] != OK, "status"]
+                .value_counts()
+                .items()
+            },
+            "train": int((in_split["split"] == "train").sum()),
+            "test": int((in_split["split"] == "test").sum()),
+        }
+    problems = manifest.loc[
+        manifest["status"] != OK, ["relative_path", "class_folder", "status", "reason"]
+    ]
+    split_of = dict(zip(split["id"], split["split"], strict=True))
+    near_pairs = []
+    for _, row in usable.iterrows():
+        for other in filter(None, str(row.get("near_duplicates", "")).split(";")):
+            if row["id"] < other:
+                near_pairs.append(
+                    {
+                        "a": row["id"],
+                        "b": other,
+                        "same_class": bool(
+                            usable.loc[usable["id"] == other, "label"].iloc[0] == row["label"]
+                        ),
+                        "same_split": split_of.get(row["id"]) == split_of.get(other),
+                    }
+                )
+    has_patients = "patient_id" in usable and (usable["patient_id"] != "").any()
+    return {
+        "fingerprint": dataset_fingerprint(usable["sha256"].tolist()),
+        "settings": settings,
+        "totals": {
+            "files_seen": len(manifest),
+            "usable": len(usable),
+            "left_out": len(problems),
+            "train": int((split["split"] == "train").sum()),
+            "test": int((split["split"] == "test").sum()),
+        },
+        "classes": per_class,
+        "formats": _counts(usable["format"]),
+        "modes": _counts(usable["mode"]),
+        "original_sizes": {
+            "width_min": int(usable["width"].min()) if len(usable) else 0,
+            "width_max": int(usable["width"].max()) if len(usable) else 0,
+            "height_min": int(usable["height"].min()) if len(usable) else 0,
+            "height_max": int(usable["height"].max()) if len(usable) else 0,
+        },
+        "split_grouping": "patient_id and near duplicates" if has_patients else "near duplicates",
+        "patients": int(usable["patient_id"].replace("", np.nan).nunique()) if has_patients else 0,
+        "problems": problems.to_dict(orient="records"),
+        "near_duplicate_pairs": near_pairs,
+        "near_duplicates_across_splits": sum(not p["same_split"] for p in near_pairs),
+    }
+
+
+def _counts(values: pd.Series) -> dict[str, int]:
+    return {str(key): int(count) for key, count in values.value_counts().items()}
+
+
+def plot_contact_sheet(
+    images: np.ndarray,
+    labels: np.ndarray,
+    ids: np.ndarray,
+    classes: Mapping[str, int],
+    per_class: int,
+) -> Figure:
+    """A row of processed images per class, with counts, to check orientation and contrast."""
+    largest_class = max(int(np.sum(labels == label)) for label in classes.values())
+    columns = max(1, min(per_class, largest_class))
+    # a bare Figure, not pyplot: no global figure registry to leak or to need a display
+    figure = Figure(figsize=(1.8 * columns, 2.1 * len(classes)))
+    axes = figure.subplots(len(classes), columns, squeeze=False)
+    for row, (folder, label) in enumerate(classes.items()):
+        members = np.flatnonzero(labels == label)
+        for column in range(columns):
+            axis = axes[row][column]
+            axis.axis("off")
+            if column < len(members):
+                index = members[column * len(members) // columns]
+                axis.imshow(images[index], cmap="gray", vmin=0, vmax=255)
+                axis.set_title(str(ids[index]).split("/")[-1][:22], fontsize=6)
+        axes[row][0].text(
+            -0.1,
+            0.5,
+            f"{folder}\n(n={len(members)})",
+            transform=axes[row][0].transAxes,
+            ha="right",
+            va="center",
+            fontsize=9,
+        )
+    figure.suptitle(
+        f"Processed X-rays: {len(labels)} usable, {images.shape[1]}x{images.shape[2]} px",
+        fontsize=10,
+    )
+    figure.tight_layout()
+    return figure

@@ -1,0 +1,18 @@
+"""Kedro project settings: configuration layout and offline-by-default behaviour."""
+
+import os
+import warnings
+
+# TensorFlow's C++ start-up chatter (CPU instruction sets, CUDA probing) is noise for users; real
+# Python-side warnings still reach the log. A user's own setting wins.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+CONFIG_LOADER_ARGS = {
+    "base_env": "base",
+    "default_run_env": "local",
+}
+
+# Kedro 1.7 calls OmegaConf and pydantic functions that their newer releases mark deprecated; the
+# warnings are about Kedro's code, not the user's, and repeat on every run.
+warnings.filterwarnings("ignore", message="register_new_resolver", category=UserWarning)
+warnings.filterwarnings("ignore", message="Accessing the 'model_fields' attribute")

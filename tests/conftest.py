@@ -1,0 +1,62 @@
+"""Shared fixtures: real image files written to tmp, and a throwaway copy of the Kedro project."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SHARED_XRAYS = PROJECT_ROOT.parent / "shared" / "cxr-dev"
+
+
+def gradient_image(width: int = 48, height: int = 40) -> np.ndarray:
+    """A uint8 image whose every row and column differs, so flips and rotations show."""
+    y, x = np.mgrid[0:height, 0:width]
+    return ((x * 255 // (width - 1)) * 0.7 + (y * 255 // (height - 1)) * 0.3).astype(np.uint8)
+
+
+def write_class_folder(root: Path, folder: str, count: int, seed: int) -> list[Path]:
+    """`count` distinct random grayscale PNGs in root/folder."""
+    rng = np.random.default_rng(seed)
+    target = root / folder
+    target.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index in range(count):
+        blocks = rng.integers(0, 256, (8, 8), dtype=np.uint8)  # distinct at pHash's scale
+        pixels = np.kron(blocks, np.ones((6, 6), np.uint8))
+        path = target / f"img_{index:03d}.png"
+        Image.fromarray(pixels).save(path)
+        paths.append(path)
+    return paths
+
+
+@pytest.fixture
+def raw_folder(tmp_path: Path) -> Path:
+    """A raw-data folder with 12 good PNGs per class."""
+    root = tmp_path / "raw"
+    write_class_folder(root, "normal", 12, seed=1)
+    write_class_folder(root, "covid", 12, seed=2)
+    return root
+
+
+@pytest.fixture
+def project_copy(tmp_path: Path) -> Path:
+    """The project's conf and pyproject in a tmp folder, so runs never write into the repo."""
+    target = tmp_path / "project"
+    target.mkdir()
+    shutil.copy(PROJECT_ROOT / "pyproject.toml", target)
+    shutil.copy(PROJECT_ROOT / ".telemetry", target)
+    shutil.copytree(PROJECT_ROOT / "conf", target / "conf", ignore=shutil.ignore_patterns("local"))
+    (target / "conf" / "local").mkdir()
+    (target / "src").mkdir()  # Kedro insists on it; the package itself is installed in the venv
+    for folder in (PROJECT_ROOT / "data").iterdir():
+        (target / "data" / folder.name).mkdir(parents=True)
+    return target
