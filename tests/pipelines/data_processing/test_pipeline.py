@@ -3,43 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
-from kedro.framework.session import KedroSession
-from kedro.framework.startup import bootstrap_project
 
 from tests.conftest import SHARED_XRAYS
-
-
-def nested(dotted: dict | None) -> dict:
-    """{"a.b": 1} -> {"a": {"b": 1}}, as `kedro run --params "a.b=1"` does."""
-    result: dict = {}
-    for key, value in (dotted or {}).items():
-        *parents, leaf = key.split(".")
-        target = result
-        for parent in parents:
-            target = target.setdefault(parent, {})
-        target[leaf] = value
-    return result
-
-
-def run_kedro(project: Path, env: str | None = None, params: dict | None = None, **run_args):
-    """Run in the tmp project copy, from its folder, as `kedro run` would; return the session's
-    catalog for loading outputs back. params take dotted keys like --params."""
-    params = nested(params)
-    bootstrap_project(project)
-    cwd = os.getcwd()
-    os.chdir(project)
-    try:
-        with KedroSession.create(project_path=project, env=env, runtime_params=params) as session:
-            session.run(**run_args)
-            return session.load_context().catalog
-    finally:
-        os.chdir(cwd)
+from tests.kedro_helpers import run_kedro
 
 
 def test_demo_run_writes_every_versioned_output(project_copy):

@@ -1,0 +1,102 @@
+"""A versioned set of PNG images with a manifest, saved and loaded as ONE unit.
+
+Layout: <filepath>/<version>/*.png and <filepath>/<version>/manifest.csv. A set is written into a
+hidden temporary folder and renamed into place, so a killed run never leaves a partial version
+that the next run would load. (kedro's PartitionedDataset versions each file separately, which
+is not what a "set of 50 synthetic X-rays" means.)
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import cv2
+import numpy as np
+import pandas as pd
+from kedro.io.core import AbstractVersionedDataset, DatasetError, Version
+
+from cxr_gan.io_utils import atomic_directory
+
+MANIFEST = "manifest.csv"
+
+
+class ImageSetDataset(AbstractVersionedDataset[dict[str, Any], dict[str, Any]]):
+    """Data is {"images": uint8 array (n, h, w) or list of 2-D arrays, "manifest": DataFrame
+    with a "filename" column naming each image's PNG, in the same order}.
+
+    Example catalog entry::
+
+        synthetic_xrays:
+          type: cxr_gan.datasets.ImageSetDataset
+          filepath: data/07_model_output/synthetic_xrays
+          versioned: true
+    """
+
+    def __init__(
+        self,
+        *,
+        filepath: str,
+        version: Version | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(
+            filepath=PurePosixPath(Path(filepath).as_posix()),
+            version=version,
+            exists_function=os.path.exists,
+            glob_function=glob.glob,
+        )
+        self.metadata = metadata
+
+    def _get_versioned_path(self, version: str) -> PurePosixPath:
+        # <filepath>/<version>/manifest.csv: the manifest marks a complete version
+        return super()._get_versioned_path(version).parent / MANIFEST
+
+    def _manifest_path(self, for_save: bool) -> Path:
+        if self._version is None:
+            return Path(self._filepath) / MANIFEST
+        return Path(self._get_save_path() if for_save else self._get_load_path())
+
+    def load(self) -> dict[str, Any]:
+        manifest_path = self._manifest_path(for_save=False)
+        folder = manifest_path.parent
+        manifest = pd.read_csv(manifest_path, keep_default_na=False)
+        images = []
+        for name in manifest["filename"]:
+            image = cv2.imread(str(folder / name), cv2.IMREAD_UNCHANGED)
+            if image is None:
+                raise DatasetError(f"{folder / name} listed in {manifest_path} cannot be read")
+            images.append(image)
+        same_shape = len({image.shape for image in images}) <= 1
+        return {
+            "images": np.stack(images) if images and same_shape else images,
+            "manifest": manifest,
+            "folder": str(folder),
+        }
+
+    def save(self, data: dict[str, Any]) -> None:
+        manifest: pd.DataFrame = data["manifest"]
+        images = data["images"]
+        if "filename" not in manifest.columns or len(manifest) != len(images):
+            raise DatasetError(
+                "ImageSetDataset needs a manifest with a 'filename' column and one row per image"
+            )
+        folder = self._manifest_path(for_save=True).parent
+        with atomic_directory(folder) as temp_dir:
+            for name, image in zip(manifest["filename"], images, strict=True):
+                ok, encoded = cv2.imencode(".png", np.asarray(image))
+                if not ok:
+                    raise DatasetError(f"could not encode {name} as PNG")
+                (temp_dir / name).write_bytes(encoded.tobytes())
+            manifest.to_csv(temp_dir / MANIFEST, index=False)
+
+    def _exists(self) -> bool:
+        try:
+            return self._manifest_path(for_save=False).exists()
+        except DatasetError:
+            return False
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": self._filepath, "version": self._version}

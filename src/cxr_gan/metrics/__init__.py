@@ -1,0 +1,1 @@
+"""Metrics that judge the GAN and the classifier."""

@@ -1,0 +1,251 @@
+"""Conditional GANs for grayscale X-rays: the study's dense model and a DCGAN, one training step.
+
+Both generators map (latent vector, class label) to an image in [-1, 1] of shape (s, s, 1); both
+discriminators map (image, label) to one logit. Models are plain functional Keras models of
+built-in layers, so a saved generator loads with Keras safe_mode and no custom code.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import tensorflow as tf
+from keras import layers
+
+from cxr_gan.models.diffaugment import diff_augment
+from cxr_gan.models.gan_config import GanConfig
+
+
+def _label_input() -> keras.KerasTensor:
+    return keras.Input(shape=(1,), dtype="int32", name="label")
+
+
+def build_dense_generator(config: GanConfig) -> keras.Model:
+    """The study's generator: 4 x (Dense, LeakyReLU(0.2), BatchNorm(0.8)) -> Dense(pixels, tanh)."""
+    size = config.gan_image_size
+    latent = keras.Input(shape=(config.latent_dim,), name="latent")
+    label = _label_input()
+    embedded = layers.Flatten()(
+        layers.Embedding(config.n_classes, config.label_embedding_dim)(label)
+    )
+    x = layers.Concatenate()([latent, embedded])
+    for width in config.generator_widths:
+        x = layers.Dense(width)(x)
+        x = layers.LeakyReLU(negative_slope=0.2)(x)
+        x = layers.BatchNormalization(momentum=0.8)(x)
+    x = layers.Dense(size * size, activation="tanh")(x)
+    image = layers.Reshape((size, size, 1), name="image")(x)
+    return keras.Model([latent, label], image, name="dense_generator")
+
+
+def build_dense_discriminator(config: GanConfig) -> keras.Model:
+    """The study's discriminator: flattened image (+ label) -> 4 x (Dense, ReLU, Dropout) -> logit.
+
+    The study ends in a sigmoid; here the sigmoid sits in the loss (from_logits), which is the
+    same model with better numerics.
+    """
+    size = config.gan_image_size
+    image = keras.Input(shape=(size, size, 1), name="image")
+    label = _label_input()
+    embedded = layers.Flatten()(
+        layers.Embedding(config.n_classes, config.label_embedding_dim)(label)
+    )
+    x = layers.Concatenate()([layers.Flatten()(image), embedded])
+    for width in config.discriminator_widths:
+        x = layers.Dense(width, activation="relu")(x)
+        x = layers.Dropout(config.dropout)(x)
+    logit = layers.Dense(1, name="logit")(x)
+    return keras.Model([image, label], logit, name="dense_discriminator")
+
+
+def _generator_channels(stage: int, config: GanConfig) -> int:
+    return max(16, config.base_filters * 8 // 2**stage)
+
+
+def build_dcgan_generator(config: GanConfig) -> keras.Model:
+    """Label embedding joined to the latent -> 4x4 maps -> (upsample, 3x3 conv, BN, LeakyReLU)
+    stages up to the image size. Resize-then-conv (the default) avoids the checkerboard texture
+    that Conv2DTranspose left on X-rays at 128 px."""
+    size = config.gan_image_size
+    stages = int(math.log2(size // 4))
+    latent = keras.Input(shape=(config.latent_dim,), name="latent")
+    label = _label_input()
+    embedded = layers.Flatten()(
+        layers.Embedding(config.n_classes, config.label_embedding_dim)(label)
+    )
+    x = layers.Concatenate()([latent, embedded])
+    channels = _generator_channels(0, config)
+    x = layers.Dense(4 * 4 * channels, use_bias=False)(x)
+    x = layers.Reshape((4, 4, channels))(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.LeakyReLU(negative_slope=0.2)(x)
+    for stage in range(1, stages + 1):
+        channels = _generator_channels(stage, config)
+        if config.upsampling == "transpose":
+            x = layers.Conv2DTranspose(channels, 4, strides=2, padding="same", use_bias=False)(x)
+        else:
+            x = layers.UpSampling2D(interpolation=config.upsampling)(x)
+            x = layers.Conv2D(channels, 3, padding="same", use_bias=False)(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.LeakyReLU(negative_slope=0.2)(x)
+    image = layers.Conv2D(1, 3, padding="same", activation="tanh", name="image")(x)
+    return keras.Model([latent, label], image, name="dcgan_generator")
+
+
+def build_dcgan_discriminator(config: GanConfig) -> keras.Model:
+    """Strided 4x4 convs down to 4x4 maps, then a projection head (Miyato & Koyama 2018):
+    logit = w . phi(x) + embed(label) . phi(x), which conditions on the class without
+    concatenating label planes."""
+    size = config.gan_image_size
+    stages = int(math.log2(size // 4))
+    image = keras.Input(shape=(size, size, 1), name="image")
+    label = _label_input()
+    x = image
+    for stage in range(stages):
+        x = layers.Conv2D(min(512, config.base_filters * 2**stage), 4, strides=2, padding="same")(x)
+        x = layers.LeakyReLU(negative_slope=0.2)(x)
+    features = layers.GlobalAveragePooling2D()(x)
+    unconditional = layers.Dense(1)(features)
+    class_vector = layers.Flatten()(layers.Embedding(config.n_classes, features.shape[-1])(label))
+    projection = layers.Dot(axes=1)([class_vector, features])
+    logit = layers.Add(name="logit")([unconditional, projection])
+    return keras.Model([image, label], logit, name="dcgan_discriminator")
+
+
+def build_generator(config: GanConfig) -> keras.Model:
+    return (build_dcgan_generator if config.architecture == "dcgan" else build_dense_generator)(
+        config
+    )
+
+
+def build_discriminator(config: GanConfig) -> keras.Model:
+    builder = (
+        build_dcgan_discriminator if config.architecture == "dcgan" else build_dense_discriminator
+    )
+    return builder(config)
+
+
+class ConditionalGAN(keras.Model):
+    """Generator, discriminator and a moving-average copy of the generator, with the GAN's own
+    train_step (non-saturating loss, DiffAugment on both real and fake images).
+
+    The moving average (EMA) copy is what samples: it averages out the oscillation of GAN
+    training. It also copies BatchNorm's moving statistics, and must be sampled with
+    training=False (sampling it with batch statistics was measured to wash out rib texture).
+    """
+
+    def __init__(self, config: GanConfig, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.config = config
+        self.generator = build_generator(config)
+        self.discriminator = build_discriminator(config)
+        self.ema_generator = build_generator(config)
+        self.ema_generator.set_weights(self.generator.get_weights())
+        self.seed_generator = keras.random.SeedGenerator(config.seed)
+        self.ema_updates = keras.Variable(0, dtype="int64", trainable=False, name="ema_updates")
+        self.loss_fn = keras.losses.BinaryCrossentropy(from_logits=True)
+        names = ("d_loss", "g_loss", "d_real", "d_fake", "d_acc_real", "d_acc_fake")
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
+
+    def compile(self, d_optimizer=None, g_optimizer=None, **kwargs) -> None:
+        super().compile(**kwargs)
+        self.d_optimizer = d_optimizer or self._adam()
+        self.g_optimizer = g_optimizer or self._adam()
+
+    def _adam(self) -> keras.optimizers.Optimizer:
+        return keras.optimizers.Adam(self.config.learning_rate, beta_1=self.config.beta_1)
+
+    @property
+    def metrics(self) -> list[keras.metrics.Metric]:
+        return list(self.trackers.values())
+
+    def _augment(self, images: tf.Tensor) -> tf.Tensor:
+        if not self.config.diffaugment:
+            return images
+        return diff_augment(images, self.seed_generator, self.config.diffaugment_policy)
+
+    def train_step(self, data):
+        real_images, labels = data
+        labels = tf.reshape(tf.cast(labels, tf.int32), (-1, 1))
+        batch = tf.shape(real_images)[0]
+        latent_shape = (batch, self.config.latent_dim)
+
+        latent = keras.random.normal(latent_shape, seed=self.seed_generator)
+        with tf.GradientTape() as tape:
+            fake_images = self.generator([latent, labels], training=True)
+            real_logits = self.discriminator([self._augment(real_images), labels], training=True)
+            fake_logits = self.discriminator([self._augment(fake_images), labels], training=True)
+            d_loss = self.loss_fn(tf.ones_like(real_logits), real_logits) + self.loss_fn(
+                tf.zeros_like(fake_logits), fake_logits
+            )
+        gradients = tape.gradient(d_loss, self.discriminator.trainable_weights)
+        self.d_optimizer.apply_gradients(
+            zip(gradients, self.discriminator.trainable_weights, strict=True)
+        )
+
+        latent = keras.random.normal(latent_shape, seed=self.seed_generator)
+        with tf.GradientTape() as tape:
+            generated = self.generator([latent, labels], training=True)
+            logits = self.discriminator([self._augment(generated), labels], training=True)
+            g_loss = self.loss_fn(tf.ones_like(logits), logits)
+        gradients = tape.gradient(g_loss, self.generator.trainable_weights)
+        self.g_optimizer.apply_gradients(
+            zip(gradients, self.generator.trainable_weights, strict=True)
+        )
+        self._update_ema()
+
+        real_scores, fake_scores = tf.sigmoid(real_logits), tf.sigmoid(fake_logits)
+        values = {
+            "d_loss": d_loss,
+            "g_loss": g_loss,
+            "d_real": tf.reduce_mean(real_scores),
+            "d_fake": tf.reduce_mean(fake_scores),
+            "d_acc_real": tf.reduce_mean(tf.cast(real_scores > 0.5, tf.float32)),
+            "d_acc_fake": tf.reduce_mean(tf.cast(fake_scores < 0.5, tf.float32)),
+        }
+        for name, value in values.items():
+            self.trackers[name].update_state(value)
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+    def _update_ema(self) -> None:
+        """EMA of trainable weights with a warm-up (decay grows as (1+t)/(10+t)) so short runs
+        are not dominated by the random initial weights; moving statistics are copied."""
+        self.ema_updates.assign_add(1)
+        steps = tf.cast(self.ema_updates, tf.float32)
+        decay = tf.minimum(self.config.ema_decay, (1.0 + steps) / (10.0 + steps))
+        for average, live in zip(
+            self.ema_generator.trainable_weights, self.generator.trainable_weights, strict=True
+        ):
+            average.assign(decay * average + (1.0 - decay) * live)
+        for average, live in zip(
+            self.ema_generator.non_trainable_weights,
+            self.generator.non_trainable_weights,
+            strict=True,
+        ):
+            average.assign(live)
+
+    def state_variables(self) -> list[keras.Variable]:
+        """Every variable a checkpoint must hold to resume exactly: the three models, both
+        optimizers, the random-number state and the EMA step count."""
+        return [
+            *self.generator.variables,
+            *self.discriminator.variables,
+            *self.ema_generator.variables,
+            *self.d_optimizer.variables,
+            *self.g_optimizer.variables,
+            self.seed_generator.state,
+            self.ema_updates,
+        ]
+
+    def build_optimizers(self) -> None:
+        """Create optimizer slots up front, so a checkpoint can be restored before any step."""
+        self.d_optimizer.build(self.discriminator.trainable_weights)
+        self.g_optimizer.build(self.generator.trainable_weights)
+
+    def sample(self, latent, labels, use_ema: bool = True) -> tf.Tensor:
+        """Images in [-1, 1] for the given latents and labels, in inference mode."""
+        model = self.ema_generator if use_ema else self.generator
+        latent = tf.convert_to_tensor(latent, tf.float32)
+        labels = tf.reshape(tf.cast(labels, tf.int32), (-1, 1))
+        return model([latent, labels], training=False)

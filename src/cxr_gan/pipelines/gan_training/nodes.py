@@ -1,0 +1,93 @@
+"""Nodes of gan_training: select the training split, train, and draw the training figures."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import keras
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from cxr_gan.models.gan_trainer import train_gan
+from cxr_gan.pipelines.gan_training.params import GanTrainingParams
+from cxr_gan.reporting.gan_figures import pick_epochs, plot_grids, plot_loss_curves
+
+logger = logging.getLogger(__name__)
+
+
+def training_images(
+    xray_arrays: dict[str, np.ndarray], xray_split: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray]:
+    """Images and labels of the training split only: no test image ever reaches the GAN."""
+    train_ids = set(xray_split.loc[xray_split["split"] == "train", "id"])
+    mask = np.array([image_id in train_ids for image_id in xray_arrays["ids"]])
+    if not mask.any():
+        raise ValueError("the split has no training images; re-run data_processing")
+    return xray_arrays["images"][mask], xray_arrays["labels"][mask].astype(np.int32)
+
+
+def train_conditional_gan(
+    xray_arrays: dict[str, np.ndarray], xray_split: pd.DataFrame, params: GanTrainingParams
+) -> tuple[keras.Model, dict[str, Any], dict[str, Any]]:
+    """Train on the training split; return the (moving-average) generator, history and grids."""
+    images, labels = training_images(xray_arrays, xray_split)
+    config = params.gan_config()
+    if config.n_classes <= int(labels.max()):
+        raise ValueError(
+            f"gan_training.n_classes={config.n_classes} but the data has labels up to "
+            f"{int(labels.max())}: set n_classes to the number of class folders"
+        )
+    run = train_gan(
+        images,
+        labels,
+        config,
+        checkpoint_root=params.checkpoint_dir,
+        sample_every=params.sample_every,
+        checkpoint_every=params.checkpoint_every,
+        samples_per_class=params.samples_per_class,
+    )
+    history = {
+        "settings": config.model_dump(mode="json"),
+        "training_images": int(len(images)),
+        "resumed_from_epoch": run.resumed_from_epoch,
+        "epochs": run.history,
+    }
+    epochs = sorted(run.grids)
+    grids = {
+        "images": [run.grids[epoch] for epoch in epochs],
+        "manifest": pd.DataFrame(
+            {"filename": [f"epoch_{epoch:05d}.png" for epoch in epochs], "epoch": epochs}
+        ),
+    }
+    return run.gan.ema_generator, history, grids
+
+
+def plot_training_curves(gan_history: dict[str, Any]) -> Figure:
+    return plot_loss_curves(gan_history["epochs"])
+
+
+def plot_grids_over_epochs(gan_sample_grids: dict[str, Any], params: GanTrainingParams) -> Figure:
+    """The fixed-latent grid at a few epochs, like the study's figures of epochs 100 and 200.
+    Rows within a grid are classes (label 0 on top)."""
+    by_epoch = dict(
+        zip(gan_sample_grids["manifest"]["epoch"], gan_sample_grids["images"], strict=True)
+    )
+    shown = pick_epochs(list(by_epoch), params.grid_epochs_shown)
+    return plot_grids(
+        {f"epoch {epoch}": by_epoch[epoch] for epoch in shown},
+        "Samples from fixed latents over training (each grid: one row per class)",
+    )
+
+
+def compare_variant_grids(params: GanTrainingParams, **final_grids: dict[str, Any]) -> Figure:
+    """The last sample grid of the main run and of every variant, one above the other."""
+    grids = {}
+    for name, grid_set in final_grids.items():
+        label = name.removesuffix("_grids")
+        overrides = params.variants.get(label, {})
+        detail = ", ".join(f"{k}={v}" for k, v in overrides.items()) or "base settings"
+        epochs = list(grid_set["manifest"]["epoch"])
+        grids[f"{label}\n({detail}; epoch {epochs[-1]})"] = grid_set["images"][-1]
+    return plot_grids(grids, "GAN variants after training (same latents in every grid)")

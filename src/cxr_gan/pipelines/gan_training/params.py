@@ -1,0 +1,31 @@
+"""Parameters of gan_training: the GAN's settings plus how the run is watched and saved."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from cxr_gan.models.gan_config import GanConfig
+
+
+class GanTrainingParams(GanConfig):
+    """conf/base/parameters_gan_training.yml, key `gan_training`."""
+
+    sample_every: int = Field(10, ge=1, description="epochs between sample grids")
+    checkpoint_every: int = Field(10, ge=1, description="epochs between checkpoints")
+    checkpoint_dir: str | None = Field(
+        "data/06_models/gan_checkpoints", description="null: no checkpoints, no resume"
+    )
+    samples_per_class: int = Field(6, ge=1, le=32)
+    grid_epochs_shown: int = Field(6, ge=1, description="grids in the grid-over-epochs figure")
+    variants: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="name -> overrides; one extra namespaced run each"
+    )
+
+    def gan_config(self) -> GanConfig:
+        return GanConfig(**self.model_dump(include=set(GanConfig.model_fields)))
+
+    def with_overrides(self, overrides: dict[str, Any]) -> GanTrainingParams:
+        """This run's settings with a variant's overrides, validated like the originals."""
+        return GanTrainingParams.model_validate({**self.model_dump(), **overrides, "variants": {}})

@@ -1,0 +1,56 @@
+"""synthesis: generator -> 50 synthetic X-rays (one versioned set), a balanced set, quality report.
+
+Each GAN variant gets its own namespaced copy, reading that variant's generator.
+"""
+
+from __future__ import annotations
+
+from kedro.pipeline import Node, Pipeline
+
+from cxr_gan.pipelines.synthesis.nodes import (
+    assess_synthetic_quality,
+    synthesize_balanced_xrays,
+    synthesize_xrays,
+)
+from cxr_gan.pipelines.variants import configured_variants
+
+_PARAMS = ["params:synthesis", "params:data_processing"]
+
+
+def _synthesis_pipeline() -> Pipeline:
+    return Pipeline(
+        [
+            Node(
+                synthesize_xrays,
+                inputs=["generator", *_PARAMS],
+                outputs="synthetic_xrays",
+                name="synthesize_xrays",
+            ),
+            Node(
+                synthesize_balanced_xrays,
+                inputs=["generator", *_PARAMS],
+                outputs="synthetic_balanced_xrays",
+                name="synthesize_balanced_xrays",
+            ),
+            Node(
+                assess_synthetic_quality,
+                inputs=["generator", "synthetic_xrays", "xray_arrays", "xray_split", *_PARAMS],
+                outputs=["gan_quality_report", "gan_quality_figure"],
+                name="assess_synthetic_quality",
+            ),
+        ]
+    )
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    main = _synthesis_pipeline()
+    copies = [
+        Pipeline(
+            _synthesis_pipeline(),
+            namespace=name,
+            inputs={"xray_arrays", "xray_split"},
+            parameters=set(_PARAMS),
+        )
+        for name in configured_variants()
+    ]
+    return main + sum(copies, Pipeline([]))

@@ -1,0 +1,44 @@
+"""Run the project for real through a KedroSession, in a tmp copy, as `kedro run` does."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import yaml
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+
+
+def nested(dotted: dict | None) -> dict:
+    """{"a.b": 1} -> {"a": {"b": 1}}, as `kedro run --params "a.b=1"` does."""
+    result: dict = {}
+    for key, value in (dotted or {}).items():
+        *parents, leaf = key.split(".")
+        target = result
+        for parent in parents:
+            target = target.setdefault(parent, {})
+        target[leaf] = value
+    return result
+
+
+def run_kedro(project: Path, env: str | None = None, params: dict | None = None, **run_args):
+    """Run in the tmp project copy, from its folder, as `kedro run` would; return the session's
+    catalog for loading outputs back. params take dotted keys like --params."""
+    params = nested(params)
+    bootstrap_project(project)
+    cwd = os.getcwd()
+    os.chdir(project)
+    try:
+        with KedroSession.create(project_path=project, env=env, runtime_params=params) as session:
+            session.run(**run_args)
+            return session.load_context().catalog
+    finally:
+        os.chdir(cwd)
+
+
+def write_conf(project: Path, relative: str, content: dict) -> None:
+    """Write a YAML file under the tmp project's conf/ (e.g. local/catalog.yml)."""
+    path = project / "conf" / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(content))
