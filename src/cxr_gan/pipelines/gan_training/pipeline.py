@@ -1,11 +1,12 @@
 """gan_training: training split -> conditional GAN generator, history, sample grids, figures.
 
-One extra namespaced copy per entry of gan_training.variants (see pipelines/variants.py), and a
+One extra namespaced copy per entry of gan_training.variants (see pipelines/registration.py), and a
 figure comparing every variant's final samples.
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from kedro.pipeline import Node, Pipeline
@@ -17,7 +18,7 @@ from cxr_gan.pipelines.gan_training.nodes import (
     train_conditional_gan,
 )
 from cxr_gan.pipelines.gan_training.params import GanTrainingParams
-from cxr_gan.pipelines.variants import configured_variants
+from cxr_gan.pipelines.registration import configured_variants
 
 
 def _trainer_with(overrides: dict[str, Any]):
@@ -68,7 +69,14 @@ def create_pipeline(**kwargs) -> Pipeline:
         )
         for name, overrides in variants.items()
     ]
-    comparison = Node(
+    with warnings.catch_warnings():  # "a.b" names here are namespaced outputs, used on purpose
+        warnings.filterwarnings("ignore", message="One or more dataset names contain")
+        comparison = _comparison_node(variants)
+    return main + sum(copies, Pipeline([])) + Pipeline([comparison])
+
+
+def _comparison_node(variants: dict[str, dict[str, Any]]) -> Node:
+    return Node(
         compare_variant_grids,
         inputs={
             "params": "params:gan_training",
@@ -78,4 +86,3 @@ def create_pipeline(**kwargs) -> Pipeline:
         outputs="gan_variant_comparison",
         name="compare_gan_variants",
     )
-    return main + sum(copies, Pipeline([])) + Pipeline([comparison])

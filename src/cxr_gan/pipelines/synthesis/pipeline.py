@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from kedro.pipeline import Node, Pipeline
 
+from cxr_gan.pipelines.registration import configured_variants
 from cxr_gan.pipelines.synthesis.nodes import (
     assess_synthetic_quality,
     synthesize_balanced_xrays,
     synthesize_xrays,
 )
-from cxr_gan.pipelines.variants import configured_variants
 
 _PARAMS = ["params:synthesis", "params:data_processing"]
 

@@ -1,0 +1,54 @@
+"""Shared by the benchmarks: a throwaway copy of the project and a measured `kedro run`."""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_XRAYS = ROOT.parent / "shared" / "cxr-dev"
+
+
+def project_copy(catalog: dict | None = None, parameters: dict | None = None) -> Path:
+    """conf/ and pyproject in a temp folder (outputs never land in the repo's data/)."""
+    target = Path(tempfile.mkdtemp(prefix="cxr-gan-bench-"))
+    shutil.copy(ROOT / "pyproject.toml", target)
+    shutil.copy(ROOT / ".telemetry", target)
+    shutil.copytree(ROOT / "conf", target / "conf", ignore=shutil.ignore_patterns("local"))
+    (target / "conf/local").mkdir()
+    (target / "src").mkdir()
+    for name, content in (("catalog", catalog), ("parameters", parameters)):
+        if content:
+            (target / f"conf/local/{name}.yml").write_text(yaml.safe_dump(content))
+    return target
+
+
+def timed_kedro_run(project: Path, *args: str) -> dict:
+    """Run `kedro run ARGS` in a child process; wall seconds and the child's peak RSS in MB."""
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    started = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-m", "kedro", "run", *args],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    seconds = time.perf_counter() - started
+    if result.returncode != 0:
+        print(result.stdout[-3000:], result.stderr[-3000:], file=sys.stderr)
+        raise SystemExit(f"kedro run {' '.join(args)} failed")
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    if peak <= before:
+        print("warning: an earlier child had a higher peak; run one measurement per process")
+    return {"seconds": round(seconds, 1), "peak_rss_mb": round(peak / 1024)}

@@ -1,0 +1,138 @@
+"""Which images each classification experiment trains, validates and tests on.
+
+Rules, checked every time a training set is assembled:
+- every experiment is tested on the same real test split from data_processing;
+- validation images are the same held-out part of the real training split in every experiment;
+- synthetic images only ever enter training sets, never validation or test;
+- no test image (by id) and no image of a test patient is ever in a training or validation set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from cxr_gan.data.split import connected_groups, links_from_keys, stratified_group_split
+
+STRONG_AUGMENTATION = "strong"
+
+
+class LeakageError(AssertionError):
+    """A test image (or its patient) reached training data: the comparison would be invalid."""
+
+
+@dataclass(frozen=True)
+class ImageSubset:
+    images: np.ndarray  # uint8 (n, s, s)
+    labels: np.ndarray  # int (n,)
+    ids: np.ndarray  # str (n,)
+    synthetic: np.ndarray  # bool (n,)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "images": len(self),
+            "real": int((~self.synthetic).sum()),
+            "synthetic": int(self.synthetic.sum()),
+            **{f"label_{c}": int((self.labels == c).sum()) for c in np.unique(self.labels)},
+        }
+
+
+def split_real_images(
+    arrays: dict[str, np.ndarray], split: pd.DataFrame, validation_fraction: float, seed: int
+) -> dict[str, Any]:
+    """Real train / validation / test subsets; validation is grouped by patient like the split."""
+    by_id = split.set_index("id")
+    ids = arrays["ids"]
+    side = by_id.loc[ids, "split"].to_numpy()
+    patients = by_id.loc[ids, "patient_id"].fillna("").astype(str).to_numpy()
+    labels = arrays["labels"].astype(np.int32)
+    train = np.flatnonzero(side == "train")
+    is_val = np.zeros(len(train), bool)
+    if validation_fraction > 0:
+        groups = connected_groups(len(train), links_from_keys(patients[train].tolist()))
+        is_val = stratified_group_split(labels[train], groups, validation_fraction, seed)
+
+    def subset(index: np.ndarray) -> ImageSubset:
+        return ImageSubset(
+            arrays["images"][index],
+            labels[index],
+            ids[index].astype(str),
+            np.zeros(len(index), bool),
+        )
+
+    test = np.flatnonzero(side == "test")
+    return {
+        "train": subset(train[~is_val]),
+        "validation": subset(train[is_val]),
+        "test": subset(test),
+        "test_patients": sorted(set(patients[test]) - {""}),
+        "train_patients": dict(zip(ids[train].astype(str), patients[train], strict=True)),
+    }
+
+
+def synthetic_subset(image_set: dict[str, Any], size: int) -> ImageSubset:
+    """A versioned synthetic set as training images at the real images' size."""
+    images = np.stack(
+        [
+            image
+            if image.shape == (size, size)
+            else cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+            for image in image_set["images"]
+        ]
+    )
+    manifest = image_set["manifest"]
+    ids = np.array([f"synthetic/{name}" for name in manifest["filename"]])
+    return ImageSubset(images, manifest["label"].to_numpy(np.int32), ids, np.ones(len(ids), bool))
+
+
+def concatenate(*subsets: ImageSubset) -> ImageSubset:
+    return ImageSubset(
+        np.concatenate([s.images for s in subsets]),
+        np.concatenate([s.labels for s in subsets]),
+        np.concatenate([s.ids for s in subsets]),
+        np.concatenate([s.synthetic for s in subsets]),
+    )
+
+
+def training_set(
+    experiment: str,
+    data: dict[str, Any],
+    synthetic_xrays: dict[str, Any],
+    synthetic_balanced_xrays: dict[str, Any],
+) -> tuple[ImageSubset, str | None]:
+    """The experiment's training images, and the augmentation preset it asks for (None: the
+    configured one)."""
+    real = data["train"]
+    size = real.images.shape[1]
+    if experiment == "real":
+        chosen, augmentation = real, None
+    elif experiment == "real_plus_synthetic":
+        chosen, augmentation = concatenate(real, synthetic_subset(synthetic_xrays, size)), None
+    elif experiment == "classical_augmentation":
+        chosen, augmentation = real, STRONG_AUGMENTATION
+    elif experiment == "synthetic_only":
+        chosen, augmentation = synthetic_subset(synthetic_balanced_xrays, size), None
+    else:
+        raise ValueError(f"unknown experiment {experiment!r}")
+    check_no_leakage(chosen, data)
+    return chosen, augmentation
+
+
+def check_no_leakage(training: ImageSubset, data: dict[str, Any]) -> None:
+    """Raise LeakageError if any test or validation image, or test patient, is in training."""
+    test_ids, validation_ids = set(data["test"].ids), set(data["validation"].ids)
+    leaked = sorted((set(training.ids) & test_ids) | (set(training.ids) & validation_ids))
+    test_patients = set(data["test_patients"])
+    patients = data["train_patients"]
+    leaked += sorted(i for i in training.ids if patients.get(i, "") in test_patients - {""})
+    if data["test"].synthetic.any() or data["validation"].synthetic.any():
+        leaked.append("synthetic images in test or validation")
+    if leaked:
+        raise LeakageError(f"test or validation data reached training: {leaked[:5]}")

@@ -1,0 +1,581 @@
+"""COVID-19 vs normal classifier: the study's ResNet50 transfer model, plus a small CNN for demos.
+
+Model (one flat functional Keras model, built-in layers only, so it saves as .keras and loads with
+`keras.saving.load_model(path, safe_mode=True)` without importing this module):
+
+    uint8-range grayscale (n, h, w, 1) -> Resizing(input_size) -> backbone -> head -> p(covid)
+
+- resnet50: the gray channel repeated to 3 channels, then ResNet's `preprocess_input` ("caffe"
+  mode: BGR order, ImageNet mean subtracted; written as a Normalization layer, which is the same
+  arithmetic for a gray image), then ResNet50(include_top=False, pooling="avg"), frozen, with
+  ImageNet, random or local weights. `fine_tune_layers` unfreezes its last N layers (its
+  BatchNormalization layers stay frozen and in inference mode, as Keras advises for fine-tuning).
+- small_cnn: four conv blocks trained from scratch, without BatchNormalization: with BN after
+  every conv a version trained on 200 images predicted a constant in inference mode while its
+  training loss looked fine (moving statistics far from the batch statistics).
+- head (the study's): BatchNorm -> Dense(units, ReLU) -> BatchNorm -> Dropout(0.4) ->
+  Dense(1, sigmoid); SGD(learning_rate=0.001), batch size 25, 100 epochs.
+
+Feature caching (the default for a frozen ResNet50). Training a head on a frozen backbone is the
+same as training the head on the backbone's features: the backbone is a fixed function (its
+weights never change, and its BatchNormalization layers run in inference mode in both cases, as
+frozen Keras 3 BN layers always do), so `head(backbone(x))` sees exactly the features it would
+see end to end, and the gradients reach only the head. So features are computed once per image
+and augmentation draw and the head trains on those arrays; an epoch costs milliseconds instead of
+a full ResNet50 pass. The one difference: augmentation is sampled from a fixed pool of
+`augmentation_draws` augmented copies per image (draws 1..k, one picked at random per image and
+epoch) instead of a fresh transform every epoch. Draw 0, the unaugmented image, is what validation
+images use (and training images when augmentation is off); like ImageDataGenerator, training with
+augmentation never shows the unaugmented image.
+`feature_cache=False` (or fine-tuning, or the small CNN) trains end to end on images instead;
+with no augmentation both paths give the same head (tested).
+
+Seeding: `train_classifier` calls `keras.utils.set_random_seed(seed)` (Python, numpy and
+TensorFlow global seeds; it is the only global state touched) and also passes explicit seeds to
+the head's initialisers and dropout, the split, the shuffles and the augmentation, so the same
+seed gives the same model on the same machine (CPU thread scheduling can still change the last
+bits of float sums between machines).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers
+
+from cxr_gan.data.augmentation import (
+    AugmentationParams,
+    apply_augmentation,
+    augment_images,
+    resolve_augmentation,
+    sample_augmentation,
+)
+from cxr_gan.data.split import stratified_group_split
+from cxr_gan.progress import ProgressLog
+
+logger = logging.getLogger(__name__)
+
+BACKBONES = ("resnet50", "small_cnn")
+RESNET50_WEIGHTS_FILE = "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
+RESNET50_WEIGHTS_MD5 = "4d473c1dd8becc155b73f8504c6f6626"
+# Where keras.applications.ResNet50 downloads from; a module constant so tests can point it at a
+# closed local port
+RESNET50_WEIGHTS_ORIGIN = "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
+IMAGENET_BGR_MEAN = (103.939, 116.779, 123.68)  # what resnet50.preprocess_input subtracts
+HEAD_LAYERS = ("head_bn1", "head_dense", "head_bn2", "head_dropout", "head_output")
+
+
+class WeightsUnavailableError(RuntimeError):
+    """The backbone's pretrained weights cannot be found or loaded; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """Everything that defines one classifier run; the defaults are the study's settings."""
+
+    backbone: str = "resnet50"  # resnet50 | small_cnn
+    weights: str | None = "imagenet"  # imagenet | None (random) | path to a notop .h5 file
+    input_size: int = 224
+    dense_units: int = 256
+    dropout: float = 0.4
+    batchnorm_momentum: float = 0.99  # Keras' default; lower it for runs of a few steps
+    learning_rate: float = 0.001
+    momentum: float = 0.0
+    batch_size: int = 25
+    epochs: int = 100
+    fine_tune_layers: int = 0  # unfreeze the last N ResNet50 layers (end-to-end training)
+    augmentation: str | None = "classical"  # classical | strong | none / None
+    augmentation_draws: int = 5  # augmented copies per training image in the feature cache
+    feature_cache: bool = True  # frozen ResNet50: train the head on cached features
+    validation_fraction: float = 0.1  # of the TRAINING images, stratified, seeded
+    feature_batch_size: int = 32
+    log_every_epochs: int = 10
+    small_cnn_filters: tuple[int, ...] = (16, 32, 64, 128)
+
+    def __post_init__(self) -> None:
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"backbone must be one of {BACKBONES}, not {self.backbone!r}")
+        if self.backbone == "resnet50" and self.input_size < 32:
+            raise ValueError(f"ResNet50 needs input_size >= 32, not {self.input_size}")
+        if self.input_size < 8:
+            raise ValueError(f"input_size must be at least 8, not {self.input_size}")
+        if self.weights not in ("imagenet", None) and not str(self.weights).endswith(".h5"):
+            raise ValueError(
+                f"weights must be 'imagenet', null, or a path to a .h5 / .weights.h5 file, "
+                f"not {self.weights!r}"
+            )
+        if not 0 <= self.validation_fraction < 1:
+            raise ValueError(
+                f"validation_fraction must be in [0, 1), not {self.validation_fraction}"
+            )
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), not {self.dropout}")
+        for name in ("dense_units", "batch_size", "epochs", "augmentation_draws"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
+        if self.fine_tune_layers < 0:
+            raise ValueError(f"fine_tune_layers must be >= 0, not {self.fine_tune_layers}")
+        if self.feature_batch_size < 1 or self.log_every_epochs < 1:
+            raise ValueError("feature_batch_size and log_every_epochs must be at least 1")
+        if not self.small_cnn_filters:
+            raise ValueError("small_cnn_filters needs at least one block")
+        resolve_augmentation(self.augmentation)  # raises on an unknown preset
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> ClassifierConfig:
+        """From a parameters mapping (e.g. Kedro YAML); unknown keys are refused, not ignored."""
+        known = {field.name for field in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown classifier parameter(s) {unknown}; known: {sorted(known)}")
+        values = dict(values)
+        if "small_cnn_filters" in values:
+            values["small_cnn_filters"] = tuple(values["small_cnn_filters"])
+        return cls(**values)
+
+    @property
+    def augmentation_params(self) -> AugmentationParams | None:
+        return resolve_augmentation(self.augmentation)
+
+    @property
+    def uses_feature_cache(self) -> bool:
+        """Only a completely frozen backbone is a fixed function whose outputs can be cached."""
+        return self.backbone == "resnet50" and self.fine_tune_layers == 0 and self.feature_cache
+
+
+# ---------------------------------------------------------------------------- weights
+
+
+def keras_cache_dir() -> Path:
+    """The folder Keras caches downloads in: $KERAS_HOME, else ~/.keras (read at call time)."""
+    base = Path(os.environ.get("KERAS_HOME") or Path("~/.keras").expanduser())
+    with contextlib.suppress(OSError):
+        (base / "models").mkdir(parents=True, exist_ok=True)
+    if not os.access(base, os.W_OK):  # keras.utils.get_file falls back the same way
+        base = Path("/tmp/.keras")
+    return base
+
+
+def resolve_resnet50_weights(weights: str | None) -> str | None:
+    """A local file path to load (downloading ImageNet weights into the Keras cache), or None.
+
+    Raises WeightsUnavailableError, naming the file Keras expects and the alternatives, when the
+    ImageNet file is neither cached nor downloadable (offline machines) or a local file is missing.
+    """
+    if weights is None:
+        return None
+    if weights != "imagenet":
+        if not Path(weights).is_file():
+            raise WeightsUnavailableError(
+                f"classifier weights file {weights} does not exist; give the path of a ResNet50 "
+                f"notop weights file (.h5 or .weights.h5), weights: imagenet, or weights: null"
+            )
+        return str(weights)
+    cache = keras_cache_dir()
+    target = cache / "models" / RESNET50_WEIGHTS_FILE
+    try:
+        return keras.utils.get_file(
+            RESNET50_WEIGHTS_FILE,
+            RESNET50_WEIGHTS_ORIGIN + RESNET50_WEIGHTS_FILE,
+            cache_subdir="models",
+            file_hash=RESNET50_WEIGHTS_MD5,
+            cache_dir=str(cache),
+        )
+    except Exception as error:  # get_file raises bare Exception for network failures
+        raise WeightsUnavailableError(
+            f"ImageNet weights for ResNet50 are not in the Keras cache and could not be "
+            f"downloaded ({error}). Either put the file {RESNET50_WEIGHTS_FILE} at {target} "
+            f"(the Keras cache: ~/.keras/models/, or $KERAS_HOME/models/ when KERAS_HOME is set; "
+            f"download it from {RESNET50_WEIGHTS_ORIGIN}{RESNET50_WEIGHTS_FILE} on a machine with "
+            f"internet), or set the classifier parameter weights: /path/to/local/"
+            f"{RESNET50_WEIGHTS_FILE} to load a local copy, or weights: null to train from random "
+            f"initialisation (much weaker than ImageNet transfer)."
+        ) from error
+
+
+# ---------------------------------------------------------------------------- model
+
+
+def _backbone(inputs: keras.KerasTensor, config: ClassifierConfig, seed: int) -> tuple:
+    """(features tensor, backbone layers) on top of the shared resize."""
+    x = layers.Resizing(config.input_size, config.input_size, name="resize")(inputs)
+    if config.backbone == "resnet50":
+        weights_path = resolve_resnet50_weights(config.weights)
+        x = layers.Concatenate(name="gray_to_rgb")([x, x, x])
+        x = layers.Normalization(
+            mean=list(IMAGENET_BGR_MEAN), variance=[1.0, 1.0, 1.0], name="resnet50_preprocess"
+        )(x)
+        try:
+            resnet = keras.applications.ResNet50(
+                include_top=False, weights=weights_path, input_tensor=x, pooling="avg"
+            )
+        except (OSError, ValueError) as error:
+            if weights_path is None:
+                raise
+            raise WeightsUnavailableError(
+                f"cannot load ResNet50 weights from {weights_path}: {error}. The file must hold "
+                f"the notop ResNet50 weights ({RESNET50_WEIGHTS_FILE}, or a .weights.h5 saved "
+                "from keras.applications.ResNet50(include_top=False))"
+            ) from error
+        ours = {"resize", "gray_to_rgb", "resnet50_preprocess"}
+        backbone_layers = [
+            layer
+            for layer in resnet.layers
+            if layer.name not in ours and not isinstance(layer, layers.InputLayer)
+        ]
+        _freeze(backbone_layers, config.fine_tune_layers)
+        return resnet.output, backbone_layers
+    x = layers.Rescaling(1.0 / 255.0, name="cnn_rescale")(x)
+    backbone_layers = []
+    last = len(config.small_cnn_filters) - 1
+    for index, filters in enumerate(config.small_cnn_filters):
+        conv = layers.Conv2D(
+            filters,
+            3,
+            padding="same",
+            activation="relu",
+            kernel_initializer=keras.initializers.HeUniform(seed=seed + 100 + index),
+            name=f"cnn_block{index + 1}_conv",
+        )
+        x = conv(x)
+        backbone_layers.append(conv)
+        if index < last:  # no pooling after the last conv: Grad-CAM reads that map
+            x = layers.MaxPooling2D(name=f"cnn_block{index + 1}_pool")(x)
+    x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    return x, backbone_layers
+
+
+def _freeze(backbone_layers: list[keras.Layer], fine_tune_layers: int) -> None:
+    for layer in backbone_layers:
+        layer.trainable = False
+    if fine_tune_layers:
+        for layer in backbone_layers[-fine_tune_layers:]:
+            if not isinstance(layer, layers.BatchNormalization):
+                layer.trainable = True
+
+
+def _head(features: keras.KerasTensor, config: ClassifierConfig, seed: int) -> keras.KerasTensor:
+    """The study's head, with fresh layers and explicitly seeded initialisers and dropout."""
+    bn = {"momentum": config.batchnorm_momentum}
+    x = layers.BatchNormalization(name=HEAD_LAYERS[0], **bn)(features)
+    x = layers.Dense(
+        config.dense_units,
+        activation="relu",
+        kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 1),
+        name=HEAD_LAYERS[1],
+    )(x)
+    x = layers.BatchNormalization(name=HEAD_LAYERS[2], **bn)(x)
+    x = layers.Dropout(config.dropout, seed=seed + 2, name=HEAD_LAYERS[3])(x)
+    return layers.Dense(
+        1,
+        activation="sigmoid",
+        kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 3),
+        name=HEAD_LAYERS[4],
+    )(x)
+
+
+def build_classifier(config: ClassifierConfig, seed: int = 0) -> keras.Model:
+    """Uncompiled full model: (n, h, w, 1) images in 0..255 of any size -> p(covid), (n, 1)."""
+    inputs = keras.Input((None, None, 1), name="xray")
+    features, _ = _backbone(inputs, config, seed)
+    return keras.Model(inputs, _head(features, config, seed), name=f"{config.backbone}_classifier")
+
+
+def feature_extractor(model: keras.Model) -> keras.Model:
+    """The part of a classifier before the head: images -> pooled backbone features."""
+    return keras.Model(model.input, model.get_layer(HEAD_LAYERS[0]).input, name="features")
+
+
+def _head_model(feature_dim: int, config: ClassifierConfig, seed: int) -> keras.Model:
+    features = keras.Input((feature_dim,), name="features")
+    return keras.Model(features, _head(features, config, seed), name="head")
+
+
+def _compile(model: keras.Model, config: ClassifierConfig) -> None:
+    model.compile(
+        optimizer=keras.optimizers.SGD(config.learning_rate, momentum=config.momentum),
+        loss=keras.losses.BinaryCrossentropy(),
+        metrics=[keras.metrics.BinaryAccuracy(name="accuracy")],
+        jit_compile=False,  # XLA compiling ResNet50 on CPU costs more than it saves here
+    )
+
+
+# ---------------------------------------------------------------------------- data
+
+
+def as_image_batch(images: np.ndarray) -> np.ndarray:
+    """(n, h, w) or (n, h, w, 1) grayscale 0..255 -> (n, h, w, 1), dtype kept."""
+    images = np.asarray(images)
+    if images.ndim == 3:
+        images = images[..., np.newaxis]
+    if images.ndim != 4 or images.shape[-1] != 1:
+        raise ValueError(f"expected grayscale images (n, h, w), got shape {images.shape}")
+    return images
+
+
+def validation_mask(
+    labels: np.ndarray, fraction: float, seed: int, groups: np.ndarray | None = None
+) -> np.ndarray:
+    """Boolean mask of validation images: about `fraction` of each class, whole groups only.
+
+    `groups` (e.g. patient ids as integers) keeps a patient's images on one side.
+    """
+    labels = np.asarray(labels)
+    if fraction == 0:
+        return np.zeros(len(labels), bool)
+    groups = np.arange(len(labels)) if groups is None else np.asarray(groups)
+    mask = stratified_group_split(labels, groups, fraction, seed)
+    for label in np.unique(labels):
+        if not mask[labels == label].any() or mask[labels == label].all():
+            raise ValueError(
+                f"validation_fraction={fraction} leaves class {label} with no validation or no "
+                f"training image ({int(np.sum(labels == label))} images); change the fraction "
+                "or use 0 for no validation"
+            )
+    return mask
+
+
+def _infer(model: keras.Model, batch: np.ndarray, batch_size: int) -> np.ndarray:
+    """Inference on one batch, padded to batch_size so the predict function is traced once."""
+    model.jit_compile = False
+    count = len(batch)
+    if count < batch_size:
+        padding = np.zeros((batch_size - count, *batch.shape[1:]), batch.dtype)
+        batch = np.concatenate([batch, padding])
+    return np.asarray(model.predict_on_batch(batch.astype(np.float32)))[:count]
+
+
+def extract_features(
+    extractor: keras.Model,
+    images: np.ndarray,
+    seed: int,
+    *,
+    augmentation: str | AugmentationParams | None = None,
+    draws: tuple[int, ...] = (0,),
+    batch_size: int = 32,
+) -> np.ndarray:
+    """(len(draws), n, d) float32 features; draw 0 is unaugmented, draw k > 0 is augmentation
+    seeded by (seed, k), drawn per image, so the result does not depend on batch_size."""
+    images = as_image_batch(images)
+    n, height, width = images.shape[:3]
+    params = resolve_augmentation(augmentation)
+    if params is None and any(draws):
+        raise ValueError("augmented draws (k > 0) need an augmentation preset")
+    progress = ProgressLog(n * len(draws), "Backbone features", logger, unit="images")
+    out = None
+    for index, draw in enumerate(draws):
+        transforms = None
+        if draw:
+            transforms = sample_augmentation(n, height, width, (seed, draw), params)
+        for start in range(0, n, batch_size):
+            batch = images[start : start + batch_size].astype(np.float32)
+            if transforms is not None:
+                chunk = transforms[start : start + batch_size]
+                batch = apply_augmentation(batch, chunk, params.fill_mode).numpy()
+            features = _infer(extractor, batch, batch_size)
+            if out is None:
+                out = np.empty((len(draws), n, features.shape[-1]), np.float32)
+            out[index, start : start + len(batch)] = features
+            progress.update(len(batch), extra=f"(draw {draw})")
+    return out
+
+
+class EpochLog(keras.callbacks.Callback):
+    """One log line every `every` epochs (fit runs with verbose=0)."""
+
+    def __init__(self, every: int, epochs: int, what: str) -> None:
+        super().__init__()
+        self.every, self.epochs, self.what = every, epochs, what
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
+        done = epoch + 1
+        if done % self.every and done != self.epochs:
+            return
+        values = ", ".join(f"{key} {value:.4f}" for key, value in (logs or {}).items())
+        logger.info("%s: epoch %d/%d, %s", self.what, done, self.epochs, values)
+
+
+def _cached_datasets(
+    model: keras.Model,
+    *,
+    images: np.ndarray,
+    labels: np.ndarray,
+    is_val: np.ndarray,
+    config: ClassifierConfig,
+    seed: int,
+) -> tuple[tf.data.Dataset, tf.data.Dataset | None]:
+    extractor = feature_extractor(model)
+    params = config.augmentation_params
+    draws = tuple(range(1, config.augmentation_draws + 1)) if params else (0,)
+    train_features = extract_features(
+        extractor,
+        images[~is_val],
+        seed,
+        augmentation=params,
+        draws=draws,
+        batch_size=config.feature_batch_size,
+    )
+    train_features = np.ascontiguousarray(train_features.transpose(1, 0, 2))  # (n, draws, d)
+    train = tf.data.Dataset.from_tensor_slices((train_features, labels[~is_val]))
+    train = train.shuffle(len(train_features), seed=seed, reshuffle_each_iteration=True)
+    if len(draws) > 1:  # one of the image's augmented copies, picked afresh every epoch
+        picks = tf.data.Dataset.random(seed=seed + 1, rerandomize_each_iteration=True)
+        train = tf.data.Dataset.zip((train, picks)).map(
+            lambda pair, pick: (tf.gather(pair[0], pick % len(draws)), pair[1])
+        )
+    else:
+        train = train.map(lambda features, label: (features[0], label))
+    train = train.batch(config.batch_size).prefetch(tf.data.AUTOTUNE)
+    if not is_val.any():
+        return train, None
+    val_features = extract_features(
+        extractor, images[is_val], seed, batch_size=config.feature_batch_size
+    )[0]
+    val = tf.data.Dataset.from_tensor_slices((val_features, labels[is_val]))
+    return train, val.batch(config.batch_size)
+
+
+def _image_datasets(
+    images: np.ndarray,
+    labels: np.ndarray,
+    is_val: np.ndarray,
+    config: ClassifierConfig,
+    seed: int,
+) -> tuple[tf.data.Dataset, tf.data.Dataset | None]:
+    params = config.augmentation_params
+    train = tf.data.Dataset.from_tensor_slices((images[~is_val], labels[~is_val]))
+    train = train.shuffle(int((~is_val).sum()), seed=seed, reshuffle_each_iteration=True)
+    train = train.batch(config.batch_size)
+    if params is None:
+        train = train.map(lambda x, y: (tf.cast(x, tf.float32), y))
+    else:  # a fresh, seeded transform for every batch of every epoch
+        seeds = tf.data.Dataset.random(seed=seed + 1, rerandomize_each_iteration=True)
+        train = tf.data.Dataset.zip((train, seeds)).map(
+            lambda batch, draw: (
+                augment_images(
+                    tf.cast(batch[0], tf.float32),
+                    tf.stack([tf.constant(seed, tf.int64), draw]),
+                    params,
+                ),
+                batch[1],
+            )
+        )
+    train = train.prefetch(tf.data.AUTOTUNE)
+    if not is_val.any():
+        return train, None
+    val = tf.data.Dataset.from_tensor_slices((images[is_val], labels[is_val]))
+    return train, val.batch(config.batch_size).map(lambda x, y: (tf.cast(x, tf.float32), y))
+
+
+# ---------------------------------------------------------------------------- train / predict
+
+
+def _warn_if_batchnorm_lags(n_train: int, config: ClassifierConfig) -> None:
+    """BN moving statistics start at mean 0, variance 1 and move by (1 - momentum) per step; in
+    a short run they stay far from the real statistics, so inference-mode predictions shrink
+    towards a constant while the training loss looks fine."""
+    steps = config.epochs * -(-n_train // config.batch_size)
+    if config.batchnorm_momentum**steps > 0.05:
+        logger.warning(
+            "Only %d training steps: the head's BatchNormalization moving statistics "
+            "(momentum %.3g) will not have converged, so inference-mode predictions may be "
+            "squeezed towards a constant; train longer or lower batchnorm_momentum (e.g. 0.9)",
+            steps,
+            config.batchnorm_momentum,
+        )
+
+
+def train_classifier(
+    images: np.ndarray,
+    labels: np.ndarray,
+    config: ClassifierConfig,
+    seed: int = 0,
+    groups: np.ndarray | None = None,
+    is_validation: np.ndarray | None = None,
+) -> tuple[keras.Model, dict[str, list[float]]]:
+    """Train on TRAINING images only; returns the compiled full model and its history.
+
+    images: (n, h, w) uint8 0..255; labels: 0 normal, 1 covid. A stratified, seeded
+    `validation_fraction` of these images (whole `groups` when given) is held out for val_loss /
+    val_accuracy; the test split never enters here. History: {"loss", "accuracy", "val_loss",
+    "val_accuracy"} -> one float per epoch (no val_* when validation_fraction is 0).
+    `is_validation`, a boolean mask over `images`, chooses the validation images explicitly
+    instead (the pipeline holds out the same real images in every experiment, so synthetic
+    images are never validated on).
+    """
+    keras.utils.set_random_seed(seed)
+    images = as_image_batch(images)
+    labels = np.asarray(labels, np.float32)
+    if len(images) != len(labels):
+        raise ValueError(f"{len(images)} images but {len(labels)} labels")
+    if set(np.unique(labels)) != {0.0, 1.0}:
+        raise ValueError(f"labels must contain both 0 and 1, got {sorted(set(labels.tolist()))}")
+    if is_validation is None:
+        is_val = validation_mask(labels, config.validation_fraction, seed, groups)
+    else:
+        is_val = np.asarray(is_validation, bool)
+        if is_val.shape != labels.shape:
+            raise ValueError(f"is_validation has shape {is_val.shape}, labels {labels.shape}")
+    model = build_classifier(config, seed)
+    what = f"{config.backbone} classifier"
+    logger.info(
+        "Training %s on %d images (%d held out for validation), %s, augmentation %s",
+        what,
+        int((~is_val).sum()),
+        int(is_val.sum()),
+        "cached features" if config.uses_feature_cache else "end to end",
+        config.augmentation or "none",
+    )
+    _warn_if_batchnorm_lags(int((~is_val).sum()), config)
+    callbacks = [EpochLog(config.log_every_epochs, config.epochs, what)]
+    if config.uses_feature_cache:
+        train, val = _cached_datasets(
+            model, images=images, labels=labels, is_val=is_val, config=config, seed=seed
+        )
+        head = _head_model(model.get_layer(HEAD_LAYERS[0]).input.shape[-1], config, seed)
+        _compile(head, config)
+        history = head.fit(
+            train,
+            validation_data=val,
+            epochs=config.epochs,
+            verbose=0,
+            shuffle=False,
+            callbacks=callbacks,
+        )
+        for name in HEAD_LAYERS:  # the trained head goes into the full model
+            model.get_layer(name).set_weights(head.get_layer(name).get_weights())
+        _compile(model, config)
+    else:
+        _compile(model, config)
+        train, val = _image_datasets(images, labels, is_val, config, seed)
+        history = model.fit(
+            train,
+            validation_data=val,
+            epochs=config.epochs,
+            verbose=0,
+            shuffle=False,
+            callbacks=callbacks,
+        )
+    return model, {key: [float(v) for v in values] for key, values in history.history.items()}
+
+
+def predict(model: keras.Model, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
+    """p(covid) per image, (n,) float32, in inference mode (BN moving stats, no dropout)."""
+    images = as_image_batch(images)
+    progress = ProgressLog(len(images), "Classifier predictions", logger, unit="images")
+    out = []
+    for start in range(0, len(images), batch_size):
+        batch = images[start : start + batch_size]
+        out.append(_infer(model, batch, batch_size)[:, 0])
+        progress.update(len(batch))
+    return np.concatenate(out) if out else np.zeros(0, np.float32)

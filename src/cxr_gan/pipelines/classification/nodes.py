@@ -1,0 +1,233 @@
+"""Nodes of classification: assemble each experiment's data, train over seeds, evaluate, compare."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import keras
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from cxr_gan.data.experiments import split_real_images, training_set
+from cxr_gan.metrics.classification import (
+    classification_metrics,
+    compare_auc,
+    roc_curve_points,
+    summarize_seeds,
+)
+from cxr_gan.models.classifier import predict, train_classifier
+from cxr_gan.models.gradcam import gradcam_figure, gradcam_heatmaps
+from cxr_gan.pipelines.classification.params import ClassificationParams
+from cxr_gan.reporting.classification_figures import (
+    METRICS,
+    plot_comparison,
+    plot_roc,
+    plot_training_curves,
+)
+
+logger = logging.getLogger(__name__)
+BASELINE, CANDIDATE = "real", "real_plus_synthetic"
+
+
+def prepare_classification_data(
+    xray_arrays: dict[str, np.ndarray], xray_split: pd.DataFrame, params: ClassificationParams
+) -> dict[str, Any]:
+    """Real train / validation / test images, shared by every experiment."""
+    data = split_real_images(xray_arrays, xray_split, params.validation_fraction, params.seeds[0])
+    logger.info(
+        "Classification data: %d real training, %d validation, %d test images",
+        len(data["train"]),
+        len(data["validation"]),
+        len(data["test"]),
+    )
+    return data
+
+
+def train_and_evaluate(
+    experiment: str,
+    classification_data: dict[str, Any],
+    synthetic_xrays: dict[str, Any],
+    synthetic_balanced_xrays: dict[str, Any],
+    params: ClassificationParams,
+) -> tuple[keras.Model, list[dict[str, Any]], dict[str, Any]]:
+    """Train the experiment once per seed; evaluate every model on the real test split.
+
+    Returns the first seed's model, the histories, and the evaluation (metrics with 95%
+    bootstrap intervals per seed, their mean and std across seeds, test predictions).
+    """
+    train, augmentation = training_set(
+        experiment, classification_data, synthetic_xrays, synthetic_balanced_xrays
+    )
+    validation, test = classification_data["validation"], classification_data["test"]
+    overrides = {"augmentation": augmentation} if augmentation else {}
+    config = params.classifier_config(**overrides)
+    images = np.concatenate([train.images, validation.images])
+    labels = np.concatenate([train.labels, validation.labels])
+    is_validation = np.r_[np.zeros(len(train), bool), np.ones(len(validation), bool)]
+    logger.info("Experiment %s: training set %s", experiment, train.counts())
+    first_model, histories, per_seed = None, [], []
+    for seed in params.seeds:
+        model, history = train_classifier(
+            images, labels, config, seed=seed, is_validation=is_validation
+        )
+        probabilities = predict(model, test.images)
+        metrics = classification_metrics(
+            test.labels, probabilities, n_bootstrap=params.n_bootstrap, seed=seed
+        )
+        logger.info(
+            "Experiment %s, seed %d: test AUC %.3f [%.3f, %.3f], accuracy %.3f",
+            experiment,
+            seed,
+            *(metrics["roc_auc"][k] or float("nan") for k in ("value", "ci_low", "ci_high")),
+            metrics["accuracy"]["value"],
+        )
+        histories.append({"seed": seed, "history": history})
+        per_seed.append(
+            {
+                "seed": seed,
+                "metrics": metrics,
+                "roc": roc_curve_points(test.labels, probabilities),
+                "probabilities": probabilities.astype(float).round(6).tolist(),
+            }
+        )
+        first_model = first_model or model
+    evaluation = {
+        "experiment": experiment,
+        "training_set": train.counts(),
+        "validation_images": len(validation),
+        "test_images": len(test),
+        "test_ids": test.ids.tolist(),
+        "test_labels": test.labels.tolist(),
+        "settings": {**params.model_dump(), "augmentation": config.augmentation},
+        "per_seed": per_seed,
+        "across_seeds": summarize_seeds([run["metrics"] for run in per_seed]),
+    }
+    return first_model, histories, evaluation
+
+
+def plot_experiment_curves(classification_history: list[dict[str, Any]], experiment: str) -> Figure:
+    return plot_training_curves(classification_history, experiment)
+
+
+def plot_experiment_roc(classification_evaluation: dict[str, Any]) -> Figure:
+    return plot_roc(classification_evaluation)
+
+
+def explain_with_gradcam(
+    classifier: keras.Model, classification_data: dict[str, Any], params: ClassificationParams
+) -> Figure:
+    """Grad-CAM on the first test images of each class: does the model look at the lungs, or at
+    borders and text markers?"""
+    test = classification_data["test"]
+    per_class = max(1, params.gradcam_images // 2)
+    chosen = np.concatenate([np.flatnonzero(test.labels == c)[:per_class] for c in (0, 1)])
+    images = test.images[chosen]
+    heatmaps = gradcam_heatmaps(classifier, images)
+    return gradcam_figure(
+        images, heatmaps, probabilities=predict(classifier, images), labels=test.labels[chosen]
+    )
+
+
+def _ensemble_probabilities(evaluation: dict[str, Any]) -> np.ndarray:
+    return np.mean([run["probabilities"] for run in evaluation["per_seed"]], axis=0)
+
+
+def compare_experiments(
+    params: ClassificationParams, **evaluations: dict[str, Any]
+) -> tuple[dict[str, Any], str, Figure]:
+    """One table of every experiment (metrics of the seed-averaged predictions with 95% bootstrap
+    intervals, and mean +- std across seeds), the paired AUC difference real_plus_synthetic vs
+    real with its interval, and a plain sentence."""
+    evaluations = {name.removesuffix("_evaluation"): value for name, value in evaluations.items()}
+    labels = np.array(next(iter(evaluations.values()))["test_labels"])
+    rows = []
+    for name, evaluation in evaluations.items():
+        if evaluation["test_labels"] != labels.tolist():
+            raise ValueError(f"experiment {name} was tested on other images than the others")
+        rows.append(
+            {
+                "name": name,
+                "training_set": evaluation["training_set"],
+                "metrics": classification_metrics(
+                    labels,
+                    _ensemble_probabilities(evaluation),
+                    n_bootstrap=params.n_bootstrap,
+                    seed=params.seeds[0],
+                ),
+                "across_seeds": evaluation["across_seeds"],
+            }
+        )
+    comparison: dict[str, Any] = {
+        "test_images": int(len(labels)),
+        "seeds": params.seeds,
+        "experiments": rows,
+    }
+    if BASELINE in evaluations and CANDIDATE in evaluations:
+        comparison["synthetic_effect"] = compare_auc(
+            labels,
+            _ensemble_probabilities(evaluations[BASELINE]),
+            _ensemble_probabilities(evaluations[CANDIDATE]),
+            n_bootstrap=params.n_bootstrap,
+            seed=params.seeds[0],
+        )
+        comparison["synthetic_effect_per_seed"] = [
+            compare_auc(
+                labels,
+                np.array(base["probabilities"]),
+                np.array(candidate["probabilities"]),
+                n_bootstrap=params.n_bootstrap,
+                seed=base["seed"],
+            )["difference"]
+            for base, candidate in zip(
+                evaluations[BASELINE]["per_seed"], evaluations[CANDIDATE]["per_seed"], strict=True
+            )
+        ]
+        logger.info("Did the synthetic images help? %s", comparison["synthetic_effect"]["sentence"])
+    title = comparison.get("synthetic_effect", {}).get("sentence", "Classification experiments")
+    return comparison, comparison_markdown(comparison), plot_comparison(rows, title)
+
+
+def _cell(metric: dict[str, Any]) -> str:
+    if metric["value"] is None:
+        return "n/a"
+    if metric["ci_low"] is None:
+        return f"{metric['value']:.3f}"
+    return f"{metric['value']:.3f} [{metric['ci_low']:.3f}, {metric['ci_high']:.3f}]"
+
+
+def comparison_markdown(comparison: dict[str, Any]) -> str:
+    """The comparison as a Markdown table with a plain-language summary above it."""
+    lines = ["# Did the synthetic X-rays help?", ""]
+    effect = comparison.get("synthetic_effect")
+    if effect:
+        lines += [effect["sentence"], ""]
+        per_seed = ", ".join(
+            f"{d:+.3f}" for d in comparison["synthetic_effect_per_seed"] if d is not None
+        )
+        lines += [f"Per seed, the AUC differences were {per_seed}.", ""]
+    lines += [
+        f"Tested on the same {comparison['test_images']} real test images; metrics of the "
+        f"seed-averaged predictions over seeds {comparison['seeds']}, with 95% bootstrap "
+        "intervals over test images. The last column is the AUC's mean +- std across seeds.",
+        "",
+        "| experiment | training images (real + synthetic) | "
+        + " | ".join(METRICS)
+        + " | AUC across seeds |",
+        "| --- | --- | " + " | ".join("---" for _ in METRICS) + " | --- |",
+    ]
+    for row in comparison["experiments"]:
+        counts = row["training_set"]
+        seeds = row["across_seeds"].get("roc_auc", {})
+        spread = (
+            f"{seeds['mean']:.3f} +- {seeds['std']:.3f}"
+            if seeds.get("std") is not None
+            else (f"{seeds['mean']:.3f}" if seeds.get("mean") is not None else "n/a")
+        )
+        lines.append(
+            f"| {row['name']} | {counts['real']} + {counts['synthetic']} | "
+            + " | ".join(_cell(row["metrics"][m]) for m in METRICS)
+            + f" | {spread} |"
+        )
+    return "\n".join(lines) + "\n"

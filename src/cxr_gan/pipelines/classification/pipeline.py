@@ -1,0 +1,98 @@
+"""classification: one namespaced copy of the same experiment pipeline per experiment, and one
+comparison that answers "did the synthetic images help?"."""
+
+from __future__ import annotations
+
+import warnings
+
+from kedro.pipeline import Node, Pipeline
+
+from cxr_gan.pipelines.classification.nodes import (
+    compare_experiments,
+    explain_with_gradcam,
+    plot_experiment_curves,
+    plot_experiment_roc,
+    prepare_classification_data,
+    train_and_evaluate,
+)
+from cxr_gan.pipelines.classification.params import EXPERIMENTS, ClassificationParams
+from cxr_gan.pipelines.registration import configured_experiments
+
+_SHARED = {"classification_data", "synthetic_xrays", "synthetic_balanced_xrays"}
+
+
+def _for_experiment(experiment: str):
+    def train_experiment(
+        classification_data, synthetic_xrays, synthetic_balanced_xrays, params: ClassificationParams
+    ):
+        return train_and_evaluate(
+            experiment, classification_data, synthetic_xrays, synthetic_balanced_xrays, params
+        )
+
+    def plot_curves(classification_history):
+        return plot_experiment_curves(classification_history, experiment)
+
+    train_experiment.__doc__ = f"Train and evaluate the '{experiment}' experiment over seeds."
+    return train_experiment, plot_curves
+
+
+def _experiment_pipeline(experiment: str) -> Pipeline:
+    train_experiment, plot_curves = _for_experiment(experiment)
+    nodes = [
+        Node(
+            train_experiment,
+            inputs=[
+                "classification_data",
+                "synthetic_xrays",
+                "synthetic_balanced_xrays",
+                "params:classification",
+            ],
+            outputs=["classifier", "classification_history", "classification_evaluation"],
+            name="train_and_evaluate",
+        ),
+        Node(plot_curves, "classification_history", "training_curves", name="plot_training_curves"),
+        Node(plot_experiment_roc, "classification_evaluation", "roc_curve", name="plot_roc_curve"),
+        Node(
+            explain_with_gradcam,
+            ["classifier", "classification_data", "params:classification"],
+            "gradcam",
+            name="explain_with_gradcam",
+        ),
+    ]
+    return Pipeline(
+        nodes, namespace=experiment, inputs=_SHARED, parameters={"params:classification"}
+    )
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    experiments = configured_experiments(EXPERIMENTS)
+    prepare = Node(
+        prepare_classification_data,
+        ["xray_arrays", "xray_split", "params:classification"],
+        "classification_data",
+        name="prepare_classification_data",
+    )
+    with warnings.catch_warnings():  # "a.b" names here are namespaced outputs, used on purpose
+        warnings.filterwarnings("ignore", message="One or more dataset names contain")
+        compare = _comparison_node(experiments)
+    return (
+        Pipeline([prepare])
+        + sum((_experiment_pipeline(e) for e in experiments), Pipeline([]))
+        + Pipeline([compare])
+    )
+
+
+def _comparison_node(experiments: list[str]) -> Node:
+    return Node(
+        compare_experiments,
+        inputs={
+            "params": "params:classification",
+            **{f"{e}_evaluation": f"{e}.classification_evaluation" for e in experiments},
+        },
+        outputs=[
+            "classification_comparison",
+            "classification_comparison_table",
+            "classification_comparison_plot",
+        ],
+        name="compare_experiments",
+    )

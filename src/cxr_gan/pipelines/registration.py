@@ -1,0 +1,71 @@
+"""Parameters that shape the pipelines themselves: GAN variants and classification experiments.
+
+Kedro builds pipelines before a run's parameters are resolved, so the *names* of variants and
+experiments are read here from the parameter files (conf/base, then the environment in
+KEDRO_ENV, else conf/local). A variant's overrides are baked into its nodes and validated like
+any parameter. `--params` changes the settings every copy uses, but cannot add or remove one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from kedro.config import OmegaConfigLoader
+from pydantic import ValidationError
+
+logger = logging.getLogger(__name__)
+
+
+def registration_parameters(conf_source: str | Path = "conf") -> dict[str, Any]:
+    """The parameters as files define them ({} when run outside a project folder)."""
+    if not Path(conf_source).is_dir():
+        return {}
+    loader = OmegaConfigLoader(
+        conf_source=str(conf_source),
+        base_env="base",
+        default_run_env="local",
+        env=os.environ.get("KEDRO_ENV"),
+    )
+    try:
+        return dict(loader["parameters"])
+    except Exception as error:  # a broken parameter file must not hide every pipeline
+        logger.warning("Could not read parameters from %s: %s", conf_source, error)
+        return {}
+
+
+def configured_experiments(default: tuple[str, ...]) -> list[str]:
+    """classification.experiments, each a namespaced copy of the experiment pipeline."""
+    section = registration_parameters().get("classification") or {}
+    experiments = list(section.get("experiments") or default)
+    unknown = sorted(set(experiments) - set(default))
+    if unknown:
+        raise ValueError(
+            f"classification.experiments: unknown experiment(s) {unknown}; "
+            f"choose from {list(default)}"
+        )
+    return experiments
+
+
+def configured_variants() -> dict[str, dict[str, Any]]:
+    """{variant name: overrides} from gan_training.variants, or {} when there is none."""
+    # imported here: gan_training's own pipeline module imports this one
+    from cxr_gan.pipelines.gan_training.params import GanTrainingParams
+
+    base = dict(registration_parameters().get("gan_training") or {})
+    variants = {
+        name: dict(overrides or {}) for name, overrides in (base.get("variants") or {}).items()
+    }
+    for name, overrides in variants.items():
+        if not name.isidentifier():
+            raise ValueError(
+                f"gan_training.variants: '{name}' is not a valid variant name; use letters, "
+                "digits and underscores (it becomes a namespace in the catalog and kedro-viz)"
+            )
+        try:  # fail before any work, like every other parameter
+            GanTrainingParams.model_validate(base).with_overrides(overrides)
+        except ValidationError as error:
+            raise ValueError(f"gan_training.variants.{name} is invalid: {error}") from None
+    return variants

@@ -1,0 +1,102 @@
+"""Each experiment trains on what it says, and nothing from the test split reaches training."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cxr_gan.data.experiments import (
+    ImageSubset,
+    LeakageError,
+    check_no_leakage,
+    concatenate,
+    split_real_images,
+    training_set,
+)
+
+
+@pytest.fixture
+def data():
+    n = 40
+    ids = np.array([f"{'covid' if i % 2 else 'normal'}/img{i:02d}.png" for i in range(n)])
+    labels = (np.arange(n) % 2).astype(np.int8)
+    arrays = {
+        "images": np.zeros((n, 8, 8), np.uint8) + np.arange(n)[:, None, None].astype(np.uint8),
+        "labels": labels,
+        "ids": ids,
+    }
+    split = pd.DataFrame(
+        {
+            "id": ids,
+            "label": labels,
+            "patient_id": [f"p{i // 2}" for i in range(n)],  # two images per patient
+            "split": ["test" if i >= 32 else "train" for i in range(n)],
+        }
+    )
+    return split_real_images(arrays, split, validation_fraction=0.25, seed=0)
+
+
+def _synthetic(count_per_label: dict[int, int], size: int = 16):
+    rows = [(label, i) for label, count in count_per_label.items() for i in range(count)]
+    return {
+        "images": np.full((len(rows), size, size), 200, np.uint8),
+        "manifest": pd.DataFrame(
+            {
+                "filename": [f"{'covid' if label else 'normal'}_{i:04d}.png" for label, i in rows],
+                "label": [label for label, _ in rows],
+            }
+        ),
+    }
+
+
+def test_real_split_keeps_patients_together(data):
+    assert len(data["test"]) == 8 and len(data["train"]) + len(data["validation"]) == 32
+    patients = data["train_patients"]
+    val_patients = {patients[i] for i in data["validation"].ids}
+    train_patients = {patients[i] for i in data["train"].ids}
+    assert val_patients and not val_patients & train_patients
+    assert not data["validation"].synthetic.any() and not data["test"].synthetic.any()
+
+
+def test_each_experiment_trains_on_what_it_says(data):
+    covid_set, balanced = _synthetic({1: 5}), _synthetic({0: 3, 1: 3})
+    real, augmentation = training_set("real", data, covid_set, balanced)
+    assert augmentation is None and real.counts()["synthetic"] == 0
+    assert real.counts()["real"] == len(data["train"])
+
+    mixed, _ = training_set("real_plus_synthetic", data, covid_set, balanced)
+    assert mixed.counts()["real"] == len(data["train"]) and mixed.counts()["synthetic"] == 5
+    assert (mixed.labels[mixed.synthetic] == 1).all()  # labelled as the class they were made as
+    assert mixed.images.shape[1:] == (8, 8)  # resized to the real images' size
+
+    augmented, preset = training_set("classical_augmentation", data, covid_set, balanced)
+    assert preset == "strong" and np.array_equal(augmented.ids, real.ids)
+
+    synthetic_only, _ = training_set("synthetic_only", data, covid_set, balanced)
+    assert synthetic_only.counts() == {
+        "images": 6,
+        "real": 0,
+        "synthetic": 6,
+        "label_0": 3,
+        "label_1": 3,
+    }
+    for subset in (real, mixed, augmented, synthetic_only):
+        assert not set(subset.ids) & set(data["test"].ids)
+        assert not set(subset.ids) & set(data["validation"].ids)
+
+
+def test_leaks_are_caught(data):
+    leaked = concatenate(data["train"], data["test"])
+    with pytest.raises(LeakageError, match="test or validation data reached training"):
+        check_no_leakage(leaked, data)
+    sneaky = ImageSubset(
+        data["validation"].images,
+        data["validation"].labels,
+        data["validation"].ids,
+        np.zeros(len(data["validation"]), bool),
+    )
+    with pytest.raises(LeakageError):
+        check_no_leakage(sneaky, data)
+    with pytest.raises(ValueError, match="unknown experiment"):
+        training_set("mystery", data, _synthetic({1: 1}), _synthetic({0: 1, 1: 1}))

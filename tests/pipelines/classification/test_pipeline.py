@@ -1,0 +1,91 @@
+"""The whole study through Kedro on tiny phantom data: every experiment, and the comparison."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.kedro_helpers import run_kedro, write_conf
+
+TINY = {
+    "data_processing.image_size": 32,
+    "gan_training.gan_image_size": 16,
+    "gan_training.base_filters": 8,
+    "gan_training.epochs": 2,
+    "synthesis.n_images": 6,
+    "synthesis.per_class_images": 8,
+    "synthesis.quality_sample_sets": 1,
+    "classification.backbone": "small_cnn",
+    "classification.weights": None,
+    "classification.input_size": 32,
+    "classification.epochs": 3,
+    "classification.batchnorm_momentum": 0.9,
+    "classification.seeds": [1, 2],
+    "classification.n_bootstrap": 200,
+    "classification.gradcam_images": 2,
+}
+
+
+def _tiny_phantoms(project):
+    write_conf(
+        project,
+        "local/catalog.yml",
+        {
+            "raw_xrays": {
+                "type": "cxr_gan.datasets.PhantomXrayDataset",
+                "count_per_class": 15,
+                "image_size": 32,
+            }
+        },
+    )
+
+
+def test_whole_study_runs_and_answers_the_question(project_copy):
+    _tiny_phantoms(project_copy)
+    catalog = run_kedro(project_copy, params=TINY)  # __default__: all four pipelines
+    comparison = catalog.load("classification_comparison")
+    names = [row["name"] for row in comparison["experiments"]]
+    assert names == ["real", "real_plus_synthetic", "classical_augmentation", "synthetic_only"]
+    assert comparison["test_images"] == 6  # 20% of 30, the same real images for all
+    by_name = {row["name"]: row for row in comparison["experiments"]}
+    assert by_name["real_plus_synthetic"]["training_set"]["synthetic"] == 6
+    assert by_name["synthetic_only"]["training_set"]["real"] == 0
+    assert by_name["real"]["training_set"]["synthetic"] == 0
+    auc = by_name["real"]["metrics"]["roc_auc"]
+    assert auc["ci_low"] <= auc["value"] <= auc["ci_high"]
+    assert by_name["real"]["across_seeds"]["roc_auc"]["values"].__len__() == 2
+    effect = comparison["synthetic_effect"]
+    assert effect["verdict"] in {"helped", "hurt", "no detectable difference"}
+    assert len(comparison["synthetic_effect_per_seed"]) == 2
+    table = catalog.load("classification_comparison_table")
+    assert effect["sentence"] in table and "| real_plus_synthetic |" in table
+
+    evaluation = catalog.load("real.classification_evaluation")
+    assert [run["seed"] for run in evaluation["per_seed"]] == [1, 2]
+    assert len(evaluation["per_seed"][0]["probabilities"]) == 6
+    history = catalog.load("real.classification_history")
+    assert len(history[0]["history"]["loss"]) == 3 and "val_loss" in history[0]["history"]
+    model = catalog.load("real.classifier")
+    assert model.source_path.endswith("classifier.keras")
+    reports = project_copy / "data/08_reporting/classification"
+    for experiment in names:
+        for figure in ("training_curves", "roc_curve", "gradcam"):
+            assert list((reports / experiment).glob(f"{figure}.png/*/{figure}.png")), (
+                experiment,
+                figure,
+            )
+
+
+def test_experiment_subset_and_bad_parameters_are_reported(project_copy):
+    _tiny_phantoms(project_copy)
+    write_conf(
+        project_copy,
+        "local/parameters_classification.yml",
+        {"classification": {"experiments": ["real", "magic"]}},
+    )
+    with pytest.raises(ValueError, match=r"unknown experiment\(s\) \['magic'\]"):
+        run_kedro(project_copy, params=TINY, pipeline_names=["classification"])
+    write_conf(
+        project_copy, "local/parameters_classification.yml", {"classification": {"epochz": 3}}
+    )
+    with pytest.raises(Exception, match=r"unknown classification parameter\(s\) \['epochz'\]"):
+        run_kedro(project_copy, params=TINY, pipeline_names=["classification"])
