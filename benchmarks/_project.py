@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -32,23 +31,21 @@ def project_copy(catalog: dict | None = None, parameters: dict | None = None) ->
 
 
 def timed_kedro_run(project: Path, *args: str) -> dict:
-    """Run `kedro run ARGS` in a child process; wall seconds and the child's peak RSS in MB."""
+    """Run `kedro run ARGS` in a child process; wall seconds and that child's own peak RSS."""
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
-    result = subprocess.run(
-        [sys.executable, "-m", "kedro", "run", *args],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    seconds = time.perf_counter() - started
-    if result.returncode != 0:
-        print(result.stdout[-3000:], result.stderr[-3000:], file=sys.stderr)
-        raise SystemExit(f"kedro run {' '.join(args)} failed")
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    if peak <= before:
-        print("warning: an earlier child had a higher peak; run one measurement per process")
-    return {"seconds": round(seconds, 1), "peak_rss_mb": round(peak / 1024)}
+    with tempfile.TemporaryFile() as output:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "kedro", "run", *args],
+            cwd=project,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+        _, status, usage = os.wait4(child.pid, 0)  # rusage of this child alone
+        seconds = time.perf_counter() - started
+        if os.waitstatus_to_exitcode(status) != 0:
+            output.seek(0)
+            print(output.read().decode(errors="replace")[-4000:], file=sys.stderr)
+            raise SystemExit(f"kedro run {' '.join(args)} failed")
+    return {"seconds": round(seconds, 1), "peak_rss_mb": round(usage.ru_maxrss / 1024)}

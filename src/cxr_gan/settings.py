@@ -10,6 +10,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
+    # conf/local and conf/demo change single keys (gan_training.epochs) without restating the
+    # whole section; Kedro's default would replace every top-level key they mention
+    "merge_strategy": {"parameters": "soft"},
 }
 
 # Kedro 1.7 calls OmegaConf and pydantic functions that their newer releases mark deprecated; the

@@ -7,6 +7,7 @@ pipeline asks, one at a time.
 from __future__ import annotations
 
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -29,17 +30,25 @@ class XrayFolderDataset(_ReadOnlyDataset):
         raw_xrays:
           type: cxr_gan.datasets.XrayFolderDataset
           path: data/01_raw
+
+    With `optional: true` a missing folder loads as None (for an external test set).
     """
 
-    def __init__(self, *, path: str, metadata: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, *, path: str, optional: bool = False, metadata: dict[str, Any] | None = None
+    ) -> None:
         self._path = path
+        self._optional = optional
         self.metadata = metadata
 
-    def load(self) -> RawXrayCollection:
+    def load(self) -> RawXrayCollection | None:
+        """The folder's files; None for an optional folder that does not exist."""
+        if self._optional and not Path(self._path).is_dir():
+            return None
         return scan_folder(self._path)
 
     def _describe(self) -> dict[str, Any]:
-        return {"path": self._path}
+        return {"path": self._path, "optional": self._optional}
 
 
 class PhantomXrayDataset(_ReadOnlyDataset):

@@ -29,7 +29,7 @@ class GanConfig(BaseModel):
     )
     ema_decay: float = Field(0.999, ge=0, lt=1, description="0 disables the moving average")
     # dcgan
-    base_filters: int = Field(64, ge=4, description="discriminator's first conv width")
+    base_filters: int = Field(32, ge=4, description="discriminator's first conv width")
     upsampling: Literal["bilinear", "nearest", "transpose"] = "bilinear"
     label_embedding_dim: int = Field(50, ge=1)
     # dense (the study's)

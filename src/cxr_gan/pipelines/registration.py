@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from kedro.config import OmegaConfigLoader
+from kedro.framework.project import settings
 from pydantic import ValidationError
 
 logger = logging.getLogger(__name__)
@@ -25,9 +26,8 @@ def registration_parameters(conf_source: str | Path = "conf") -> dict[str, Any]:
         return {}
     loader = OmegaConfigLoader(
         conf_source=str(conf_source),
-        base_env="base",
-        default_run_env="local",
         env=os.environ.get("KEDRO_ENV"),
+        **settings.CONFIG_LOADER_ARGS,  # the same layout and merge rules as `kedro run`
     )
     try:
         return dict(loader["parameters"])

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from cxr_gan.data.phantom import write_phantom_folder
+from cxr_gan.pipelines.classification.nodes import prepare_external_data, score_external
+from cxr_gan.pipelines.data_processing.params import DataProcessingParams
 from tests.kedro_helpers import run_kedro, write_conf
 
 TINY = {
@@ -39,8 +42,23 @@ def _tiny_phantoms(project):
     )
 
 
-def test_whole_study_runs_and_answers_the_question(project_copy):
-    _tiny_phantoms(project_copy)
+def test_whole_study_runs_and_answers_the_question(project_copy, tmp_path):
+    write_phantom_folder(tmp_path / "external", count_per_class=4, size=40, seed=99)
+    write_conf(
+        project_copy,
+        "local/catalog.yml",
+        {
+            "raw_xrays": {
+                "type": "cxr_gan.datasets.PhantomXrayDataset",
+                "count_per_class": 15,
+                "image_size": 32,
+            },
+            "external_xrays": {
+                "type": "cxr_gan.datasets.XrayFolderDataset",
+                "path": str(tmp_path / "external"),
+            },
+        },
+    )
     catalog = run_kedro(project_copy, params=TINY)  # __default__: all four pipelines
     comparison = catalog.load("classification_comparison")
     names = [row["name"] for row in comparison["experiments"]]
@@ -66,6 +84,10 @@ def test_whole_study_runs_and_answers_the_question(project_copy):
     assert len(history[0]["history"]["loss"]) == 3 and "val_loss" in history[0]["history"]
     model = catalog.load("real.classifier")
     assert model.source_path.endswith("classifier.keras")
+    external = catalog.load("real.external_evaluation")
+    assert external["images"] == 8 and external["metrics"]["n_images"] == 8
+    assert by_name["synthetic_only"]["external"]["roc_auc"]["value"] is not None
+    assert "## External validation" in table
     reports = project_copy / "data/08_reporting/classification"
     for experiment in names:
         for figure in ("training_curves", "roc_curve", "gradcam"):
@@ -89,3 +111,10 @@ def test_experiment_subset_and_bad_parameters_are_reported(project_copy):
     )
     with pytest.raises(Exception, match=r"unknown classification parameter\(s\) \['epochz'\]"):
         run_kedro(project_copy, params=TINY, pipeline_names=["classification"])
+
+
+def test_missing_external_folder_is_skipped(caplog):
+    caplog.set_level("INFO")
+    assert prepare_external_data(None, DataProcessingParams()) == {}
+    assert "No external validation folder" in caplog.text
+    assert score_external(None, {}, None) == {"skipped": "no external validation folder"}

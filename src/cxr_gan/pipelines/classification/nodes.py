@@ -11,6 +11,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from cxr_gan.data.experiments import split_real_images, training_set
+from cxr_gan.data.ingest import OK, ingest_collection
+from cxr_gan.data.sources import RawXrayCollection
 from cxr_gan.metrics.classification import (
     classification_metrics,
     compare_auc,
@@ -20,6 +22,7 @@ from cxr_gan.metrics.classification import (
 from cxr_gan.models.classifier import predict, train_classifier
 from cxr_gan.models.gradcam import gradcam_figure, gradcam_heatmaps
 from cxr_gan.pipelines.classification.params import ClassificationParams
+from cxr_gan.pipelines.data_processing.params import DataProcessingParams
 from cxr_gan.reporting.classification_figures import (
     METRICS,
     plot_comparison,
@@ -107,6 +110,50 @@ def train_and_evaluate(
     return first_model, histories, evaluation
 
 
+def prepare_external_data(
+    external_xrays: RawXrayCollection | None, data_params: DataProcessingParams
+) -> dict[str, Any]:
+    """An optional external test folder, processed exactly like the raw data ({} if absent)."""
+    if external_xrays is None:
+        logger.info("No external validation folder (catalog entry external_xrays): skipped")
+        return {}
+    result = ingest_collection(
+        external_xrays,
+        data_params.classes,
+        image_size=data_params.image_size,
+        resize_mode=data_params.resize_mode,
+        max_pixels=data_params.max_pixels,
+        on_bad_file=data_params.on_bad_file,
+    )
+    usable = result.manifest[result.manifest["status"] == OK].sort_values("array_index")
+    logger.info("External validation: %d usable images from %s", len(usable), external_xrays.root)
+    return {
+        "images": result.images,
+        "labels": usable["label"].to_numpy(np.int32),
+        "ids": usable["id"].to_numpy(str),
+        "root": external_xrays.root,
+    }
+
+
+def score_external(
+    classifier: keras.Model, external_data: dict[str, Any], params: ClassificationParams
+) -> dict[str, Any]:
+    """The trained model (first seed) on the external folder, with the same metrics."""
+    if not external_data:
+        return {"skipped": "no external validation folder"}
+    probabilities = predict(classifier, external_data["images"])
+    return {
+        "source": external_data["root"],
+        "images": len(probabilities),
+        "metrics": classification_metrics(
+            external_data["labels"],
+            probabilities,
+            n_bootstrap=params.n_bootstrap,
+            seed=params.seeds[0],
+        ),
+    }
+
+
 def plot_experiment_curves(classification_history: list[dict[str, Any]], experiment: str) -> Figure:
     return plot_training_curves(classification_history, experiment)
 
@@ -140,6 +187,11 @@ def compare_experiments(
     """One table of every experiment (metrics of the seed-averaged predictions with 95% bootstrap
     intervals, and mean +- std across seeds), the paired AUC difference real_plus_synthetic vs
     real with its interval, and a plain sentence."""
+    externals = {
+        name.removesuffix("_external"): evaluations.pop(name)
+        for name in list(evaluations)
+        if name.endswith("_external")
+    }
     evaluations = {name.removesuffix("_evaluation"): value for name, value in evaluations.items()}
     labels = np.array(next(iter(evaluations.values()))["test_labels"])
     rows = []
@@ -157,6 +209,7 @@ def compare_experiments(
                     seed=params.seeds[0],
                 ),
                 "across_seeds": evaluation["across_seeds"],
+                "external": externals.get(name, {}).get("metrics"),
             }
         )
     comparison: dict[str, Any] = {
@@ -230,4 +283,17 @@ def comparison_markdown(comparison: dict[str, Any]) -> str:
             + " | ".join(_cell(row["metrics"][m]) for m in METRICS)
             + f" | {spread} |"
         )
+    external = [row for row in comparison["experiments"] if row.get("external")]
+    if external:
+        lines += [
+            "",
+            "## External validation (first seed's model on the external folder)",
+            "",
+            "| experiment | " + " | ".join(METRICS) + " |",
+            "| --- | " + " | ".join("---" for _ in METRICS) + " |",
+        ]
+        lines += [
+            f"| {row['name']} | " + " | ".join(_cell(row["external"][m]) for m in METRICS) + " |"
+            for row in external
+        ]
     return "\n".join(lines) + "\n"

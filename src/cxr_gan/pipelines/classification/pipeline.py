@@ -13,12 +13,14 @@ from cxr_gan.pipelines.classification.nodes import (
     plot_experiment_curves,
     plot_experiment_roc,
     prepare_classification_data,
+    prepare_external_data,
+    score_external,
     train_and_evaluate,
 )
 from cxr_gan.pipelines.classification.params import EXPERIMENTS, ClassificationParams
 from cxr_gan.pipelines.registration import configured_experiments
 
-_SHARED = {"classification_data", "synthetic_xrays", "synthetic_balanced_xrays"}
+_SHARED = {"classification_data", "synthetic_xrays", "synthetic_balanced_xrays", "external_data"}
 
 
 def _for_experiment(experiment: str):
@@ -53,6 +55,12 @@ def _experiment_pipeline(experiment: str) -> Pipeline:
         Node(plot_curves, "classification_history", "training_curves", name="plot_training_curves"),
         Node(plot_experiment_roc, "classification_evaluation", "roc_curve", name="plot_roc_curve"),
         Node(
+            score_external,
+            ["classifier", "external_data", "params:classification"],
+            "external_evaluation",
+            name="score_external",
+        ),
+        Node(
             explain_with_gradcam,
             ["classifier", "classification_data", "params:classification"],
             "gradcam",
@@ -72,11 +80,17 @@ def create_pipeline(**kwargs) -> Pipeline:
         "classification_data",
         name="prepare_classification_data",
     )
+    external = Node(
+        prepare_external_data,
+        ["external_xrays", "params:data_processing"],
+        "external_data",
+        name="prepare_external_data",
+    )
     with warnings.catch_warnings():  # "a.b" names here are namespaced outputs, used on purpose
         warnings.filterwarnings("ignore", message="One or more dataset names contain")
         compare = _comparison_node(experiments)
     return (
-        Pipeline([prepare])
+        Pipeline([prepare, external])
         + sum((_experiment_pipeline(e) for e in experiments), Pipeline([]))
         + Pipeline([compare])
     )
@@ -88,6 +102,7 @@ def _comparison_node(experiments: list[str]) -> Node:
         inputs={
             "params": "params:classification",
             **{f"{e}_evaluation": f"{e}.classification_evaluation" for e in experiments},
+            **{f"{e}_external": f"{e}.external_evaluation" for e in experiments},
         },
         outputs=[
             "classification_comparison",
