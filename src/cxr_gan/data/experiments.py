@@ -16,9 +16,11 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from cxr_gan.data.masking import mask_center
 from cxr_gan.data.split import connected_groups, links_from_keys, stratified_group_split
 
 STRONG_AUGMENTATION = "strong"
+SHORTCUT_PROBE = "shortcut_probe"
 
 
 class LeakageError(AssertionError):
@@ -101,11 +103,22 @@ def concatenate(*subsets: ImageSubset) -> ImageSubset:
     )
 
 
+def as_seen_by(experiment: str, subset: ImageSubset, mask_fraction: float) -> ImageSubset:
+    """The images as an experiment sees them: the shortcut probe sees borders only, in training,
+    validation and test alike; every other experiment sees them as they are."""
+    if experiment != SHORTCUT_PROBE:
+        return subset
+    return ImageSubset(
+        mask_center(subset.images, mask_fraction), subset.labels, subset.ids, subset.synthetic
+    )
+
+
 def training_set(
     experiment: str,
     data: dict[str, Any],
     synthetic_xrays: dict[str, Any],
     synthetic_balanced_xrays: dict[str, Any],
+    mask_fraction: float = 0.7,
 ) -> tuple[ImageSubset, str | None]:
     """The experiment's training images, and the augmentation preset it asks for (None: the
     configured one)."""
@@ -119,6 +132,8 @@ def training_set(
         chosen, augmentation = real, STRONG_AUGMENTATION
     elif experiment == "synthetic_only":
         chosen, augmentation = synthetic_subset(synthetic_balanced_xrays, size), None
+    elif experiment == SHORTCUT_PROBE:  # the same recipe as `real`, on borders only
+        chosen, augmentation = as_seen_by(experiment, real, mask_fraction), None
     else:
         raise ValueError(f"unknown experiment {experiment!r}")
     check_no_leakage(chosen, data)

@@ -36,8 +36,9 @@ def registration_parameters(conf_source: str | Path = "conf") -> dict[str, Any]:
         return {}
 
 
-def configured_experiments(default: tuple[str, ...]) -> list[str]:
-    """classification.experiments, each a namespaced copy of the experiment pipeline."""
+def configured_experiments(default: tuple[str, ...], probe: str) -> list[str]:
+    """classification.experiments (each a namespaced copy of the experiment pipeline), plus the
+    shortcut probe unless classification.shortcut_probe is false."""
     section = registration_parameters().get("classification") or {}
     experiments = list(section.get("experiments") or default)
     unknown = sorted(set(experiments) - set(default))
@@ -46,6 +47,8 @@ def configured_experiments(default: tuple[str, ...]) -> list[str]:
             f"classification.experiments: unknown experiment(s) {unknown}; "
             f"choose from {list(default)}"
         )
+    if section.get("shortcut_probe", True):
+        experiments.append(probe)
     return experiments
 
 

@@ -62,7 +62,13 @@ def test_whole_study_runs_and_answers_the_question(project_copy, tmp_path):
     catalog = run_kedro(project_copy, params=TINY)  # __default__: all four pipelines
     comparison = catalog.load("classification_comparison")
     names = [row["name"] for row in comparison["experiments"]]
-    assert names == ["real", "real_plus_synthetic", "classical_augmentation", "synthetic_only"]
+    assert names == [
+        "real",
+        "real_plus_synthetic",
+        "classical_augmentation",
+        "synthetic_only",
+        "shortcut_probe",
+    ]
     assert comparison["test_images"] == 6  # 20% of 30, the same real images for all
     by_name = {row["name"]: row for row in comparison["experiments"]}
     assert by_name["real_plus_synthetic"]["training_set"]["synthetic"] == 6
@@ -74,6 +80,8 @@ def test_whole_study_runs_and_answers_the_question(project_copy, tmp_path):
     effect = comparison["synthetic_effect"]
     assert effect["verdict"] in {"helped", "hurt", "no detectable difference"}
     assert len(comparison["synthetic_effect_per_seed"]) == 2
+    assert comparison["shortcut_probe"]["mask_fraction"] == 0.7
+    assert by_name["shortcut_probe"]["training_set"] == by_name["real"]["training_set"]
     table = catalog.load("classification_comparison_table")
     assert effect["sentence"] in table and "| real_plus_synthetic |" in table
 

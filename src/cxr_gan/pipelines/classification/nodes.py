@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from cxr_gan.data.experiments import split_real_images, training_set
+from cxr_gan.data.experiments import as_seen_by, split_real_images, training_set
 from cxr_gan.data.ingest import OK, ingest_collection
 from cxr_gan.data.sources import RawXrayCollection
 from cxr_gan.metrics.classification import (
@@ -19,9 +19,10 @@ from cxr_gan.metrics.classification import (
     roc_curve_points,
     summarize_seeds,
 )
+from cxr_gan.metrics.shortcuts import per_source_metrics, shortcut_warning
 from cxr_gan.models.classifier import predict, train_classifier
 from cxr_gan.models.gradcam import gradcam_figure, gradcam_heatmaps
-from cxr_gan.pipelines.classification.params import ClassificationParams
+from cxr_gan.pipelines.classification.params import SHORTCUT_PROBE, ClassificationParams
 from cxr_gan.pipelines.data_processing.params import DataProcessingParams
 from cxr_gan.reporting.classification_figures import (
     METRICS,
@@ -35,10 +36,28 @@ BASELINE, CANDIDATE = "real", "real_plus_synthetic"
 
 
 def prepare_classification_data(
-    xray_arrays: dict[str, np.ndarray], xray_split: pd.DataFrame, params: ClassificationParams
+    xray_arrays: dict[str, np.ndarray],
+    xray_split: pd.DataFrame,
+    raw_manifest: pd.DataFrame,
+    params: ClassificationParams,
 ) -> dict[str, Any]:
-    """Real train / validation / test images, shared by every experiment."""
+    """Real train / validation / test images shared by every experiment, and each test image's
+    source (params.source_column of the raw manifest) when the manifest has one."""
     data = split_real_images(xray_arrays, xray_split, params.validation_fraction, params.seeds[0])
+    column = params.source_column
+    if column and column in raw_manifest.columns:
+        source_of = dict(zip(raw_manifest["id"], raw_manifest[column].astype(str), strict=True))
+        data["test_sources"] = np.array(
+            [source_of.get(i, "") or "unknown" for i in data["test"].ids]
+        )
+    else:
+        data["test_sources"] = None
+        if column:
+            logger.info(
+                "The raw manifest has no column '%s' (classification.source_column): "
+                "per-source metrics skipped; add it to the patient CSV to get them",
+                column,
+            )
     logger.info(
         "Classification data: %d real training, %d validation, %d test images",
         len(data["train"]),
@@ -61,9 +80,16 @@ def train_and_evaluate(
     bootstrap intervals per seed, their mean and std across seeds, test predictions).
     """
     train, augmentation = training_set(
-        experiment, classification_data, synthetic_xrays, synthetic_balanced_xrays
+        experiment,
+        classification_data,
+        synthetic_xrays,
+        synthetic_balanced_xrays,
+        params.mask_fraction,
     )
-    validation, test = classification_data["validation"], classification_data["test"]
+    validation, test = (
+        as_seen_by(experiment, classification_data[part], params.mask_fraction)
+        for part in ("validation", "test")
+    )
     overrides = {"augmentation": augmentation} if augmentation else {}
     config = params.classifier_config(**overrides)
     images = np.concatenate([train.images, validation.images])
@@ -163,11 +189,14 @@ def plot_experiment_roc(classification_evaluation: dict[str, Any]) -> Figure:
 
 
 def explain_with_gradcam(
-    classifier: keras.Model, classification_data: dict[str, Any], params: ClassificationParams
+    experiment: str,
+    classifier: keras.Model,
+    classification_data: dict[str, Any],
+    params: ClassificationParams,
 ) -> Figure:
     """Grad-CAM on the first test images of each class: does the model look at the lungs, or at
     borders and text markers?"""
-    test = classification_data["test"]
+    test = as_seen_by(experiment, classification_data["test"], params.mask_fraction)
     per_class = max(1, params.gradcam_images // 2)
     chosen = np.concatenate([np.flatnonzero(test.labels == c)[:per_class] for c in (0, 1)])
     images = test.images[chosen]
@@ -182,7 +211,9 @@ def _ensemble_probabilities(evaluation: dict[str, Any]) -> np.ndarray:
 
 
 def compare_experiments(
-    params: ClassificationParams, **evaluations: dict[str, Any]
+    params: ClassificationParams,
+    classification_data: dict[str, Any],
+    **evaluations: dict[str, Any],
 ) -> tuple[dict[str, Any], str, Figure]:
     """One table of every experiment (metrics of the seed-averaged predictions with 95% bootstrap
     intervals, and mean +- std across seeds), the paired AUC difference real_plus_synthetic vs
@@ -210,6 +241,16 @@ def compare_experiments(
                 ),
                 "across_seeds": evaluation["across_seeds"],
                 "external": externals.get(name, {}).get("metrics"),
+                "per_source": None
+                if classification_data.get("test_sources") is None
+                else per_source_metrics(
+                    labels,
+                    _ensemble_probabilities(evaluation),
+                    classification_data["test_sources"],
+                    params.min_source_images,
+                    n_bootstrap=params.n_bootstrap,
+                    seed=params.seeds[0],
+                ),
             }
         )
     comparison: dict[str, Any] = {
@@ -238,7 +279,20 @@ def compare_experiments(
             )
         ]
         logger.info("Did the synthetic images help? %s", comparison["synthetic_effect"]["sentence"])
+    probe = next((row for row in rows if row["name"] == SHORTCUT_PROBE), None)
+    if probe is not None:
+        warning = shortcut_warning(probe["metrics"]["roc_auc"], params.probe_warning_lower_bound)
+        comparison["shortcut_probe"] = {
+            "mask_fraction": params.mask_fraction,
+            "roc_auc": probe["metrics"]["roc_auc"],
+            "warning_lower_bound": params.probe_warning_lower_bound,
+            "warning": warning,
+        }
+        if warning:
+            logger.warning(warning)
     title = comparison.get("synthetic_effect", {}).get("sentence", "Classification experiments")
+    if comparison.get("shortcut_probe", {}).get("warning"):
+        title += "\n" + comparison["shortcut_probe"]["warning"]
     return comparison, comparison_markdown(comparison), plot_comparison(rows, title)
 
 
@@ -253,6 +307,9 @@ def _cell(metric: dict[str, Any]) -> str:
 def comparison_markdown(comparison: dict[str, Any]) -> str:
     """The comparison as a Markdown table with a plain-language summary above it."""
     lines = ["# Did the synthetic X-rays help?", ""]
+    probe = comparison.get("shortcut_probe")
+    if probe and probe["warning"]:
+        lines += [f"**{probe['warning']}**", ""]
     effect = comparison.get("synthetic_effect")
     if effect:
         lines += [effect["sentence"], ""]
@@ -283,6 +340,45 @@ def comparison_markdown(comparison: dict[str, Any]) -> str:
             + " | ".join(_cell(row["metrics"][m]) for m in METRICS)
             + f" | {spread} |"
         )
+    if probe:
+        lines += [
+            "",
+            f"`shortcut_probe` is the `real` recipe trained and tested with the central "
+            f"{probe['mask_fraction']:.0%} of every side hidden (lungs and heart): what it scores "
+            "comes from borders, markers and exposure. "
+            + (
+                "Its AUC interval lies above "
+                f"{probe['warning_lower_bound']:.2f}, hence the warning above."
+                if probe["warning"]
+                else f"Its AUC interval does not lie above {probe['warning_lower_bound']:.2f}: "
+                "no sign that borders alone separate the classes."
+            ),
+        ]
+    sourced = [row for row in comparison["experiments"] if row.get("per_source")]
+    if sourced:
+        lines += [
+            "",
+            "## Per source (seed-averaged predictions)",
+            "",
+            "| experiment | source | images (normal / covid) | accuracy | roc_auc |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for row in sourced:
+            for source, group in row["per_source"]["groups"].items():
+                counts = group["counts"]
+                lines.append(
+                    f"| {row['name']} | {source} | {counts['images']} ({counts['label_0']} / "
+                    f"{counts['label_1']}) | {_cell(group['metrics']['accuracy'])} | "
+                    f"{_cell(group['metrics']['roc_auc'])} |"
+                )
+        skipped = sourced[0]["per_source"]["skipped"]
+        if skipped:
+            lines += [
+                "",
+                f"Not scored (fewer than {sourced[0]['per_source']['min_images']} test images): "
+                + ", ".join(f"{s['source']} ({s['images']})" for s in skipped)
+                + ".",
+            ]
     external = [row for row in comparison["experiments"] if row.get("external")]
     if external:
         lines += [

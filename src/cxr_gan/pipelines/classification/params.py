@@ -11,6 +11,7 @@ from cxr_gan.models.classifier import ClassifierConfig
 
 Experiment = Literal["real", "real_plus_synthetic", "classical_augmentation", "synthetic_only"]
 EXPERIMENTS: tuple[str, ...] = Experiment.__args__
+SHORTCUT_PROBE = "shortcut_probe"  # added to the experiments unless shortcut_probe: false
 CLASSIFIER_FIELDS = {field.name for field in dataclasses.fields(ClassifierConfig)}
 
 
@@ -31,6 +32,15 @@ class ClassificationParams(BaseModel):
     validation_fraction: float = Field(
         0.1, ge=0, lt=1, description="of the real training split, the same in every experiment"
     )
+    shortcut_probe: bool = Field(True, description="train and test `real` on borders only too")
+    mask_fraction: float = Field(0.7, gt=0, lt=1, description="hidden centre, share of each side")
+    probe_warning_lower_bound: float = Field(
+        0.65, ge=0.5, lt=1, description="warn when the probe's AUC interval lies above this"
+    )
+    source_column: str | None = Field(
+        "source_repo", description="raw-manifest column naming each image's source archive"
+    )
+    min_source_images: int = Field(10, ge=2, description="smaller source groups are not scored")
 
     @model_validator(mode="after")
     def _classifier_settings_are_valid(self) -> ClassificationParams:

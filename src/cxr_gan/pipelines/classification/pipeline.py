@@ -17,7 +17,11 @@ from cxr_gan.pipelines.classification.nodes import (
     score_external,
     train_and_evaluate,
 )
-from cxr_gan.pipelines.classification.params import EXPERIMENTS, ClassificationParams
+from cxr_gan.pipelines.classification.params import (
+    EXPERIMENTS,
+    SHORTCUT_PROBE,
+    ClassificationParams,
+)
 from cxr_gan.pipelines.registration import configured_experiments
 
 _SHARED = {"classification_data", "synthetic_xrays", "synthetic_balanced_xrays", "external_data"}
@@ -34,12 +38,16 @@ def _for_experiment(experiment: str):
     def plot_curves(classification_history):
         return plot_experiment_curves(classification_history, experiment)
 
+    def explain(classifier, classification_data, params: ClassificationParams):
+        return explain_with_gradcam(experiment, classifier, classification_data, params)
+
     train_experiment.__doc__ = f"Train and evaluate the '{experiment}' experiment over seeds."
-    return train_experiment, plot_curves
+    explain.__doc__ = f"Grad-CAM of the '{experiment}' model on test images as it sees them."
+    return train_experiment, plot_curves, explain
 
 
 def _experiment_pipeline(experiment: str) -> Pipeline:
-    train_experiment, plot_curves = _for_experiment(experiment)
+    train_experiment, plot_curves, explain = _for_experiment(experiment)
     nodes = [
         Node(
             train_experiment,
@@ -61,7 +69,7 @@ def _experiment_pipeline(experiment: str) -> Pipeline:
             name="score_external",
         ),
         Node(
-            explain_with_gradcam,
+            explain,
             ["classifier", "classification_data", "params:classification"],
             "gradcam",
             name="explain_with_gradcam",
@@ -73,10 +81,10 @@ def _experiment_pipeline(experiment: str) -> Pipeline:
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    experiments = configured_experiments(EXPERIMENTS)
+    experiments = configured_experiments(EXPERIMENTS, SHORTCUT_PROBE)
     prepare = Node(
         prepare_classification_data,
-        ["xray_arrays", "xray_split", "params:classification"],
+        ["xray_arrays", "xray_split", "raw_manifest", "params:classification"],
         "classification_data",
         name="prepare_classification_data",
     )
@@ -101,6 +109,7 @@ def _comparison_node(experiments: list[str]) -> Node:
         compare_experiments,
         inputs={
             "params": "params:classification",
+            "classification_data": "classification_data",
             **{f"{e}_evaluation": f"{e}.classification_evaluation" for e in experiments},
             **{f"{e}_external": f"{e}.external_evaluation" for e in experiments},
         },
