@@ -49,3 +49,24 @@ def timed_kedro_run(project: Path, *args: str) -> dict:
             print(output.read().decode(errors="replace")[-4000:], file=sys.stderr)
             raise SystemExit(f"kedro run {' '.join(args)} failed")
     return {"seconds": round(seconds, 1), "peak_rss_mb": round(usage.ru_maxrss / 1024)}
+
+
+def cxr_dev_training_split():
+    """data_processing on ../shared/cxr-dev at 446 px in a temp project; the training split's
+    uint8 images and int32 labels."""
+    import numpy as np
+    import pandas as pd
+
+    project = project_copy(
+        catalog={
+            "raw_xrays": {"type": "cxr_gan.datasets.XrayFolderDataset", "path": str(SHARED_XRAYS)}
+        }
+    )
+    timed_kedro_run(project, "--pipelines", "data_processing")
+    inputs = project / "data/05_model_input"
+    arrays = np.load(next(inputs.glob("xray_arrays.npz/*/xray_arrays.npz")))
+    split = pd.read_csv(next(inputs.glob("xray_split.csv/*/xray_split.csv")))
+    train = set(split.loc[split["split"] == "train", "id"])
+    mask = np.array([i in train for i in arrays["ids"]])
+    shutil.rmtree(project, ignore_errors=True)
+    return arrays["images"][mask], arrays["labels"][mask].astype(np.int32)

@@ -103,26 +103,6 @@ def speed(steps: dict[str, int]) -> list[dict]:
     return results
 
 
-def _training_split():
-    """data_processing on ../shared/cxr-dev at 446 px, in a temp project; train split arrays."""
-    from _project import project_copy, timed_kedro_run
-
-    project = project_copy(
-        catalog={
-            "raw_xrays": {"type": "cxr_gan.datasets.XrayFolderDataset", "path": str(SHARED_XRAYS)}
-        }
-    )
-    timed_kedro_run(project, "--pipelines", "data_processing")
-    import pandas as pd
-
-    inputs = project / "data/05_model_input"
-    arrays = np.load(next(inputs.glob("xray_arrays.npz/*/xray_arrays.npz")))
-    split = pd.read_csv(next(inputs.glob("xray_split.csv/*/xray_split.csv")))
-    train_ids = set(split.loc[split["split"] == "train", "id"])
-    mask = np.array([i in train_ids for i in arrays["ids"]])
-    return arrays["images"][mask], arrays["labels"][mask].astype(np.int32)
-
-
 def quality(minutes: float, arms: list[str]) -> None:
     import cv2
 
@@ -143,7 +123,9 @@ def quality(minutes: float, arms: list[str]) -> None:
         shared = float(np.mean([timing[arm]["s_per_step"] for arm in same_networks]))
         for arm in same_networks:
             timing[arm] = {**timing[arm], "s_per_step_budget": round(shared, 3)}
-    images, labels = _training_split()
+    from _project import cxr_dev_training_split
+
+    images, labels = cxr_dev_training_split()
     real_covid = images[labels == 1]
     steps_per_epoch = int(np.ceil(len(images) / 16))
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -21,11 +21,6 @@ from cxr_gan.models.classifier import (
 )
 from cxr_gan.models.gradcam import gradcam_heatmaps
 
-# Keras' own weight saving trips numpy 2's __array__(copy=...) deprecation: their code, not ours
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"
-)
-
 # ResNet50 at 32 px, random weights, tiny head: seconds instead of minutes, same code path
 TINY_RESNET = ClassifierConfig(
     backbone="resnet50",

@@ -1,3 +1,4 @@
+import dataclasses
 import io
 
 import keras
@@ -7,26 +8,10 @@ from matplotlib.figure import Figure
 
 from cxr_gan.models.classifier import ClassifierConfig, build_classifier, predict, train_classifier
 from cxr_gan.models.gradcam import gradcam_figure, gradcam_heatmaps, last_conv_layer_name
-
-# Keras' own weight handling trips numpy 2's __array__(copy=...) deprecation: their code, not ours
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"
-)
+from tests.models.test_classifier import SMALL_CNN as CLASSIFIER_SMALL_CNN
 
 CORNER = 10  # the bright square that makes an image "covid" covers [:10, :10]
-SMALL_CNN = ClassifierConfig(
-    backbone="small_cnn",
-    input_size=32,
-    dense_units=16,
-    small_cnn_filters=(8, 16, 32),
-    batch_size=16,
-    epochs=10,
-    learning_rate=0.01,
-    momentum=0.9,
-    batchnorm_momentum=0.9,
-    augmentation=None,
-    validation_fraction=0,
-)
+SMALL_CNN = dataclasses.replace(CLASSIFIER_SMALL_CNN, epochs=10, validation_fraction=0)
 
 
 def corner_xrays(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

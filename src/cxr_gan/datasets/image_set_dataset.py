@@ -8,22 +8,21 @@ is not what a "set of 50 synthetic X-rays" means.)
 
 from __future__ import annotations
 
-import glob
-import os
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import cv2
 import numpy as np
 import pandas as pd
-from kedro.io.core import AbstractVersionedDataset, DatasetError, Version
+from kedro.io.core import DatasetError
 
+from cxr_gan.datasets._local import LocalVersionedDataset
 from cxr_gan.io_utils import atomic_directory
 
 MANIFEST = "manifest.csv"
 
 
-class ImageSetDataset(AbstractVersionedDataset[dict[str, Any], dict[str, Any]]):
+class ImageSetDataset(LocalVersionedDataset):
     """Data is {"images": uint8 array (n, h, w) or list of 2-D arrays, "manifest": DataFrame
     with a "filename" column naming each image's PNG, in the same order}.
 
@@ -34,21 +33,6 @@ class ImageSetDataset(AbstractVersionedDataset[dict[str, Any], dict[str, Any]]):
           filepath: data/07_model_output/synthetic_xrays
           versioned: true
     """
-
-    def __init__(
-        self,
-        *,
-        filepath: str,
-        version: Version | None = None,
-        metadata: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(
-            filepath=PurePosixPath(Path(filepath).as_posix()),
-            version=version,
-            exists_function=os.path.exists,
-            glob_function=glob.glob,
-        )
-        self.metadata = metadata
 
     def _get_versioned_path(self, version: str) -> PurePosixPath:
         # <filepath>/<version>/manifest.csv: the manifest marks a complete version
@@ -97,6 +81,3 @@ class ImageSetDataset(AbstractVersionedDataset[dict[str, Any], dict[str, Any]]):
             return self._manifest_path(for_save=False).exists()
         except DatasetError:
             return False
-
-    def _describe(self) -> dict[str, Any]:
-        return {"filepath": self._filepath, "version": self._version}

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import glob
-import os
-from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from kedro.io.core import AbstractVersionedDataset, DatasetError, Version
+from kedro.io.core import DatasetError, Version
 
+from cxr_gan.datasets._local import LocalVersionedDataset
 from cxr_gan.io_utils import atomic_path
 
 if TYPE_CHECKING:  # TensorFlow takes seconds to import: only pipelines that use models pay it
     import keras
 
 
-class KerasModelDataset(AbstractVersionedDataset["keras.Model", "keras.Model"]):
+class KerasModelDataset(LocalVersionedDataset):
     """Save a Keras model as one .keras file; load it with safe_mode=True and without compiling.
 
     The loaded model carries `source_path` (the exact versioned file), so outputs made from it can
@@ -38,13 +36,7 @@ class KerasModelDataset(AbstractVersionedDataset["keras.Model", "keras.Model"]):
     ) -> None:
         if not filepath.endswith(".keras"):
             raise DatasetError(f"KerasModelDataset filepath must end in .keras, got {filepath}")
-        super().__init__(
-            filepath=PurePosixPath(Path(filepath).as_posix()),
-            version=version,
-            exists_function=os.path.exists,
-            glob_function=glob.glob,
-        )
-        self.metadata = metadata
+        super().__init__(filepath=filepath, version=version, metadata=metadata)
 
     def load(self) -> keras.Model:
         import keras
@@ -57,12 +49,3 @@ class KerasModelDataset(AbstractVersionedDataset["keras.Model", "keras.Model"]):
     def save(self, data: keras.Model) -> None:
         with atomic_path(self._get_save_path(), suffix=".keras") as temp_path:
             data.save(temp_path)
-
-    def _exists(self) -> bool:
-        try:
-            return Path(self._get_load_path()).exists()
-        except DatasetError:
-            return False
-
-    def _describe(self) -> dict[str, Any]:
-        return {"filepath": self._filepath, "version": self._version}

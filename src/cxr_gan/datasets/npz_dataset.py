@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import glob
-import os
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-from kedro.io.core import AbstractVersionedDataset, DatasetError, Version
+from kedro.io.core import DatasetError, Version
 
+from cxr_gan.datasets._local import LocalVersionedDataset
 from cxr_gan.io_utils import atomic_path
 
 
-class NpzDataset(AbstractVersionedDataset[dict[str, np.ndarray], dict[str, np.ndarray]]):
+class NpzDataset(LocalVersionedDataset):
     """Save and load ``{name: array}`` as one uncompressed or compressed .npz file.
 
     Arrays of strings are stored as fixed-width unicode, never as objects, so loading runs with
@@ -35,14 +34,8 @@ class NpzDataset(AbstractVersionedDataset[dict[str, np.ndarray], dict[str, np.nd
         version: Version | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(
-            filepath=PurePosixPath(Path(filepath).as_posix()),
-            version=version,
-            exists_function=os.path.exists,
-            glob_function=glob.glob,
-        )
+        super().__init__(filepath=filepath, version=version, metadata=metadata)
         self._compress = compress
-        self.metadata = metadata
 
     def load(self) -> dict[str, np.ndarray]:
         path = Path(self._get_load_path())
@@ -60,12 +53,6 @@ class NpzDataset(AbstractVersionedDataset[dict[str, np.ndarray], dict[str, np.nd
         save_path = Path(self._get_save_path())
         with atomic_path(save_path) as temp_path, open(temp_path, "wb") as handle:
             (np.savez_compressed if self._compress else np.savez)(handle, **arrays)
-
-    def _exists(self) -> bool:
-        try:
-            return Path(self._get_load_path()).exists()
-        except DatasetError:
-            return False
 
     def _describe(self) -> dict[str, Any]:
         return {"filepath": self._filepath, "compress": self._compress, "version": self._version}

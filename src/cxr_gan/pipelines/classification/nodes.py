@@ -143,14 +143,7 @@ def prepare_external_data(
     if external_xrays is None:
         logger.info("No external validation folder (catalog entry external_xrays): skipped")
         return {}
-    result = ingest_collection(
-        external_xrays,
-        data_params.classes,
-        image_size=data_params.image_size,
-        resize_mode=data_params.resize_mode,
-        max_pixels=data_params.max_pixels,
-        on_bad_file=data_params.on_bad_file,
-    )
+    result = ingest_collection(external_xrays, data_params.classes, **data_params.ingest_options())
     usable = result.manifest[result.manifest["status"] == OK].sort_values("array_index")
     logger.info("External validation: %d usable images from %s", len(usable), external_xrays.root)
     return {

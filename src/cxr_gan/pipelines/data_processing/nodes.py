@@ -28,14 +28,7 @@ def ingest_raw_xrays(
     raw_xrays: RawXrayCollection, params: DataProcessingParams
 ) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
     """Decode, normalise and hash every raw file; return the arrays and the raw-data manifest."""
-    result = ingest_collection(
-        raw_xrays,
-        params.classes,
-        image_size=params.image_size,
-        resize_mode=params.resize_mode,
-        max_pixels=params.max_pixels,
-        on_bad_file=params.on_bad_file,
-    )
+    result = ingest_collection(raw_xrays, params.classes, **params.ingest_options())
     manifest = result.manifest
     check_class_counts(manifest, params.classes, params.min_images_per_class, raw_xrays.root)
     patient_table = find_patient_table(raw_xrays.tables, params.patient_csv, raw_xrays.root)

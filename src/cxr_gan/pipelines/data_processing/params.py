@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -30,6 +30,15 @@ class DataProcessingParams(BaseModel):
         "'auto' finds one, null ignores any",
     )
     contact_sheet_per_class: int = Field(8, ge=1, le=64)
+
+    def ingest_options(self) -> dict[str, Any]:
+        """Keyword arguments of cxr_gan.data.ingest.ingest_collection."""
+        return {
+            "image_size": self.image_size,
+            "resize_mode": self.resize_mode,
+            "max_pixels": self.max_pixels,
+            "on_bad_file": self.on_bad_file,
+        }
 
     @field_validator("classes")
     @classmethod
