@@ -116,6 +116,7 @@ def assess_synthetic_quality(
         seed=params.seed,
         inception_weights=params.inception_weights,
         memorization_threshold=params.memorization_threshold,
+        ssim_size=(side := min(params.quality_image_size, real.shape[1]), side),
     )
     report["compared_with"] = f"{len(real)} real training images of class '{params.label}'"
     report["generator"] = getattr(generator, "source_path", "in-memory")

@@ -28,3 +28,6 @@ class SynthesisParams(BaseModel):
         3, ge=1, description="sets of n_images sampled for KID (50 images alone are noisy)"
     )
     memorization_threshold: float = Field(0.9, gt=0, le=1)
+    quality_image_size: int = Field(
+        128, ge=16, le=1024, description="side at which SSIM and MS-SSIM compare images"
+    )
