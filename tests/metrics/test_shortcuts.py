@@ -1,6 +1,11 @@
 import numpy as np
 
-from cxr_gan.metrics.shortcuts import per_source_metrics, shortcut_warning
+from cxr_gan.metrics.shortcuts import (
+    per_source_metrics,
+    probe_reading,
+    shortcut_warning,
+    sources_confounded,
+)
 
 
 def test_warning_only_when_the_whole_interval_is_above_the_bound():
@@ -26,3 +31,22 @@ def test_per_source_groups_have_counts_and_small_groups_are_skipped(caplog):
     assert result["groups"]["nih"]["metrics"]["accuracy"]["value"] == 1.0
     assert result["skipped"] == [{"source": "figure1", "images": 4, "label_0": 0, "label_1": 4}]
     assert "fewer than 10 test images: figure1 (4)" in caplog.text
+
+
+def test_probe_reading_is_honest_about_small_test_sets():
+    strong = probe_reading({"value": 0.81, "ci_low": 0.78, "ci_high": 0.84}, 0.65, 596)
+    assert strong.startswith("Warning:")
+    above_chance = probe_reading({"value": 0.70, "ci_low": 0.52, "ci_high": 0.85}, 0.65, 40)
+    assert above_chance.startswith("Caution:") and "40 test images" in above_chance
+    chance = probe_reading({"value": 0.52, "ci_low": 0.35, "ci_high": 0.7}, 0.65, 40)
+    assert "not distinguishable from chance" in chance
+
+
+def test_single_class_sources_are_flagged_as_confounded():
+    def group(normal, covid):
+        return {"counts": {"images": normal + covid, "label_0": normal, "label_1": covid}}
+
+    assert sources_confounded({"groups": {"nih": group(20, 0), "ieee": group(0, 13)}})
+    assert not sources_confounded({"groups": {"nih": group(20, 0), "ieee": group(3, 13)}})
+    assert not sources_confounded({"groups": {}})
+    assert not sources_confounded(None)

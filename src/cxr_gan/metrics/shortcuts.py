@@ -24,6 +24,38 @@ def shortcut_warning(probe_auc: dict[str, Any], lower_bound: float) -> str | Non
     )
 
 
+def probe_reading(probe_auc: dict[str, Any], lower_bound: float, test_images: int) -> str:
+    """What the probe's AUC says, in one sentence, including when the test set is too small to
+    say much (absence of a warning is not evidence of absence)."""
+    value, low, high = probe_auc.get("value"), probe_auc.get("ci_low"), probe_auc.get("ci_high")
+    if value is None or low is None:
+        return "The probe's AUC could not be computed on this test set."
+    auc = f"AUC {value:.2f} [{low:.2f}, {high:.2f}] on {test_images} test images"
+    warning = shortcut_warning(probe_auc, lower_bound)
+    if warning:
+        return warning
+    if low > 0.5:
+        return (
+            f"Caution: the image borders alone score above chance ({auc}); the interval does "
+            f"not lie above {lower_bound:.2f}, but does not rule out a strong shortcut either."
+        )
+    return (
+        f"Borders alone are not distinguishable from chance here ({auc}); with few test images "
+        "this is weak evidence that there is no shortcut."
+    )
+
+
+def sources_confounded(per_source: dict[str, Any] | None) -> bool:
+    """True when every scored source group holds a single class: then source and disease cannot
+    be told apart on this test set."""
+    if not per_source or not per_source["groups"]:
+        return False
+    return all(
+        min(group["counts"]["label_0"], group["counts"]["label_1"]) == 0
+        for group in per_source["groups"].values()
+    )
+
+
 def per_source_metrics(
     labels: np.ndarray,
     probabilities: np.ndarray,

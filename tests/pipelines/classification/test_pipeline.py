@@ -81,6 +81,10 @@ def test_whole_study_runs_and_answers_the_question(project_copy, tmp_path):
     assert effect["verdict"] in {"helped", "hurt", "no detectable difference"}
     assert len(comparison["synthetic_effect_per_seed"]) == 2
     assert comparison["shortcut_probe"]["mask_fraction"] == 0.7
+    assert comparison["shortcut_probe"]["reading"] in catalog.load(
+        "classification_comparison_table"
+    )
+    assert comparison["sources_confounded"] is False  # phantoms carry no source column
     assert by_name["shortcut_probe"]["training_set"] == by_name["real"]["training_set"]
     table = catalog.load("classification_comparison_table")
     assert effect["sentence"] in table and "| real_plus_synthetic |" in table
