@@ -131,7 +131,6 @@ def quality(minutes: float, arms: list[str]) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     IMAGES.mkdir(parents=True, exist_ok=True)
     results_path = RESULTS / "gan_quality.json"
-    results = json.loads(results_path.read_text()) if results_path.exists() else {}
     for arm in arms:
         steps = minutes * 60 / timing[arm].get("s_per_step_budget", timing[arm]["s_per_step"])
         epochs = max(1, int(round(steps / steps_per_epoch)))
@@ -149,9 +148,12 @@ def quality(minutes: float, arms: list[str]) -> None:
             sample_generator(run.gan.ema_generator, 1, 50, seed=seed, output_size=446)[0]
             for seed in (1, 2, 3)
         ]
-        report = gan_quality_report(sets, real_covid, "random_cnn", seed=0)
+        # SSIM and MS-SSIM at 128 px, as the synthesis pipeline does (quality_image_size)
+        report = gan_quality_report(sets, real_covid, "random_cnn", seed=0, ssim_size=(128, 128))
         cv2.imwrite(str(IMAGES / f"gan_{arm}_samples.png"), _sheet(sets[0][:16]))
         cv2.imwrite(str(IMAGES / f"gan_{arm}_grid.png"), run.grids[max(run.grids)])
+        # read just before writing: arms may run in parallel processes
+        results = json.loads(results_path.read_text()) if results_path.exists() else {}
         results[arm] = {
             **timing[arm],
             "budget_minutes_quiet": minutes,
@@ -168,6 +170,7 @@ def quality(minutes: float, arms: list[str]) -> None:
             "max_nearest_ssim": round(report["memorization"]["max_ssim"], 3),
             "final_d_acc_real": round(run.history[-1]["d_acc_real"], 2),
             "final_d_acc_fake": round(run.history[-1]["d_acc_fake"], 2),
+            "ssim_size": 128,
         }
         print(json.dumps(results[arm]), flush=True)
         results_path.write_text(json.dumps(results, indent=2))
