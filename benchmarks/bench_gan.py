@@ -151,7 +151,10 @@ def quality(minutes: float, arms: list[str]) -> None:
         # SSIM and MS-SSIM at 128 px, as the synthesis pipeline does (quality_image_size)
         report = gan_quality_report(sets, real_covid, "random_cnn", seed=0, ssim_size=(128, 128))
         cv2.imwrite(str(IMAGES / f"gan_{arm}_samples.png"), _sheet(sets[0][:16]))
-        cv2.imwrite(str(IMAGES / f"gan_{arm}_grid.png"), run.grids[max(run.grids)])
+        grid = run.grids[max(run.grids)]
+        scale = min(1.0, 128 / config.gan_image_size)  # docs images stay small
+        grid = cv2.resize(grid, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        cv2.imwrite(str(IMAGES / f"gan_{arm}_grid.png"), grid)
         # read just before writing: arms may run in parallel processes
         results = json.loads(results_path.read_text()) if results_path.exists() else {}
         results[arm] = {

@@ -27,6 +27,7 @@ def atomic_path(target: str | Path, suffix: str = "") -> Iterator[Path]:
     temp_path = Path(temp_name)
     try:
         yield temp_path
+        os.chmod(temp_path, 0o666 & ~_umask())  # mkstemp's 0600 would hide outputs from others
         os.replace(temp_path, target)
     finally:
         temp_path.unlink(missing_ok=True)
@@ -47,7 +48,18 @@ def atomic_directory(target: str | Path) -> Iterator[Path]:
     )
     try:
         yield temp_dir
+        os.chmod(temp_dir, 0o777 & ~_umask())
+        for child in temp_dir.iterdir():
+            if child.is_file():
+                os.chmod(child, 0o666 & ~_umask())
         os.rename(temp_dir, target)
     finally:
         if temp_dir.exists():
             shutil.rmtree(temp_dir)
+
+
+def _umask() -> int:
+    """The process's file-creation mask (reading it means setting it; restored at once)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

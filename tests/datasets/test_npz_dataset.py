@@ -40,3 +40,15 @@ def test_pickled_file_is_not_loaded(tmp_path):
     np.savez(path, payload=np.array([{"x": 1}], dtype=object))
     with pytest.raises(DatasetError, match="allow_pickle=False"):
         NpzDataset(filepath=str(path)).load()
+
+
+def test_saved_files_get_ordinary_permissions(tmp_path):
+    import os
+    import stat
+
+    path = tmp_path / "a.npz"
+    NpzDataset(filepath=str(path)).save(_arrays())
+    umask = os.umask(0)
+    os.umask(umask)
+    # what any other writer would create under this umask, not mkstemp's owner-only 0600
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o666 & ~umask
