@@ -82,25 +82,6 @@ def test_training_and_synthesis_write_versioned_outputs(project_copy):
     assert newer["covid_0000.png"] != before["covid_0000.png"]  # a new seed, new images
 
 
-def test_synthesis_from_an_older_generator_version(project_copy):
-    _tiny_phantoms(project_copy)
-    run_kedro(project_copy, params=TINY, pipeline_names=PIPELINES)
-    run_kedro(
-        project_copy,
-        params={**TINY, "gan_training.seed": 5},
-        pipeline_names=["gan_training"],
-    )
-    old, new = sorted(p.name for p in (project_copy / "data/06_models/generator.keras").iterdir())
-    catalog = run_kedro(
-        project_copy,
-        params=TINY,
-        pipeline_names=["synthesis"],
-        load_versions={"generator": old},
-    )
-    manifest = catalog.load("synthetic_xrays")["manifest"]
-    assert f"generator.keras/{old}/" in manifest["generator"].iloc[0]
-
-
 def test_variants_become_namespaced_pipelines(project_copy):
     _tiny_phantoms(project_copy)
     write_conf(
