@@ -42,3 +42,18 @@ def write_conf(project: Path, relative: str, content: dict) -> None:
     path = project / "conf" / relative
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(content))
+
+
+def use_tiny_phantoms(project: Path, count_per_class: int) -> None:
+    """Point the tmp project's raw_xrays at a few small phantoms (conf/local/catalog.yml)."""
+    write_conf(
+        project,
+        "local/catalog.yml",
+        {
+            "raw_xrays": {
+                "type": "cxr_gan.datasets.PhantomXrayDataset",
+                "count_per_class": count_per_class,
+                "image_size": 32,
+            }
+        },
+    )

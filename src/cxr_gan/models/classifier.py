@@ -542,30 +542,23 @@ def train_classifier(
         train, val = _cached_datasets(
             model, images=images, labels=labels, is_val=is_val, config=config, seed=seed
         )
-        head = _head_model(model.get_layer(HEAD_LAYERS[0]).input.shape[-1], config, seed)
-        _compile(head, config)
-        history = head.fit(
-            train,
-            validation_data=val,
-            epochs=config.epochs,
-            verbose=0,
-            shuffle=False,
-            callbacks=callbacks,
-        )
-        for name in HEAD_LAYERS:  # the trained head goes into the full model
-            model.get_layer(name).set_weights(head.get_layer(name).get_weights())
-        _compile(model, config)
+        trainee = _head_model(model.get_layer(HEAD_LAYERS[0]).input.shape[-1], config, seed)
     else:
-        _compile(model, config)
         train, val = _image_datasets(images, labels, is_val, config, seed)
-        history = model.fit(
-            train,
-            validation_data=val,
-            epochs=config.epochs,
-            verbose=0,
-            shuffle=False,
-            callbacks=callbacks,
-        )
+        trainee = model
+    _compile(trainee, config)
+    history = trainee.fit(
+        train,
+        validation_data=val,
+        epochs=config.epochs,
+        verbose=0,
+        shuffle=False,
+        callbacks=callbacks,
+    )
+    if trainee is not model:  # the head trained on cached features goes into the full model
+        for name in HEAD_LAYERS:
+            model.get_layer(name).set_weights(trainee.get_layer(name).get_weights())
+        _compile(model, config)
     return model, {key: [float(v) for v in values] for key, values in history.history.items()}
 
 

@@ -7,7 +7,7 @@ import pytest
 from cxr_gan.data.phantom import write_phantom_folder
 from cxr_gan.pipelines.classification.nodes import prepare_external_data, score_external
 from cxr_gan.pipelines.data_processing.params import DataProcessingParams
-from tests.kedro_helpers import run_kedro, write_conf
+from tests.kedro_helpers import run_kedro, use_tiny_phantoms, write_conf
 
 TINY = {
     "data_processing.image_size": 32,
@@ -29,17 +29,7 @@ TINY = {
 
 
 def _tiny_phantoms(project):
-    write_conf(
-        project,
-        "local/catalog.yml",
-        {
-            "raw_xrays": {
-                "type": "cxr_gan.datasets.PhantomXrayDataset",
-                "count_per_class": 15,
-                "image_size": 32,
-            }
-        },
-    )
+    use_tiny_phantoms(project, count_per_class=15)
 
 
 def test_whole_study_runs_and_answers_the_question(project_copy, tmp_path):

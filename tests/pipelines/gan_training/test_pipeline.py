@@ -7,7 +7,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from tests.kedro_helpers import run_kedro, write_conf
+from tests.kedro_helpers import run_kedro, use_tiny_phantoms, write_conf
 
 TINY = {
     "data_processing.image_size": 32,
@@ -23,17 +23,7 @@ PIPELINES = ["data_processing", "gan_training", "synthesis"]
 
 
 def _tiny_phantoms(project):
-    write_conf(
-        project,
-        "local/catalog.yml",
-        {
-            "raw_xrays": {
-                "type": "cxr_gan.datasets.PhantomXrayDataset",
-                "count_per_class": 12,
-                "image_size": 32,
-            }
-        },
-    )
+    use_tiny_phantoms(project, count_per_class=12)
 
 
 def _digest(folder):
