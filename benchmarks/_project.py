@@ -57,6 +57,8 @@ def cxr_dev_training_split():
     import numpy as np
     import pandas as pd
 
+    from cxr_gan.datasets import NpyFolderDataset
+
     project = project_copy(
         catalog={
             "raw_xrays": {"type": "cxr_gan.datasets.XrayFolderDataset", "path": str(SHARED_XRAYS)}
@@ -64,7 +66,7 @@ def cxr_dev_training_split():
     )
     timed_kedro_run(project, "--pipelines", "data_processing")
     inputs = project / "data/05_model_input"
-    arrays = np.load(next(inputs.glob("xray_arrays.npz/*/xray_arrays.npz")))
+    arrays = NpyFolderDataset(filepath=str(next(inputs.glob("xray_arrays/*/")))).load()
     split = pd.read_csv(next(inputs.glob("xray_split.csv/*/xray_split.csv")))
     train = set(split.loc[split["split"] == "train", "id"])
     mask = np.array([i in train for i in arrays["ids"]])

@@ -56,9 +56,11 @@ def gradcam_statistics(project: Path) -> dict:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from cxr_gan.datasets import NpyFolderDataset
     from cxr_gan.models.gradcam import gradcam_heatmaps
 
-    arrays = np.load(latest(project, "05_model_input/xray_arrays.npz/*/xray_arrays.npz"))
+    arrays_folder = latest(project, "05_model_input/xray_arrays/*/arrays.json").parent
+    arrays = NpyFolderDataset(filepath=str(arrays_folder)).load()
     import pandas as pd
 
     split = pd.read_csv(latest(project, "05_model_input/xray_split.csv/*/xray_split.csv"))

@@ -44,11 +44,13 @@ def write_conf(project: Path, relative: str, content: dict) -> None:
     path.write_text(yaml.safe_dump(content))
 
 
-def use_tiny_phantoms(project: Path, count_per_class: int) -> None:
-    """Point the tmp project's raw_xrays at a few small phantoms (conf/local/catalog.yml)."""
+def use_tiny_phantoms(project: Path, count_per_class: int, env: str = "local") -> None:
+    """Point the tmp project's raw_xrays at a few small phantoms in conf/<env>/catalog.yml.
+
+    `--env demo` reads conf/base and conf/demo, never conf/local: pass env="demo" for it."""
     write_conf(
         project,
-        "local/catalog.yml",
+        f"{env}/catalog.yml",
         {
             "raw_xrays": {
                 "type": "cxr_gan.datasets.PhantomXrayDataset",

@@ -3,11 +3,53 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+# errno -> what a person can do about it; other OSErrors pass through unchanged
+_ADVICE = {
+    errno.ENOSPC: "the disk is full: free some space, or point this catalog entry's filepath at "
+    "another disk in conf/local/catalog.yml",
+    errno.EDQUOT: "the disk quota is used up: free some space, or point this catalog entry's "
+    "filepath at another disk in conf/local/catalog.yml",
+    errno.EFBIG: "the file is larger than this system or process allows (ulimit -f): raise the "
+    "limit, or point this catalog entry's filepath at another disk in conf/local/catalog.yml",
+    errno.EROFS: "the folder is on a read-only file system: make it writable, or point this "
+    "catalog entry's filepath at a writable folder in conf/local/catalog.yml",
+    errno.EACCES: "this user may not write there: fix the folder's permissions (chmod/chown), or "
+    "point this catalog entry's filepath at a writable folder in conf/local/catalog.yml",
+    errno.EPERM: "this user may not write there: fix the folder's permissions (chmod/chown), or "
+    "point this catalog entry's filepath at a writable folder in conf/local/catalog.yml",
+}
+
+
+class OutputWriteError(OSError):
+    """Writing an output failed for a reason the user can fix; the message names path and fix."""
+
+
+@contextlib.contextmanager
+def explained_write_errors(target: str | Path) -> Iterator[None]:
+    """Turn disk-full, read-only and permission errors into one message naming target and fix.
+
+    Raw errors from deep inside numpy or Keras often name a temporary file or nothing at all.
+    """
+    try:
+        yield
+    except OutputWriteError:
+        raise
+    except OSError as error:
+        advice = _ADVICE.get(error.errno)
+        if advice is None:
+            raise
+        raise OutputWriteError(
+            error.errno,
+            f"cannot write {target}: {os.strerror(error.errno)}; {advice}. No partial file was "
+            "left behind; inputs and earlier versions are untouched",
+        ) from error
 
 
 @contextlib.contextmanager
@@ -19,16 +61,18 @@ def atomic_path(target: str | Path, suffix: str = "") -> Iterator[Path]:
     `suffix` is appended for writers that insist on an extension (Keras wants .keras).
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=f".partial{suffix}", dir=target.parent
-    )
+    with explained_write_errors(target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp_name = tempfile.mkstemp(
+            prefix=f".{target.name}.", suffix=f".partial{suffix}", dir=target.parent
+        )
     os.close(handle)
     temp_path = Path(temp_name)
     try:
-        yield temp_path
-        os.chmod(temp_path, 0o666 & ~_umask())  # mkstemp's 0600 would hide outputs from others
-        os.replace(temp_path, target)
+        with explained_write_errors(target):
+            yield temp_path
+            os.chmod(temp_path, 0o666 & ~_umask())  # mkstemp's 0600 would hide outputs
+            os.replace(temp_path, target)
     finally:
         temp_path.unlink(missing_ok=True)
 
@@ -37,25 +81,41 @@ def atomic_path(target: str | Path, suffix: str = "") -> Iterator[Path]:
 def atomic_directory(target: str | Path) -> Iterator[Path]:
     """Yield an empty temporary folder next to target; rename it to target if the block succeeds.
 
-    Readers see either no folder or a complete one: a set of files appears all at once.
+    Readers see either no folder or a complete one: a set of files appears all at once. target may
+    already exist as an EMPTY folder (a versioned dataset reserves its version folder first, see
+    cxr_gan.datasets._local); a folder with anything in it is never replaced.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists():
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise FileExistsError(f"{target} already exists; versioned outputs are never overwritten")
-    temp_dir = Path(
-        tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
-    )
+    with explained_write_errors(target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temp_dir = Path(
+            tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+        )
     try:
-        yield temp_dir
-        os.chmod(temp_dir, 0o777 & ~_umask())
-        for child in temp_dir.iterdir():
-            if child.is_file():
-                os.chmod(child, 0o666 & ~_umask())
-        os.rename(temp_dir, target)
+        with explained_write_errors(target):
+            yield temp_dir
+            os.chmod(temp_dir, 0o777 & ~_umask())
+            for child in temp_dir.iterdir():
+                if child.is_file():
+                    os.chmod(child, 0o666 & ~_umask())
+            try:
+                os.rename(temp_dir, target)  # replaces an empty folder only, atomically
+            except OSError as error:
+                if error.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise FileExistsError(
+                        f"{target} was written by another run meanwhile; versioned outputs are "
+                        "never overwritten (run again for a new version)"
+                    ) from error
+                raise
+    except BaseException:
+        with contextlib.suppress(OSError):
+            target.rmdir()  # the version folder this save reserved, if still empty
+        raise
     finally:
         if temp_dir.exists():
-            shutil.rmtree(temp_dir)
+            shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def _umask() -> int:

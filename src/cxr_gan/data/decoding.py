@@ -8,6 +8,8 @@ Rules, chosen so that no image is silently clipped or inverted:
 - DICOM: rescale slope/intercept, then the VOI window (or LUT) when present, else min-max; and
   MONOCHROME1 (bright = air) is inverted so bone is always bright.
 - EXIF orientation is applied, so the image is the right side up.
+- Decodable files that hold no usable picture are refused too: a blank image (every pixel the
+  same value, e.g. an all-black export) or one under MIN_SIDE pixels on a side (a 1x1 placeholder).
 Anything that cannot be decoded raises BadImageError with a reason a person can act on.
 """
 
@@ -22,6 +24,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 DICOM_SUFFIXES = {".dcm", ".dicom"}
 HIDDEN_NAMES = {"thumbs.db", "desktop.ini", ".ds_store"}
+MIN_SIDE = 8  # pixels; smaller "images" are placeholders or icons, not radiographs
 
 
 class BadImageError(ValueError):
@@ -65,8 +68,26 @@ def decode_xray(data: bytes, name: str, max_pixels: int = 100_000_000) -> Decode
     if len(data) == 0:
         raise BadImageError("empty file (0 bytes)")
     if looks_like_dicom(data, name):
-        return _decode_dicom(data, max_pixels)
-    return _decode_raster(data, max_pixels)
+        decoded = _decode_dicom(data, max_pixels)
+    else:
+        decoded = _decode_raster(data, max_pixels)
+    _check_content(decoded)
+    return decoded
+
+
+def _check_content(decoded: DecodedImage) -> None:
+    """Refuse images that decode but carry nothing to learn from (see the module docstring)."""
+    if min(decoded.width, decoded.height) < MIN_SIDE:
+        raise BadImageError(
+            f"image is only {decoded.width}x{decoded.height} px, under {MIN_SIDE} px on a side: "
+            "a placeholder or icon, not an X-ray; replace it with the full-size image"
+        )
+    pixels = decoded.pixels
+    if pixels.min() == pixels.max():
+        raise BadImageError(
+            f"blank image: every pixel has the value {int(pixels.min())} (all black or all "
+            "white); the export or scan probably failed, so replace the file"
+        )
 
 
 def _check_size(width: int, height: int, max_pixels: int) -> None:

@@ -10,13 +10,15 @@ Rules, checked every time a training set is assembled:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import cv2
 import numpy as np
 import pandas as pd
 
-from cxr_gan.data.masking import mask_center
+from cxr_gan.data.lazy_rows import LazyRows, select_rows
+from cxr_gan.data.masking import central_box, mask_center
 from cxr_gan.data.split import connected_groups, links_from_keys, stratified_group_split
 
 STRONG_AUGMENTATION = "strong"
@@ -29,7 +31,9 @@ class LeakageError(AssertionError):
 
 @dataclass(frozen=True)
 class ImageSubset:
-    images: np.ndarray  # uint8 (n, s, s)
+    # uint8 (n, s, s): an array, or for real images a LazyRows selection of the memory-mapped
+    # xray_arrays that training and prediction read batch by batch (never copied whole)
+    images: np.ndarray | LazyRows
     labels: np.ndarray  # int (n,)
     ids: np.ndarray  # str (n,)
     synthetic: np.ndarray  # bool (n,)
@@ -49,7 +53,9 @@ class ImageSubset:
 def split_real_images(
     arrays: dict[str, np.ndarray], split: pd.DataFrame, validation_fraction: float, seed: int
 ) -> dict[str, Any]:
-    """Real train / validation / test subsets; validation is grouped by patient like the split."""
+    """Real train / validation / test subsets; validation is grouped by patient like the split.
+
+    Subsets hold row numbers into arrays["images"] (LazyRows), not copies of the images."""
     by_id = split.set_index("id")
     ids = arrays["ids"]
     side = by_id.loc[ids, "split"].to_numpy()
@@ -63,7 +69,7 @@ def split_real_images(
 
     def subset(index: np.ndarray) -> ImageSubset:
         return ImageSubset(
-            arrays["images"][index],
+            select_rows(arrays["images"], index),
             labels[index],
             ids[index].astype(str),
             np.zeros(len(index), bool),
@@ -95,8 +101,9 @@ def synthetic_subset(image_set: dict[str, Any], size: int) -> ImageSubset:
 
 
 def concatenate(*subsets: ImageSubset) -> ImageSubset:
+    """The subsets one after the other; images stay lazy (read when a batch needs them)."""
     return ImageSubset(
-        np.concatenate([s.images for s in subsets]),
+        LazyRows.concatenate(*(s.images for s in subsets)),
         np.concatenate([s.labels for s in subsets]),
         np.concatenate([s.ids for s in subsets]),
         np.concatenate([s.synthetic for s in subsets]),
@@ -108,9 +115,11 @@ def as_seen_by(experiment: str, subset: ImageSubset, mask_fraction: float) -> Im
     validation and test alike; every other experiment sees them as they are."""
     if experiment != SHORTCUT_PROBE:
         return subset
-    return ImageSubset(
-        mask_center(subset.images, mask_fraction), subset.labels, subset.ids, subset.synthetic
-    )
+    central_box(subset.images.shape[1:3], mask_fraction)  # a bad fraction fails here, not later
+    masked = LazyRows.concatenate(subset.images).with_transform(
+        partial(mask_center, fraction=mask_fraction)
+    )  # masked per batch as it is read
+    return ImageSubset(masked, subset.labels, subset.ids, subset.synthetic)
 
 
 def training_set(

@@ -1,8 +1,10 @@
 """Stream a raw X-ray collection into one uint8 array and a manifest of every file seen.
 
 Files are read, hashed, decoded and resized one at a time and written straight into a preallocated
-array, so peak memory grows with the output, not with the raw files. Nothing is dropped silently:
-each file gets a status (ok, skipped, duplicate, label_conflict, ignored) and a reason.
+memory-mapped .npy file (a scratch file that the xray_arrays dataset then moves into its version
+folder), so neither the raw files nor the decoded images need to fit in memory at once. Nothing
+is dropped silently: each file gets a status (ok, skipped, duplicate, label_conflict, ignored)
+and a reason.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import hashlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,6 +21,7 @@ import pandas as pd
 from cxr_gan.data.decoding import BadImageError, decode_xray, is_hidden_file
 from cxr_gan.data.preprocessing import ResizeMode, perceptual_hash, resize_square
 from cxr_gan.data.sources import RawXrayCollection
+from cxr_gan.datasets.npy_folder_dataset import scratch_npy, shrink_npy_rows
 from cxr_gan.progress import ProgressLog
 
 logger = logging.getLogger(__name__)
@@ -53,7 +57,7 @@ class DataProcessingError(RuntimeError):
 
 @dataclass
 class IngestResult:
-    images: np.ndarray  # (n, size, size) uint8, rows in manifest order of status "ok"
+    images: np.ndarray  # (n, size, size) uint8 np.memmap, rows in manifest order of "ok"
     manifest: pd.DataFrame  # one row per file seen, MANIFEST_COLUMNS
 
 
@@ -82,8 +86,12 @@ def ingest_collection(
     resize_mode: ResizeMode,
     max_pixels: int,
     on_bad_file: str,
+    scratch_dir: str | Path | None = None,
 ) -> IngestResult:
-    """Decode every file of every class folder; see the module docstring for the rules."""
+    """Decode every file of every class folder; see the module docstring for the rules.
+
+    The images land in a scratch .npy under scratch_dir (default $TMPDIR), sized for every
+    candidate file and shrunk in place to the usable ones at the end."""
     check_class_folders(collection, classes)
     candidates = [f for f in collection.files if f.folder in classes]
     rows: list[dict] = [
@@ -98,8 +106,8 @@ def ingest_collection(
             folder,
             sorted(classes),
         )
-    # np.empty reserves address space only: pages are committed as images are written
-    images = np.empty((len(candidates), image_size, image_size), np.uint8)
+    # disk-backed: pages are written out and can be dropped by the kernel as decoding goes on
+    images = scratch_npy((len(candidates), image_size, image_size), np.uint8, scratch_dir)
     first_by_hash: dict[str, dict] = {}
     progress = ProgressLog(len(candidates), "Decoding X-rays", logger, unit="files")
     count = 0
@@ -153,7 +161,7 @@ def ingest_collection(
     for new_index, row in enumerate(kept):
         row["array_index"] = new_index
     manifest = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
-    return IngestResult(images[: len(kept)], manifest)
+    return IngestResult(shrink_npy_rows(images, len(kept)), manifest)
 
 
 def _row(relative_path: str, folder: str, label: int, status: str, reason: str) -> dict:

@@ -1,14 +1,21 @@
-"""Kedro datasets this project needs and kedro-datasets lacks (used in conf/*/catalog.yml)."""
+"""Kedro datasets kedro-datasets lacks, and atomic versions of its writers (conf/*/catalog.yml)."""
 
+from cxr_gan.datasets.atomic import CSVDataset, JSONDataset, MatplotlibDataset, TextDataset
 from cxr_gan.datasets.image_set_dataset import ImageSetDataset
 from cxr_gan.datasets.keras_model_dataset import KerasModelDataset
+from cxr_gan.datasets.npy_folder_dataset import NpyFolderDataset
 from cxr_gan.datasets.npz_dataset import NpzDataset
 from cxr_gan.datasets.xray_sources import PhantomXrayDataset, XrayFolderDataset
 
 __all__ = [
+    "CSVDataset",
     "ImageSetDataset",
+    "JSONDataset",
     "KerasModelDataset",
+    "MatplotlibDataset",
+    "NpyFolderDataset",
     "NpzDataset",
     "PhantomXrayDataset",
+    "TextDataset",
     "XrayFolderDataset",
 ]

@@ -9,10 +9,18 @@ from typing import Any
 
 from kedro.io.core import AbstractVersionedDataset, DatasetError, Version
 
+from cxr_gan.io_utils import explained_write_errors
+
 
 class LocalVersionedDataset(AbstractVersionedDataset):
     """Kedro versioning (<filepath>/<version>/<name>) for files on the local disk; subclasses
-    implement load and save."""
+    implement load and save.
+
+    Saving first creates the version folder with mkdir, which succeeds for exactly one process:
+    two runs that picked the same version (Kedro's versions are millisecond timestamps) cannot
+    overwrite each other; the second stops with a message instead. Kedro finds versions by
+    globbing <filepath>/*/<name>, so an empty reserved folder is never loaded.
+    """
 
     def __init__(
         self,
@@ -28,6 +36,17 @@ class LocalVersionedDataset(AbstractVersionedDataset):
             glob_function=glob.glob,
         )
         self.metadata = metadata
+        self._reserved: set[str] = set()
+
+    def _get_save_path(self) -> PurePosixPath:
+        path = super()._get_save_path()
+        if self._version is not None:
+            self._reserve(Path(path).parent)
+        return path
+
+    def _reserve(self, folder: Path) -> None:
+        """Create this save's version folder; fail if another process already made it."""
+        reserve_version_folder(folder, self._filepath.name, self._reserved)
 
     def _exists(self) -> bool:
         try:
@@ -37,3 +56,26 @@ class LocalVersionedDataset(AbstractVersionedDataset):
 
     def _describe(self) -> dict[str, Any]:
         return {"filepath": self._filepath, "version": self._version}
+
+
+def reserve_version_folder(folder: Path, name: str, held: set[str]) -> None:
+    """Create a save's version folder with mkdir, which succeeds for exactly one process.
+
+    Two runs that picked the same version (Kedro's versions are millisecond timestamps) thus
+    cannot overwrite each other: the second stops with a message naming the folder. `held` is the
+    caller's set of folders it already reserved, so a second call within the same save passes.
+    Used by LocalVersionedDataset and by the atomic kedro-datasets subclasses (atomic.py).
+    """
+    if str(folder) in held:
+        return
+    with explained_write_errors(folder):
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            raise DatasetError(
+                f"version folder {folder} already exists: another run is saving the same "
+                f"version of {name} (two runs started in the same millisecond?). Nothing was "
+                "overwritten; run again to get a new version"
+            ) from None
+    held.add(str(folder))

@@ -60,7 +60,9 @@ from cxr_gan.data.augmentation import (
     resolve_augmentation,
     sample_augmentation,
 )
+from cxr_gan.data.lazy_rows import select_rows
 from cxr_gan.data.split import stratified_group_split
+from cxr_gan.models.distribution import refuse_multi_worker_fit, resolve_strategy
 from cxr_gan.progress import ProgressLog
 
 logger = logging.getLogger(__name__)
@@ -323,6 +325,54 @@ def as_image_batch(images: np.ndarray) -> np.ndarray:
     return images
 
 
+def as_image_source(images: Any) -> Any:
+    """Images to read batch by batch: arrays (memmaps included) as an (n, h, w, 1) view without
+    copying; a LazyRows selection as it is, after a shape check (batches get their channel axis
+    from as_image_batch when read)."""
+    if isinstance(images, np.ndarray) or not hasattr(images, "shape"):
+        return as_image_batch(images)
+    shape = tuple(images.shape)
+    if len(shape) == 3 or (len(shape) == 4 and shape[-1] == 1):
+        return images
+    raise ValueError(f"expected grayscale images (n, h, w), got shape {shape}")
+
+
+def indexed_batches(
+    images: Any,
+    labels: np.ndarray,
+    rows: np.ndarray,
+    batch_size: int,
+    shuffle_seed: int | None = None,
+) -> tf.data.Dataset:
+    """(uint8 images (b, h, w, 1), labels) batches of images[rows], gathered by row number.
+
+    Only row numbers live in the tf.data graph, so a memory-mapped set is read a batch at a
+    time. Shuffling row numbers with a seed gives the order that shuffling the images did."""
+    rows = np.asarray(rows, np.int64)
+    labels = np.asarray(labels)
+    height, width = images.shape[1:3]
+
+    def gather(positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        picked = rows[positions]
+        return as_image_batch(np.asarray(images[picked])), labels[picked]
+
+    def read(positions: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        x, y = tf.numpy_function(
+            gather,
+            [positions],
+            (tf.as_dtype(images.dtype), tf.as_dtype(labels.dtype)),
+            stateful=False,
+        )
+        x.set_shape((None, height, width, 1))
+        y.set_shape((None,))
+        return x, y
+
+    dataset = tf.data.Dataset.range(len(rows))
+    if shuffle_seed is not None:
+        dataset = dataset.shuffle(len(rows), seed=shuffle_seed, reshuffle_each_iteration=True)
+    return dataset.batch(batch_size).map(read, deterministic=True)
+
+
 def validation_mask(
     labels: np.ndarray, fraction: float, seed: int, groups: np.ndarray | None = None
 ) -> np.ndarray:
@@ -366,7 +416,7 @@ def extract_features(
 ) -> np.ndarray:
     """(len(draws), n, d) float32 features; draw 0 is unaugmented, draw k > 0 is augmentation
     seeded by (seed, k), drawn per image, so the result does not depend on batch_size."""
-    images = as_image_batch(images)
+    images = as_image_source(images)
     n, height, width = images.shape[:3]
     params = resolve_augmentation(augmentation)
     if params is None and any(draws):
@@ -378,7 +428,7 @@ def extract_features(
         if draw:
             transforms = sample_augmentation(n, height, width, (seed, draw), params)
         for start in range(0, n, batch_size):
-            batch = images[start : start + batch_size].astype(np.float32)
+            batch = as_image_batch(images[start : start + batch_size]).astype(np.float32)
             if transforms is not None:
                 chunk = transforms[start : start + batch_size]
                 batch = apply_augmentation(batch, chunk, params.fill_mode).numpy()
@@ -419,27 +469,42 @@ def _cached_datasets(
     draws = tuple(range(1, config.augmentation_draws + 1)) if params else (0,)
     train_features = extract_features(
         extractor,
-        images[~is_val],
+        select_rows(images, np.flatnonzero(~is_val)),
         seed,
         augmentation=params,
         draws=draws,
         batch_size=config.feature_batch_size,
     )
-    train_features = np.ascontiguousarray(train_features.transpose(1, 0, 2))  # (n, draws, d)
-    train = tf.data.Dataset.from_tensor_slices((train_features, labels[~is_val]))
-    train = train.shuffle(len(train_features), seed=seed, reshuffle_each_iteration=True)
+    # (draws, n, d) stays one numpy array: only (row, draw) numbers go through tf.data, and each
+    # batch gathers its features, so there is no second copy as a TF constant (GBs at 30k images)
+    train_labels = labels[~is_val]
+    count = train_features.shape[1]
+    order = tf.data.Dataset.range(count).shuffle(count, seed=seed, reshuffle_each_iteration=True)
     if len(draws) > 1:  # one of the image's augmented copies, picked afresh every epoch
         picks = tf.data.Dataset.random(seed=seed + 1, rerandomize_each_iteration=True)
-        train = tf.data.Dataset.zip((train, picks)).map(
-            lambda pair, pick: (tf.gather(pair[0], pick % len(draws)), pair[1])
-        )
+        order = tf.data.Dataset.zip((order, picks)).map(lambda row, pick: (row, pick % len(draws)))
     else:
-        train = train.map(lambda features, label: (features[0], label))
-    train = train.batch(config.batch_size).prefetch(tf.data.AUTOTUNE)
+        order = order.map(lambda row: (row, tf.constant(0, tf.int64)))
+
+    def gather(rows: np.ndarray, draw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return train_features[draw, rows], train_labels[rows]
+
+    def read(rows: tf.Tensor, draw: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        x, y = tf.numpy_function(
+            gather, [rows, draw], (tf.float32, tf.as_dtype(train_labels.dtype)), stateful=False
+        )
+        x.set_shape((None, train_features.shape[-1]))
+        y.set_shape((None,))
+        return x, y
+
+    train = order.batch(config.batch_size).map(read).prefetch(tf.data.AUTOTUNE)
     if not is_val.any():
         return train, None
     val_features = extract_features(
-        extractor, images[is_val], seed, batch_size=config.feature_batch_size
+        extractor,
+        select_rows(images, np.flatnonzero(is_val)),
+        seed,
+        batch_size=config.feature_batch_size,
     )[0]
     val = tf.data.Dataset.from_tensor_slices((val_features, labels[is_val]))
     return train, val.batch(config.batch_size)
@@ -453,9 +518,9 @@ def _image_datasets(
     seed: int,
 ) -> tuple[tf.data.Dataset, tf.data.Dataset | None]:
     params = config.augmentation_params
-    train = tf.data.Dataset.from_tensor_slices((images[~is_val], labels[~is_val]))
-    train = train.shuffle(int((~is_val).sum()), seed=seed, reshuffle_each_iteration=True)
-    train = train.batch(config.batch_size)
+    train = indexed_batches(
+        images, labels, np.flatnonzero(~is_val), config.batch_size, shuffle_seed=seed
+    )
     if params is None:
         train = train.map(lambda x, y: (tf.cast(x, tf.float32), y))
     else:  # a fresh, seeded transform for every batch of every epoch
@@ -473,8 +538,8 @@ def _image_datasets(
     train = train.prefetch(tf.data.AUTOTUNE)
     if not is_val.any():
         return train, None
-    val = tf.data.Dataset.from_tensor_slices((images[is_val], labels[is_val]))
-    return train, val.batch(config.batch_size).map(lambda x, y: (tf.cast(x, tf.float32), y))
+    val = indexed_batches(images, labels, np.flatnonzero(is_val), config.batch_size)
+    return train, val.map(lambda x, y: (tf.cast(x, tf.float32), y))
 
 
 # ---------------------------------------------------------------------------- train / predict
@@ -502,6 +567,7 @@ def train_classifier(
     seed: int = 0,
     groups: np.ndarray | None = None,
     is_validation: np.ndarray | None = None,
+    strategy: tf.distribute.Strategy | str | None = None,
 ) -> tuple[keras.Model, dict[str, list[float]]]:
     """Train on TRAINING images only; returns the compiled full model and its history.
 
@@ -512,9 +578,12 @@ def train_classifier(
     `is_validation`, a boolean mask over `images`, chooses the validation images explicitly
     instead (the pipeline holds out the same real images in every experiment, so synthetic
     images are never validated on).
+    `strategy` (a tf.distribute strategy or its name; None: the default one): models and
+    optimizers are built under its scope, and config.batch_size is the global batch, which
+    Keras' fit splits across the replicas.
     """
     keras.utils.set_random_seed(seed)
-    images = as_image_batch(images)
+    images = as_image_source(images)  # memmaps and LazyRows are read a batch at a time
     labels = np.asarray(labels, np.float32)
     if len(images) != len(labels):
         raise ValueError(f"{len(images)} images but {len(labels)} labels")
@@ -526,49 +595,54 @@ def train_classifier(
         is_val = np.asarray(is_validation, bool)
         if is_val.shape != labels.shape:
             raise ValueError(f"is_validation has shape {is_val.shape}, labels {labels.shape}")
-    model = build_classifier(config, seed)
-    what = f"{config.backbone} classifier"
-    logger.info(
-        "Training %s on %d images (%d held out for validation), %s, augmentation %s",
-        what,
-        int((~is_val).sum()),
-        int(is_val.sum()),
-        "cached features" if config.uses_feature_cache else "end to end",
-        config.augmentation or "none",
-    )
-    _warn_if_batchnorm_lags(int((~is_val).sum()), config)
-    callbacks = [EpochLog(config.log_every_epochs, config.epochs, what)]
-    if config.uses_feature_cache:
-        train, val = _cached_datasets(
-            model, images=images, labels=labels, is_val=is_val, config=config, seed=seed
+    parameter = "classification.distribution.strategy"
+    strategy = resolve_strategy(strategy, parameter)
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        refuse_multi_worker_fit("multi_worker", parameter)
+    with strategy.scope():  # the models' and optimizers' variables live on the replicas
+        model = build_classifier(config, seed)
+        what = f"{config.backbone} classifier"
+        logger.info(
+            "Training %s on %d images (%d held out for validation), %s, augmentation %s",
+            what,
+            int((~is_val).sum()),
+            int(is_val.sum()),
+            "cached features" if config.uses_feature_cache else "end to end",
+            config.augmentation or "none",
         )
-        trainee = _head_model(model.get_layer(HEAD_LAYERS[0]).input.shape[-1], config, seed)
-    else:
-        train, val = _image_datasets(images, labels, is_val, config, seed)
-        trainee = model
-    _compile(trainee, config)
-    history = trainee.fit(
-        train,
-        validation_data=val,
-        epochs=config.epochs,
-        verbose=0,
-        shuffle=False,
-        callbacks=callbacks,
-    )
-    if trainee is not model:  # the head trained on cached features goes into the full model
-        for name in HEAD_LAYERS:
-            model.get_layer(name).set_weights(trainee.get_layer(name).get_weights())
-        _compile(model, config)
+        _warn_if_batchnorm_lags(int((~is_val).sum()), config)
+        callbacks = [EpochLog(config.log_every_epochs, config.epochs, what)]
+        if config.uses_feature_cache:
+            train, val = _cached_datasets(
+                model, images=images, labels=labels, is_val=is_val, config=config, seed=seed
+            )
+            trainee = _head_model(model.get_layer(HEAD_LAYERS[0]).input.shape[-1], config, seed)
+        else:
+            train, val = _image_datasets(images, labels, is_val, config, seed)
+            trainee = model
+        _compile(trainee, config)
+        history = trainee.fit(
+            train,
+            validation_data=val,
+            epochs=config.epochs,
+            verbose=0,
+            shuffle=False,
+            callbacks=callbacks,
+        )
+        if trainee is not model:  # the head trained on cached features goes into the full model
+            for name in HEAD_LAYERS:
+                model.get_layer(name).set_weights(trainee.get_layer(name).get_weights())
+            _compile(model, config)
     return model, {key: [float(v) for v in values] for key, values in history.history.items()}
 
 
 def predict(model: keras.Model, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
     """p(covid) per image, (n,) float32, in inference mode (BN moving stats, no dropout)."""
-    images = as_image_batch(images)
+    images = as_image_source(images)
     progress = ProgressLog(len(images), "Classifier predictions", logger, unit="images")
     out = []
     for start in range(0, len(images), batch_size):
-        batch = images[start : start + batch_size]
+        batch = as_image_batch(images[start : start + batch_size])
         out.append(_infer(model, batch, batch_size)[:, 0])
         progress.update(len(batch))
     return np.concatenate(out) if out else np.zeros(0, np.float32)

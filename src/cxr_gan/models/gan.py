@@ -3,6 +3,14 @@
 Both generators map (latent vector, class label) to an image in [-1, 1] of shape (s, s, 1); both
 discriminators map (image, label) to one logit. Models are plain functional Keras models of
 built-in layers, so a saved generator loads with Keras safe_mode and no custom code.
+
+Under a tf.distribute strategy with several replicas (build the GAN inside `strategy.scope()`),
+the train step follows the tf.distribute custom-training guide: each replica's per-example losses
+are summed and divided by the GLOBAL batch size (tf.nn.compute_average_loss), so the gradients the
+optimizers all-reduce (sum) across replicas are those of the global batch's mean loss. Generator
+BatchNormalization then uses global batch statistics (synchronized=True), replicas draw different
+latents (slices of one global-batch draw) and different DiffAugment transforms, and the metrics
+are means over all replicas' examples. With one replica, everything is as before.
 """
 
 from __future__ import annotations
@@ -21,6 +29,14 @@ def _label_input() -> keras.KerasTensor:
     return keras.Input(shape=(1,), dtype="int32", name="label")
 
 
+def _batch_norm(**kwargs) -> layers.BatchNormalization:
+    """BatchNormalization over the global batch when built under a multi-replica strategy: with
+    per-replica statistics the replicas' moving averages would drift apart, and each replica
+    would normalise by the statistics of a fraction of the batch."""
+    synchronized = tf.distribute.get_strategy().num_replicas_in_sync > 1
+    return layers.BatchNormalization(synchronized=synchronized, **kwargs)
+
+
 def build_dense_generator(config: GanConfig) -> keras.Model:
     """The study's generator: 4 x (Dense, LeakyReLU(0.2), BatchNorm(0.8)) -> Dense(pixels, tanh)."""
     size = config.gan_image_size
@@ -33,7 +49,7 @@ def build_dense_generator(config: GanConfig) -> keras.Model:
     for width in config.generator_widths:
         x = layers.Dense(width)(x)
         x = layers.LeakyReLU(negative_slope=0.2)(x)
-        x = layers.BatchNormalization(momentum=0.8)(x)
+        x = _batch_norm(momentum=0.8)(x)
     x = layers.Dense(size * size, activation="tanh")(x)
     image = layers.Reshape((size, size, 1), name="image")(x)
     return keras.Model([latent, label], image, name="dense_generator")
@@ -78,7 +94,7 @@ def build_dcgan_generator(config: GanConfig) -> keras.Model:
     channels = _generator_channels(0, config)
     x = layers.Dense(4 * 4 * channels, use_bias=False)(x)
     x = layers.Reshape((4, 4, channels))(x)
-    x = layers.BatchNormalization()(x)
+    x = _batch_norm()(x)
     x = layers.LeakyReLU(negative_slope=0.2)(x)
     for stage in range(1, stages + 1):
         channels = _generator_channels(stage, config)
@@ -87,7 +103,7 @@ def build_dcgan_generator(config: GanConfig) -> keras.Model:
         else:
             x = layers.UpSampling2D(interpolation=config.upsampling)(x)
             x = layers.Conv2D(channels, 3, padding="same", use_bias=False)(x)
-        x = layers.BatchNormalization()(x)
+        x = _batch_norm()(x)
         x = layers.LeakyReLU(negative_slope=0.2)(x)
     image = layers.Conv2D(1, 3, padding="same", activation="tanh", name="image")(x)
     return keras.Model([latent, label], image, name="dcgan_generator")
@@ -144,9 +160,11 @@ class ConditionalGAN(keras.Model):
         self.ema_generator.set_weights(self.generator.get_weights())
         self.seed_generator = keras.random.SeedGenerator(config.seed)
         self.ema_updates = keras.Variable(0, dtype="int64", trainable=False, name="ema_updates")
-        self.loss_fn = keras.losses.BinaryCrossentropy(from_logits=True)
+        # per-example losses, reduced by the global batch in train_step (tf.distribute guide)
+        self.loss_fn = keras.losses.BinaryCrossentropy(from_logits=True, reduction=None)
         names = ("d_loss", "g_loss", "d_real", "d_fake", "d_acc_real", "d_acc_fake")
         self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
+        self.built = True  # its three models are built; fit under a strategy needs no tracing
 
     def compile(self, d_optimizer=None, g_optimizer=None, **kwargs) -> None:
         super().compile(**kwargs)
@@ -156,6 +174,12 @@ class ConditionalGAN(keras.Model):
     def _adam(self) -> keras.optimizers.Optimizer:
         return keras.optimizers.Adam(self.config.learning_rate, beta_1=self.config.beta_1)
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None) -> None:
+        """Nothing to build: the models are built in __init__, the optimizers by
+        build_optimizers. Keras' version (run only under a strategy) pulls a batch to build
+        from, and under MultiWorkerMirroredStrategy fails averaging it across workers
+        ("Attempt to convert a value (PerReplica...) to a Tensor", Keras 3.15)."""
+
     @property
     def metrics(self) -> list[keras.metrics.Metric]:
         return list(self.trackers.values())
@@ -163,50 +187,83 @@ class ConditionalGAN(keras.Model):
     def _augment(self, images: tf.Tensor) -> tf.Tensor:
         if not self.config.diffaugment:
             return images
-        return diff_augment(images, self.seed_generator, self.config.diffaugment_policy)
+        seeds = self.seed_generator
+        context = tf.distribute.get_replica_context()
+        if context is not None and context.num_replicas_in_sync > 1:
+            seeds = _ReplicaSeedGenerator(seeds, context.replica_id_in_sync_group)
+        return diff_augment(images, seeds, self.config.diffaugment_policy)
+
+    def _latent(self, batch: tf.Tensor, offset: tf.Tensor | None, global_batch: tf.Tensor):
+        """This replica's latents: its rows of one draw for the global batch, so replicas never
+        share a latent and the global batch sees the draw a single device would."""
+        if offset is None:  # one replica: the draw a single device always made
+            return keras.random.normal((batch, self.config.latent_dim), seed=self.seed_generator)
+        latent = keras.random.normal(
+            (global_batch, self.config.latent_dim), seed=self.seed_generator
+        )
+        return latent[offset : offset + batch]
 
     def train_step(self, data):
         real_images, labels = data
         labels = tf.reshape(tf.cast(labels, tf.int32), (-1, 1))
         batch = tf.shape(real_images)[0]
-        latent_shape = (batch, self.config.latent_dim)
+        offset, global_batch = None, batch
+        context = tf.distribute.get_replica_context()
+        if context is not None and context.num_replicas_in_sync > 1:
+            # the real count, not replicas x batch: the last batch of an epoch can be short
+            # and unevenly split
+            sizes = context.all_gather(tf.reshape(batch, (1,)), axis=0)
+            global_batch = tf.reduce_sum(sizes)
+            offset = tf.reduce_sum(sizes[: context.replica_id_in_sync_group])
 
-        latent = keras.random.normal(latent_shape, seed=self.seed_generator)
+        def average(per_example: tf.Tensor) -> tf.Tensor:
+            return tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
+
+        latent = self._latent(batch, offset, global_batch)
         with tf.GradientTape() as tape:
             fake_images = self.generator([latent, labels], training=True)
             real_logits = self.discriminator([self._augment(real_images), labels], training=True)
             fake_logits = self.discriminator([self._augment(fake_images), labels], training=True)
-            d_loss = self.loss_fn(tf.ones_like(real_logits), real_logits) + self.loss_fn(
+            d_losses = self.loss_fn(tf.ones_like(real_logits), real_logits) + self.loss_fn(
                 tf.zeros_like(fake_logits), fake_logits
             )
+            d_loss = average(d_losses)
         gradients = tape.gradient(d_loss, self.discriminator.trainable_weights)
         self.d_optimizer.apply_gradients(
             zip(gradients, self.discriminator.trainable_weights, strict=True)
         )
 
-        latent = keras.random.normal(latent_shape, seed=self.seed_generator)
+        latent = self._latent(batch, offset, global_batch)
         with tf.GradientTape() as tape:
             generated = self.generator([latent, labels], training=True)
             logits = self.discriminator([self._augment(generated), labels], training=True)
-            g_loss = self.loss_fn(tf.ones_like(logits), logits)
+            g_losses = self.loss_fn(tf.ones_like(logits), logits)
+            g_loss = average(g_losses)
         gradients = tape.gradient(g_loss, self.generator.trainable_weights)
         self.g_optimizer.apply_gradients(
             zip(gradients, self.generator.trainable_weights, strict=True)
         )
         self._update_ema()
 
-        real_scores, fake_scores = tf.sigmoid(real_logits), tf.sigmoid(fake_logits)
+        # per-example values: the Mean trackers (summed over replicas when read) then give the
+        # mean over every example of the epoch, whatever the number of replicas
+        real_scores, fake_scores = tf.sigmoid(real_logits[:, 0]), tf.sigmoid(fake_logits[:, 0])
         values = {
-            "d_loss": d_loss,
-            "g_loss": g_loss,
-            "d_real": tf.reduce_mean(real_scores),
-            "d_fake": tf.reduce_mean(fake_scores),
-            "d_acc_real": tf.reduce_mean(tf.cast(real_scores > 0.5, tf.float32)),
-            "d_acc_fake": tf.reduce_mean(tf.cast(fake_scores < 0.5, tf.float32)),
+            "d_loss": d_losses,
+            "g_loss": g_losses,
+            "d_real": real_scores,
+            "d_fake": fake_scores,
+            "d_acc_real": tf.cast(real_scores > 0.5, tf.float32),
+            "d_acc_fake": tf.cast(fake_scores < 0.5, tf.float32),
         }
         for name, value in values.items():
             self.trackers[name].update_state(value)
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
+        results = {name: tracker.result() for name, tracker in self.trackers.items()}
+        if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+            # Keras 3.15 averages a step's logs across workers with reduce(MEAN, axis=0),
+            # which fails on scalars; the epoch's history reads the trackers themselves
+            results = {name: tf.reshape(value, (1,)) for name, value in results.items()}
+        return results
 
     def _update_ema(self) -> None:
         """EMA of trainable weights with a warm-up (decay grows as (1+t)/(10+t)) so short runs
@@ -249,3 +306,21 @@ class ConditionalGAN(keras.Model):
         latent = tf.convert_to_tensor(latent, tf.float32)
         labels = tf.reshape(tf.cast(labels, tf.int32), (-1, 1))
         return model([latent, labels], training=False)
+
+
+class _ReplicaSeedGenerator(keras.random.SeedGenerator):
+    """A view of a SeedGenerator whose seeds are folded with the replica id: every replica
+    advances the shared (mirrored) state identically, but draws its own DiffAugment transforms,
+    as a single device drawing for the whole batch would. Holds no state of its own."""
+
+    def __init__(self, base: keras.random.SeedGenerator, replica_id) -> None:
+        # no super().__init__(): it would create a second state variable inside train_step
+        self.base = base
+        self.replica_id = replica_id
+
+    def next(self, ordered: bool = True) -> tf.Tensor:
+        seed = self.base.next(ordered)
+        folded = tf.random.experimental.stateless_fold_in(
+            tf.cast(seed, tf.int64), tf.cast(self.replica_id, tf.int32)
+        )
+        return tf.cast(folded, seed.dtype)

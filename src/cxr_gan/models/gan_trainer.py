@@ -6,6 +6,12 @@ afresh in its own folder. A checkpoint is one .npz holding every variable (model
 random state) and the history so far, written atomically, so a run killed at any moment resumes
 from the last complete checkpoint. A finished run deletes its state (it can be GBs for the dense
 model) and keeps its sample grids.
+
+Distribution (`strategy`: a tf.distribute strategy or its name, see cxr_gan.models.distribution):
+the GAN and its optimizers are built under the strategy's scope and config.batch_size is the
+global batch, split across replicas by Keras' fit. On a multi-worker cluster every worker reads
+the checkpoint folder (so all resume from the same epoch; put it on a shared filesystem), but
+only the chief writes there: the others write their checkpoints and grids to a throwaway folder.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import hashlib
 import json
 import logging
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +31,9 @@ import numpy as np
 import tensorflow as tf
 
 import cxr_gan
+from cxr_gan.data.lazy_rows import read_in_chunks
 from cxr_gan.io_utils import atomic_path
+from cxr_gan.models.distribution import is_chief, resolve_strategy
 from cxr_gan.models.gan import ConditionalGAN
 from cxr_gan.models.gan_config import GanConfig
 from cxr_gan.progress import format_seconds
@@ -63,13 +72,50 @@ def to_uint8(images) -> np.ndarray:
 
 
 def run_key(config: GanConfig, images: np.ndarray, labels: np.ndarray) -> str:
-    """Identity of a training run: settings, exact training data and code version."""
+    """Identity of a training run: settings, exact training data and code version.
+
+    The images are hashed a chunk at a time (same digest as hashing them all at once), so a
+    memory-mapped or lazily selected training set is never read into memory whole."""
     digest = hashlib.sha256()
     digest.update(config.model_dump_json().encode())
-    digest.update(np.ascontiguousarray(images).tobytes())
+    for chunk in read_in_chunks(images):
+        digest.update(np.ascontiguousarray(chunk).tobytes())
     digest.update(np.ascontiguousarray(labels).tobytes())
     digest.update(cxr_gan.__version__.encode())
     return f"{config.architecture}{config.gan_image_size}-{digest.hexdigest()[:16]}"
+
+
+def gan_input_pipeline(
+    images: np.ndarray, labels: np.ndarray, size: int, batch_size: int, seed: int
+) -> tf.data.Dataset:
+    """Shuffled (images in [-1, 1] (b, size, size, 1), int32 labels) batches, read by index.
+
+    Only row numbers live in the tf.data graph; each batch gathers its rows from `images` (an
+    np.memmap, a LazyRows selection or an array) and converts just those, so memory holds a few
+    batches, not the training set. The shuffle of row numbers with `seed` gives the same order as
+    shuffling the images themselves did (from_tensor_slices(...).shuffle(n, seed)).
+    """
+    labels = np.asarray(labels, np.int32)
+    count = len(labels)
+    if len(images) != count:
+        raise ValueError(f"{len(images)} images but {count} labels")
+
+    def gather(positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return to_gan_range(np.asarray(images[positions]), size), labels[positions]
+
+    def read(positions: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        x, y = tf.numpy_function(gather, [positions], (tf.float32, tf.int32), stateful=False)
+        x.set_shape((None, size, size, 1))
+        y.set_shape((None,))
+        return x, y
+
+    return (
+        tf.data.Dataset.range(count)
+        .shuffle(count, seed=seed)
+        .batch(batch_size)
+        .map(read, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        .prefetch(2)
+    )
 
 
 def fixed_sample_inputs(config: GanConfig, per_class: int) -> tuple[np.ndarray, np.ndarray]:
@@ -102,27 +148,43 @@ def train_gan(
     sample_every: int = 10,
     checkpoint_every: int = 10,
     samples_per_class: int = 6,
+    strategy: tf.distribute.Strategy | str | None = None,
 ) -> GanRun:
-    """Train on uint8 images (n, h, w) with integer labels; see the module docstring."""
+    """Train on uint8 images (n, h, w) with integer labels; see the module docstring.
+
+    images may be an np.memmap or a LazyRows selection: batches are read from it as training
+    goes (gan_input_pipeline), never the whole set at once."""
     keras.utils.set_random_seed(config.seed)  # weights and layer seeds: same seed, same run
-    x = to_gan_range(images, config.gan_image_size)
     y = np.asarray(labels, np.int32)
-    gan = ConditionalGAN(config)
-    gan.compile()
-    gan.build_optimizers()
+    strategy = resolve_strategy(strategy, "gan_training.distribution.strategy")
+    with strategy.scope():  # variables (models, optimizers, metrics, seeds) live on the replicas
+        gan = ConditionalGAN(config)
+        gan.compile()
+        gan.build_optimizers()
     run = GanRun(gan)
-    checkpoint_dir = None
+    checkpoint_dir = scratch = None
     if checkpoint_root is not None:
         checkpoint_dir = Path(checkpoint_root) / run_key(config, images, y)
         run.checkpoint_dir = checkpoint_dir
-        _restore_or_start(run, checkpoint_dir)
+        chief = is_chief(strategy)
+        _restore_or_start(run, checkpoint_dir, clean=chief)
+        if not chief:  # removed when this function returns or raises
+            scratch = tempfile.TemporaryDirectory(prefix="cxr_gan_worker_")
+            checkpoint_dir = Path(scratch.name) / checkpoint_dir.name
+    if strategy.num_replicas_in_sync > 1:
+        logger.info(
+            "Distributed training (%s): global batch %d split over %d replicas",
+            type(strategy).__name__,
+            config.batch_size,
+            strategy.num_replicas_in_sync,
+        )
     latent, sample_labels = fixed_sample_inputs(config, samples_per_class)
-    steps = int(np.ceil(len(x) / config.batch_size))
+    steps = int(np.ceil(len(y) / config.batch_size))
     logger.info(
         "Training %s GAN at %d px on %d images (%s), %d epochs of %d steps, batch %d%s",
         config.architecture,
         config.gan_image_size,
-        len(x),
+        len(y),
         ", ".join(f"label {c}: {int(np.sum(y == c))}" for c in range(config.n_classes)),
         config.epochs,
         steps,
@@ -132,11 +194,12 @@ def train_gan(
     started = time.perf_counter()
     for epoch in range(run.resumed_from_epoch + 1, config.epochs + 1):
         epoch_start = time.perf_counter()
-        dataset = (
-            tf.data.Dataset.from_tensor_slices((x, y))
-            .shuffle(len(x), seed=config.seed + epoch)  # per-epoch seed: a resumed run sees
-            .batch(config.batch_size)  # the same batches as an uninterrupted one
+        # per-epoch seed: a resumed run sees the same batches as an uninterrupted one
+        dataset = gan_input_pipeline(
+            images, y, config.gan_image_size, config.batch_size, config.seed + epoch
         )
+        if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            dataset = _shard_by_data(dataset)
         logs = gan.fit(dataset, epochs=1, verbose=0, shuffle=False).history
         seconds = time.perf_counter() - epoch_start
         record = {"epoch": epoch, **{k: float(v[-1]) for k, v in logs.items()}, "seconds": seconds}
@@ -164,7 +227,17 @@ def train_gan(
             _save_checkpoint(run, checkpoint_dir, epoch)
     if checkpoint_dir is not None:
         (checkpoint_dir / STATE_FILE).unlink(missing_ok=True)
+    if scratch is not None:
+        scratch.cleanup()
     return run
+
+
+def _shard_by_data(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """Workers take turns at the (identically seeded, so identically ordered) batches; the
+    default policy would first look for input files to split, and warn when there are none."""
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
 
 
 def _write_png(path: Path, image: np.ndarray) -> None:
@@ -184,10 +257,11 @@ def _save_checkpoint(run: GanRun, checkpoint_dir: Path, epoch: int) -> None:
     logger.info("Checkpoint after epoch %d written to %s", epoch, checkpoint_dir / STATE_FILE)
 
 
-def _restore_or_start(run: GanRun, checkpoint_dir: Path) -> None:
+def _restore_or_start(run: GanRun, checkpoint_dir: Path, clean: bool = True) -> None:
+    """Restore the last checkpoint, if any; `clean` (the chief) removes a finished run's grids."""
     state_path = checkpoint_dir / STATE_FILE
     if not state_path.exists():
-        if checkpoint_dir.exists():  # leftovers of a finished run with the same settings
+        if clean and checkpoint_dir.exists():  # leftovers of a finished run with the same settings
             shutil.rmtree(checkpoint_dir / SAMPLES_FOLDER, ignore_errors=True)
         return
     variables = run.gan.state_variables()

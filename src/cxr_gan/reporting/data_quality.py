@@ -12,6 +12,8 @@ from matplotlib.figure import Figure
 
 from cxr_gan.data.ingest import OK
 
+ODD_ASPECT_RATIO = 3.0  # longer side / shorter side above this: probably not a chest X-ray view
+
 
 def dataset_fingerprint(sha256s: list[str]) -> str:
     """One hash of the sorted content hashes: equal fingerprints mean identical input images."""
@@ -31,12 +33,7 @@ def build_quality_report(
             "label": label,
             "files_seen": len(files),
             "usable": int((files["status"] == OK).sum()),
-            "left_out_by_status": {
-                status: int(count)
-                for status, count in files.loc[files["status"] != OK, "status"]
-                .value_counts()
-                .items()
-            },
+            "left_out_by_status": _counts(files.loc[files["status"] != OK, "status"]),
             "train": int((in_split["split"] == "train").sum()),
             "test": int((in_split["split"] == "test").sum()),
         }
@@ -66,6 +63,7 @@ def build_quality_report(
             "files_seen": len(manifest),
             "usable": len(usable),
             "left_out": len(problems),
+            "left_out_by_status": _counts(manifest.loc[manifest["status"] != OK, "status"]),
             "train": int((split["split"] == "train").sum()),
             "test": int((split["split"] == "test").sum()),
         },
@@ -81,9 +79,27 @@ def build_quality_report(
         "split_grouping": "patient_id and near duplicates" if has_patients else "near duplicates",
         "patients": int(usable["patient_id"].replace("", np.nan).nunique()) if has_patients else 0,
         "problems": problems.to_dict(orient="records"),
+        "odd_images": _odd_images(usable),
         "near_duplicate_pairs": near_pairs,
         "near_duplicates_across_splits": sum(not p["same_split"] for p in near_pairs),
     }
+
+
+def _odd_images(usable: pd.DataFrame) -> list[dict[str, Any]]:
+    """Usable images whose shape suggests a wrong file (kept: a person should look at them)."""
+    odd = []
+    for _, row in usable.iterrows():
+        width, height = int(row["width"]), int(row["height"])
+        if min(width, height) > 0 and max(width, height) / min(width, height) > ODD_ASPECT_RATIO:
+            odd.append(
+                {
+                    "relative_path": row["relative_path"],
+                    "class_folder": row["class_folder"],
+                    "reason": f"{width}x{height} px: aspect ratio over {ODD_ASPECT_RATIO:g}:1, "
+                    "unusual for a chest X-ray; it was kept and resized to a square, so check it",
+                }
+            )
+    return odd
 
 
 def _counts(values: pd.Series) -> dict[str, int]:

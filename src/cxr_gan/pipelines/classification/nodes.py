@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 
 from cxr_gan.data.experiments import as_seen_by, split_real_images, training_set
 from cxr_gan.data.ingest import OK, ingest_collection
+from cxr_gan.data.lazy_rows import LazyRows
 from cxr_gan.data.sources import RawXrayCollection
 from cxr_gan.metrics.classification import (
     classification_metrics,
@@ -102,14 +103,19 @@ def train_and_evaluate(
     )
     overrides = {"augmentation": augmentation} if augmentation else {}
     config = params.classifier_config(**overrides)
-    images = np.concatenate([train.images, validation.images])
+    images = LazyRows.concatenate(train.images, validation.images)  # read batch by batch
     labels = np.concatenate([train.labels, validation.labels])
     is_validation = np.r_[np.zeros(len(train), bool), np.ones(len(validation), bool)]
     logger.info("Experiment %s: training set %s", experiment, train.counts())
     first_model, histories, per_seed = None, [], []
     for seed in params.seeds:
         model, history = train_classifier(
-            images, labels, config, seed=seed, is_validation=is_validation
+            images,
+            labels,
+            config,
+            seed=seed,
+            is_validation=is_validation,
+            strategy=params.distribution.strategy,
         )
         probabilities = predict(model, test.images)
         metrics = classification_metrics(

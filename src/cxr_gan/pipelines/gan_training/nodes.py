@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from cxr_gan.data.lazy_rows import select_rows
 from cxr_gan.models.gan_trainer import train_gan
 from cxr_gan.pipelines.gan_training.params import GanTrainingParams
 from cxr_gan.reporting.gan_figures import pick_epochs, plot_grids, plot_loss_curves
@@ -20,12 +21,15 @@ logger = logging.getLogger(__name__)
 def training_images(
     xray_arrays: dict[str, np.ndarray], xray_split: pd.DataFrame
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Images and labels of the training split only: no test image ever reaches the GAN."""
+    """Images and labels of the training split only: no test image ever reaches the GAN.
+
+    The images are a lazy selection of rows (LazyRows), read batch by batch while training."""
     train_ids = set(xray_split.loc[xray_split["split"] == "train", "id"])
     mask = np.array([image_id in train_ids for image_id in xray_arrays["ids"]])
     if not mask.any():
         raise ValueError("the split has no training images; re-run data_processing")
-    return xray_arrays["images"][mask], xray_arrays["labels"][mask].astype(np.int32)
+    rows = np.flatnonzero(mask)
+    return select_rows(xray_arrays["images"], rows), xray_arrays["labels"][rows].astype(np.int32)
 
 
 def train_conditional_gan(
@@ -47,6 +51,7 @@ def train_conditional_gan(
         sample_every=params.sample_every,
         checkpoint_every=params.checkpoint_every,
         samples_per_class=params.samples_per_class,
+        strategy=params.distribution.strategy,
     )
     history = {
         "settings": config.model_dump(mode="json"),

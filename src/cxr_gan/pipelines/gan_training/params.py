@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import Field
 
+from cxr_gan.models.distribution import DistributionParams
 from cxr_gan.models.gan_config import GanConfig
 
 
@@ -19,6 +20,9 @@ class GanTrainingParams(GanConfig):
     )
     samples_per_class: int = Field(6, ge=1, le=32)
     grid_epochs_shown: int = Field(6, ge=1, description="grids in the grid-over-epochs figure")
+    distribution: DistributionParams = Field(
+        default_factory=DistributionParams, description="tf.distribute strategy (not in run key)"
+    )
     variants: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="name -> overrides; one extra namespaced run each"
     )

@@ -17,6 +17,10 @@ from cxr_gan.pipelines.gan_training.nodes import training_images
 from cxr_gan.pipelines.synthesis.params import SynthesisParams
 
 logger = logging.getLogger(__name__)
+# Real images the quality metrics compare against, at most: KID uses subsets of <= 1000 anyway,
+# and nearest-real SSIM and the float copies grow with this number (a 30,000-image folder would
+# need GBs and hours); above it a seeded sample of the class's training images is used.
+QUALITY_MAX_REAL_IMAGES = 2000
 
 
 def _label_of(folder: str, classes: dict[str, int]) -> int:
@@ -96,8 +100,20 @@ def assess_synthetic_quality(
     Extra sample sets (new seeds, same generator) give KID's spread between draws.
     """
     label = _label_of(params.label, data_params.classes)
-    images, labels = training_images(xray_arrays, xray_split)
-    real = images[labels == label]
+    images, labels = training_images(xray_arrays, xray_split)  # lazy rows: nothing read yet
+    rows = np.flatnonzero(labels == label)
+    available = len(rows)
+    if available > QUALITY_MAX_REAL_IMAGES:
+        rng = np.random.default_rng(params.seed)
+        rows = np.sort(rng.choice(rows, QUALITY_MAX_REAL_IMAGES, replace=False))
+        logger.info(
+            "GAN quality compares with a seeded sample of %d of the %d real training images "
+            "of class '%s'",
+            len(rows),
+            available,
+            params.label,
+        )
+    real = np.asarray(images[rows])  # uint8, at most QUALITY_MAX_REAL_IMAGES rows
     sets = [synthetic_xrays["images"]]
     for extra in range(1, params.quality_sample_sets):
         batch, _ = sample_generator(
@@ -118,7 +134,9 @@ def assess_synthetic_quality(
         memorization_threshold=params.memorization_threshold,
         ssim_size=(side := min(params.quality_image_size, real.shape[1]), side),
     )
-    report["compared_with"] = f"{len(real)} real training images of class '{params.label}'"
+    report["compared_with"] = f"{len(real)} real training images of class '{params.label}'" + (
+        f" (a seeded sample of {available})" if available > len(real) else ""
+    )
     report["generator"] = getattr(generator, "source_path", "in-memory")
     memorized = report["memorization"]["count_above"]
     logger.info(

@@ -1,0 +1,343 @@
+"""Faults with real processes: SIGKILL mid-run, a full disk, a read-only folder, two runs at once.
+
+Every run here is a `python -m kedro run` subprocess in a tmp copy of the project, reading real
+phantom PNGs from data/01_raw, so what is checked is what a user's shell would see.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from kedro.io.core import DatasetError, Version
+
+from cxr_gan.data.phantom import write_phantom_folder
+from cxr_gan.datasets import ImageSetDataset, KerasModelDataset
+from tests.conftest import copy_project
+from tests.kedro_helpers import run_kedro
+
+SMALL = {"data_processing.image_size": 32}
+GAN = {
+    **SMALL,
+    "gan_training.gan_image_size": 16,
+    "gan_training.base_filters": 8,
+    "gan_training.sample_every": 100,
+}
+ENV = {
+    **os.environ,
+    "KEDRO_DISABLE_TELEMETRY": "1",
+    "TF_CPP_MIN_LOG_LEVEL": "2",
+    "COLUMNS": "1000",  # rich would wrap error messages at 80 columns
+}
+
+
+def _copy_project(target: Path) -> Path:
+    """copy_project plus 12 phantom PNGs per class as real raw files."""
+    copy_project(target)
+    write_phantom_folder(target / "data" / "01_raw", count_per_class=12, size=32, seed=3)
+    return target
+
+
+def _params(values: dict) -> str:
+    return ",".join(f"{key}={value}" for key, value in values.items())
+
+
+def _command(pipeline: str | None, params: dict, *extra: str) -> list[str]:
+    command = [sys.executable, "-m", "kedro", "run", "--params", _params(params), *extra]
+    return command + (["--pipeline", pipeline] if pipeline else [])
+
+
+def _run(project: Path, pipeline: str | None, params: dict, *extra: str, prefix=()) -> tuple:
+    """Run to the end; (exit code, stdout and stderr together)."""
+    done = subprocess.run(  # noqa: PLW1510 - the exit code is checked
+        [*prefix, *_command(pipeline, params, *extra)],
+        cwd=project,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    return done.returncode, done.stdout + done.stderr
+
+
+def _digest(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _kill_when(process: subprocess.Popen, ready, log: Path, timeout: float = 300) -> None:
+    """SIGKILL `process` as soon as ready() is true; fail if it ends first."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if process.poll() is not None:
+            pytest.fail(f"run ended (rc {process.returncode}) before the kill:\n{log.read_text()}")
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"nothing to kill for after {timeout} s:\n{log.read_text()}")
+        time.sleep(0.01)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL
+
+
+def _start(project: Path, pipeline: str, params: dict, *extra: str) -> tuple:
+    log = project / "killed_run.log"
+    handle = open(log, "w")  # noqa: SIM115 - the child writes into it until killed
+    process = subprocess.Popen(
+        _command(pipeline, params, *extra),
+        cwd=project,
+        env=ENV,
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+    )
+    return process, log, handle
+
+
+@pytest.fixture(scope="module")
+def processed(tmp_path_factory) -> Path:
+    """One project with real raw PNGs and one data_processing version, copied by each test."""
+    project = _copy_project(tmp_path_factory.mktemp("faults") / "project")
+    run_kedro(project, params=SMALL, pipeline_names=["data_processing"])
+    return project
+
+
+@pytest.fixture(scope="module")
+def trained(processed: Path, tmp_path_factory) -> Path:
+    """processed plus a finished one-epoch generator."""
+    project = tmp_path_factory.mktemp("trained") / "project"
+    shutil.copytree(processed, project)
+    run_kedro(project, params={**GAN, "gan_training.epochs": 1}, pipeline_names=["gan_training"])
+    return project
+
+
+def _fresh(source: Path, tmp_path: Path) -> Path:
+    project = tmp_path / "project"
+    shutil.copytree(source, project)
+    return project
+
+
+def _has_unshare_mount() -> bool:
+    probe = subprocess.run(  # noqa: PLW1510 - the exit code is checked
+        ["unshare", "-m", "sh", "-c", "mount -t tmpfs -o size=4k tmpfs /mnt"],
+        capture_output=True,
+    )
+    return shutil.which("unshare") is not None and probe.returncode == 0
+
+
+needs_mount = pytest.mark.skipif(
+    not shutil.which("unshare") or not _has_unshare_mount(),
+    reason="needs `unshare -m` and mount (root or CAP_SYS_ADMIN) for a real tiny or read-only "
+    "file system",
+)
+
+
+def test_gan_training_killed_after_a_checkpoint_resumes(processed, tmp_path):
+    project = _fresh(processed, tmp_path)
+    params = {**GAN, "gan_training.epochs": 8, "gan_training.checkpoint_every": 2}
+    checkpoints = project / "data/06_models/gan_checkpoints"
+    process, log, handle = _start(project, "gan_training", params)
+    with handle:
+        _kill_when(process, lambda: any(checkpoints.glob("*/state.npz")), log)
+    (state_path,) = checkpoints.glob("*/state.npz")
+    with np.load(state_path, allow_pickle=False) as state:
+        killed_after = json.loads(str(state["progress"]))["epoch"]
+    assert 2 <= killed_after < 8
+    assert not list((project / "data/06_models").glob("generator.keras/*/generator.keras"))
+
+    code, output = _run(project, "gan_training", params)
+    assert code == 0, output
+    log_text = (project / "info.log").read_text()
+    assert f"Resuming GAN training from the checkpoint after epoch {killed_after}" in log_text
+    assert f"GAN epoch {killed_after + 1}/8" in log_text.split("Resuming GAN training")[-1]
+    history = json.loads(
+        next(
+            (project / "data/08_reporting").glob("gan_history.json/*/gan_history.json")
+        ).read_text()
+    )
+    assert [row["epoch"] for row in history["epochs"]] == list(range(1, 9))
+    generator = KerasModelDataset(
+        filepath=str(project / "data/06_models/generator.keras"), version=Version(None, None)
+    ).load()  # keras.saving.load_model(..., safe_mode=True)
+    assert generator.source_path.endswith("generator.keras")
+    assert not list(checkpoints.glob("*/state.npz"))  # a finished run cleans up its state
+
+
+def test_synthesis_killed_while_writing_leaves_no_valid_partial_set(trained, tmp_path):
+    project = _fresh(trained, tmp_path)
+    sets = project / "data/07_model_output/synthetic_xrays"
+    only_set = ("--nodes", "synthesize_xrays")
+    code, output = _run(project, "synthesis", {**SMALL, "synthesis.n_images": 5}, *only_set)
+    assert code == 0, output
+    (first,) = sets.iterdir()
+    first_digest = _digest(first)
+
+    def writing() -> bool:
+        return any(len(list(p.glob("*.png"))) > 20 for p in sets.glob(".*.partial"))
+
+    big = {**SMALL, "synthesis.n_images": 20000}
+    process, log, handle = _start(project, "synthesis", big, *only_set)
+    with handle:
+        _kill_when(process, writing, log)
+    (partial,) = sets.glob(".*.partial")  # the killed run's half-written set is still there
+    dataset = ImageSetDataset(filepath=str(sets), version=Version(None, None))
+    assert dataset.list_versions(full_path=False) == [first.name]
+    assert len(dataset.load()["manifest"]) == 5  # the latest valid set is still the first
+
+    code, output = _run(project, "synthesis", {**SMALL, "synthesis.n_images": 7}, *only_set)
+    assert code == 0, output
+    versions = sorted(p.parent for p in sets.glob("*/manifest.csv"))
+    assert len(versions) == 2 and versions[0] == first
+    # besides them only the killed run's leftovers, neither ever loaded: its partial folder and
+    # the version folder it had reserved, still empty
+    leftovers = set(sets.iterdir()) - set(versions)
+    assert partial in leftovers and all(not any(p.iterdir()) for p in leftovers - {partial})
+    assert _digest(first) == first_digest
+    newest = ImageSetDataset(filepath=str(sets), version=Version(None, None)).load()
+    assert newest["folder"] == str(versions[1])
+    assert newest["images"].shape == (7, 32, 32)
+    assert len(list(versions[1].glob("*.png"))) == 7
+
+
+def test_a_leftover_partial_or_reserved_folder_is_never_loaded(tmp_path):
+    root = tmp_path / "sets"
+    manifest = "filename\na.png\n"
+    good = root / "2026-01-01T00.00.00.000Z"
+    dataset = ImageSetDataset(filepath=str(root), version=Version(None, "2026-01-01T00.00.00.000Z"))
+    dataset.save(
+        {
+            "images": np.full((1, 8, 8), 9, np.uint8),
+            "manifest": __import__("pandas").DataFrame({"filename": ["a.png"]}),
+        }
+    )
+    # a later-named temp folder, complete-looking, and an empty reserved later version
+    (root / ".2099-01-01T00.00.00.000Z.abc.partial").mkdir()
+    (root / ".2099-01-01T00.00.00.000Z.abc.partial" / "manifest.csv").write_text(manifest)
+    (root / "2098-01-01T00.00.00.000Z").mkdir()
+    latest = ImageSetDataset(filepath=str(root), version=Version(None, None))
+    assert latest.list_versions(full_path=False) == [good.name]
+    assert latest.load()["folder"] == str(good)
+
+
+def test_two_savers_of_the_same_version_never_overwrite_each_other(tmp_path):
+    version = Version(None, "2026-01-01T00.00.00.000Z")
+    data = {
+        "images": np.full((2, 8, 8), 7, np.uint8),
+        "manifest": pd.DataFrame({"filename": ["a.png", "b.png"]}),
+    }
+    first = ImageSetDataset(filepath=str(tmp_path / "sets"), version=version)
+    second = ImageSetDataset(filepath=str(tmp_path / "sets"), version=version)
+    first._get_save_path()  # the first run has reserved the version and is still writing
+    with pytest.raises(DatasetError, match="another run is saving the same version"):
+        second.save({**data, "images": np.full((2, 8, 8), 200, np.uint8)})
+    first.save(data)
+    loaded = ImageSetDataset(filepath=str(tmp_path / "sets"), version=Version(None, None)).load()
+    assert (loaded["images"] == 7).all()
+
+
+def test_two_data_processing_runs_at_once_write_two_complete_versions(processed, tmp_path):
+    project = _fresh(processed, tmp_path)
+    raw_before = _digest(project / "data/01_raw")
+    command = _command("data_processing", SMALL)
+    logs = [open(tmp_path / f"run{i}.log", "w") for i in range(2)]  # noqa: SIM115
+    runs = [
+        subprocess.Popen(command, cwd=project, env=ENV, stdout=log, stderr=subprocess.STDOUT)
+        for log in logs
+    ]
+    codes = [run.wait(timeout=400) for run in runs]
+    for log in logs:
+        log.close()
+    outputs = [(tmp_path / f"run{i}.log").read_text() for i in range(2)]
+    assert codes == [0, 0] or (
+        sorted(codes)[0] == 0 and "another run is saving the same version" in "".join(outputs)
+    ), outputs
+    manifests = project / "data/02_intermediate/raw_manifest.csv"
+    versions = sorted(p.name for p in manifests.iterdir())
+    assert len(versions) == 1 + codes.count(0)
+    splits = set()
+    for version in versions:
+        (arrays,) = (project / "data/05_model_input").glob(f"xray_arrays*/{version}")
+        assert len(list(arrays.iterdir())) >= 3  # every array of the version is there
+        splits.add(
+            (
+                project / "data/05_model_input/xray_split.csv" / version / "xray_split.csv"
+            ).read_text()
+        )
+    assert len(splits) == 1  # every concurrent version is complete and the same
+    assert _digest(project / "data/01_raw") == raw_before
+
+
+@needs_mount
+def test_a_full_disk_gives_a_clear_error_and_no_partial_version(trained, tmp_path):
+    project = _fresh(trained, tmp_path)
+    sets = project / "data/07_model_output/synthetic_xrays"
+    sets.mkdir(parents=True, exist_ok=True)
+    inputs_before = _digest(project / "data/05_model_input")
+    kedro = " ".join(
+        f"'{part}'"
+        for part in _command(
+            "synthesis", {**SMALL, "synthesis.n_images": 300}, "--nodes", "synthesize_xrays"
+        )
+    )
+    script = (
+        f"mount -t tmpfs -o size=64k tmpfs '{sets}' && {kedro}; echo KEDRO_EXIT=$?; "
+        f"find '{sets}' -print"
+    )
+    done = subprocess.run(  # noqa: PLW1510 - the exit code is checked
+        ["unshare", "-m", "sh", "-c", script],
+        cwd=project,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    output = done.stdout + done.stderr
+    assert "KEDRO_EXIT=0" not in output and "KEDRO_EXIT=" in output, output
+    assert (
+        "cannot write " in output
+        and "data/07_model_output/synthetic_xrays/" in output
+        and "No space left on device" in output
+    ), output
+    assert "conf/local/catalog.yml" in output
+    listing = done.stdout.split("KEDRO_EXIT=")[1].splitlines()[1:]  # find's output
+    assert listing == [str(sets)], listing  # no file, no partial or empty version folder
+    assert _digest(project / "data/05_model_input") == inputs_before
+
+
+@needs_mount
+def test_a_read_only_output_folder_gives_a_clear_error(processed, tmp_path):
+    project = _fresh(processed, tmp_path)
+    target = project / "data/05_model_input"
+    before = {name: _digest(project / "data" / name) for name in ("01_raw", "05_model_input")}
+    kedro = " ".join(f"'{part}'" for part in _command("data_processing", SMALL))
+    script = f"mount --bind '{target}' '{target}' && mount -o remount,ro,bind '{target}' && {kedro}"
+    done = subprocess.run(  # noqa: PLW1510 - the exit code is checked
+        ["unshare", "-m", "sh", "-c", script],
+        cwd=project,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode != 0, output
+    assert (
+        "/data/05_model_input/xray_arrays/" in output
+        and "cannot write " in output
+        and "Read-only file system" in output
+    ), output
+    assert "conf/local/catalog.yml" in output
+    after = {name: _digest(project / "data" / name) for name in ("01_raw", "05_model_input")}
+    assert after == before  # inputs and the earlier version untouched, nothing new
