@@ -27,3 +27,11 @@ def test_telemetry_is_off_by_default():
     from tests.conftest import PROJECT_ROOT
 
     assert yaml.safe_load((PROJECT_ROOT / ".telemetry").read_text()) == {"consent": False}
+
+
+def test_parameter_check_hook_is_registered():
+    from cxr_gan import settings
+    from cxr_gan.hooks import ParameterCheckHooks
+
+    assert isinstance(settings.HOOKS, tuple)
+    assert any(isinstance(hook, ParameterCheckHooks) for hook in settings.HOOKS)

@@ -1,9 +1,10 @@
 """Parameters that shape the pipelines themselves: GAN variants and classification experiments.
 
 Kedro builds pipelines before a run's parameters are resolved, so the *names* of variants and
-experiments are read here from the parameter files (conf/base, then the environment in
-KEDRO_ENV, else conf/local). A variant's overrides are baked into its nodes and validated like
-any parameter. `--params` changes the settings every copy uses, but cannot add or remove one.
+experiments are read here from the parameter files (conf/base, then the run's environment:
+`--env`, which hooks.py passes on through `use_environment`, else KEDRO_ENV, else conf/local).
+A variant's overrides are baked into its nodes and validated like any parameter. `--params`
+changes the settings every copy uses, but cannot add or remove one.
 """
 
 from __future__ import annotations
@@ -19,6 +20,15 @@ from pydantic import ValidationError
 
 logger = logging.getLogger(__name__)
 
+# The environment of the session being run. `kedro run --env demo` does not set KEDRO_ENV, and
+# Kedro builds pipelines after the context is created, so a hook records the context's env here.
+_run_environment: dict[str, str | None] = {}
+
+
+def use_environment(env: str | None) -> None:
+    """Read registration parameters from this environment (the session's `--env`)."""
+    _run_environment["env"] = env
+
 
 def registration_parameters(conf_source: str | Path = "conf") -> dict[str, Any]:
     """The parameters as files define them ({} when run outside a project folder)."""
@@ -26,7 +36,7 @@ def registration_parameters(conf_source: str | Path = "conf") -> dict[str, Any]:
         return {}
     loader = OmegaConfigLoader(
         conf_source=str(conf_source),
-        env=os.environ.get("KEDRO_ENV"),
+        env=_run_environment.get("env") or os.environ.get("KEDRO_ENV"),
         **settings.CONFIG_LOADER_ARGS,  # the same layout and merge rules as `kedro run`
     )
     try:

@@ -106,12 +106,12 @@ def test_experiment_subset_and_bad_parameters_are_reported(project_copy):
         "local/parameters_classification.yml",
         {"classification": {"experiments": ["real", "magic"]}},
     )
-    with pytest.raises(ValueError, match=r"unknown experiment\(s\) \['magic'\]"):
+    with pytest.raises(ValueError, match=r"classification.experiments.1 = 'magic'"):
         run_kedro(project_copy, params=TINY, pipeline_names=["classification"])
     write_conf(
         project_copy, "local/parameters_classification.yml", {"classification": {"epochz": 3}}
     )
-    with pytest.raises(Exception, match=r"unknown classification parameter\(s\) \['epochz'\]"):
+    with pytest.raises(Exception, match=r"classification.epochz: unknown key"):
         run_kedro(project_copy, params=TINY, pipeline_names=["classification"])
 
 
