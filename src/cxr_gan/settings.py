@@ -3,9 +3,16 @@
 import os
 import warnings
 
+from cxr_gan.tf_startup import quiet_tensorflow_startup
+
 # TensorFlow's C++ start-up chatter (CPU instruction sets, CUDA probing) is noise for users; real
-# Python-side warnings still reach the log. A user's own setting wins.
+# Python-side warnings still reach the log. A user's own setting wins (TF_CPP_MIN_LOG_LEVEL=0
+# shows everything). The few lines TF prints before it reads the variable are filtered at import.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+quiet_tensorflow_startup()
+# MLflow (kedro-mlflow, when installed) logs through conf/logging.yml like everything else,
+# instead of its own INFO handler on stderr
+os.environ.setdefault("MLFLOW_CONFIGURE_LOGGING", "false")
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
@@ -19,3 +26,10 @@ CONFIG_LOADER_ARGS = {
 # warnings are about Kedro's code, not the user's, and repeat on every run.
 warnings.filterwarnings("ignore", message="register_new_resolver", category=UserWarning)
 warnings.filterwarnings("ignore", message="Accessing the 'model_fields' attribute")
+
+# Parameters are checked before a run starts (hooks.py); optional MLflow tracking (extra
+# `mlflow`, docs/tracking.md) is a no-op without an active run.
+from cxr_gan.hooks import ParameterCheckHooks  # noqa: E402
+from cxr_gan.tracking import MlflowTracking  # noqa: E402
+
+HOOKS = (MlflowTracking(), ParameterCheckHooks())
