@@ -1,0 +1,102 @@
+"""notebooks/explore_results.ipynb executed for real (nbclient, an ipykernel kernel) on the outputs
+of a tiny `kedro run --env demo`, so the notebook cannot rot when datasets or outputs change."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from jupyter_client.manager import KernelManager
+from nbclient import NotebookClient
+
+from tests.conftest import PROJECT_ROOT, copy_project
+from tests.kedro_helpers import run_kedro, use_tiny_phantoms
+
+NOTEBOOK = PROJECT_ROOT / "notebooks" / "explore_results.ipynb"
+
+# The classification pipeline test's tiny study: every pipeline in seconds, on 32-px phantoms.
+TINY = {
+    "data_processing.image_size": 32,
+    "gan_training.gan_image_size": 16,
+    "gan_training.base_filters": 8,
+    "gan_training.epochs": 2,
+    "gan_training.sample_every": 1,
+    "synthesis.n_images": 6,
+    "synthesis.per_class_images": 6,
+    "synthesis.quality_sample_sets": 1,
+    "classification.backbone": "small_cnn",
+    "classification.weights": None,
+    "classification.input_size": 32,
+    "classification.epochs": 2,
+    "classification.seeds": [1],
+    "classification.n_bootstrap": 100,
+    "classification.gradcam_images": 1,
+}
+
+pytestmark = pytest.mark.timeout(400)
+
+
+@pytest.fixture(scope="module")
+def demo_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A throwaway project copy (as conftest's project_copy, but once per module) after a tiny
+    run of all four pipelines in the demo environment."""
+    project = copy_project(tmp_path_factory.mktemp("notebook") / "project")
+    use_tiny_phantoms(project, count_per_class=15, env="demo")
+    run_kedro(project, env="demo", params=TINY)
+    return project
+
+
+def _outputs(notebook: nbformat.NotebookNode) -> list[dict[str, Any]]:
+    return [output for cell in notebook.cells for output in cell.get("outputs", [])]
+
+
+def test_notebook_is_stored_without_outputs():
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    nbformat.validate(notebook)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert code and not _outputs(notebook)
+    assert all(cell.execution_count is None for cell in code)
+    assert "%reload_kedro" in "".join(cell.source for cell in code)
+
+
+def test_kernel_runs_in_this_environment():
+    command = KernelManager(kernel_name="python3").format_kernel_cmd()
+    assert command[0] == sys.executable  # jupyter_client swaps "python" for the test's Python
+
+
+def test_notebook_runs_on_demo_outputs(demo_project: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("CXR_GAN_PROJECT", str(demo_project))
+    monkeypatch.setenv("CXR_GAN_ENV", "demo")
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    client = NotebookClient(
+        notebook,
+        timeout=240,  # per cell; the first one starts Kedro and imports TensorFlow
+        kernel_name="python3",
+        resources={"metadata": {"path": str(demo_project)}},
+    )
+    client.execute()  # raises CellExecutionError, naming the cell, when any cell fails
+
+    outputs = _outputs(notebook)
+    text = "".join(
+        output.get("text", "") + output.get("data", {}).get("text/plain", "") for output in outputs
+    )
+    assert f"project: {demo_project}" in text
+    assert "not written yet" not in text  # every figure the notebook shows was found
+    images = [o for o in outputs if "image/png" in o.get("data", {})]
+    # contact sheet, grids over epochs, loss curves, 2 grids, synthetic vs real, GAN quality,
+    # comparison plot, ROC, training curves of 5 experiments
+    assert len(images) >= 14
+    tables = [o["data"]["text/html"] for o in outputs if "text/html" in o.get("data", {})]
+    comparison = next(table for table in tables if "real_plus_synthetic" in table)
+    assert "<table" in comparison and "roc_auc" in comparison and "shortcut_probe" in comparison
+    expected = json.loads(
+        next(
+            (demo_project / "data/08_reporting/classification_comparison.json").rglob("*.json")
+        ).read_text()
+    )["synthetic_effect"]["sentence"]
+    markdown = "".join(o.get("data", {}).get("text/markdown", "") for o in outputs)
+    assert expected in markdown
