@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -46,3 +49,29 @@ def test_readme_shows_the_two_commands_and_existing_docs():
     assert "uv run kedro run --env demo" in readme and "uv run pytest" in readme
     for link in re.findall(r"\]\(((?:docs|benchmarks|conf)/[^)]+)\)", readme):
         assert (PROJECT_ROOT / link).exists(), link
+
+
+def test_benchmarks_readme_points_to_the_docs():
+    pointer = (PROJECT_ROOT / "benchmarks" / "README.md").read_text()
+    links = re.findall(r"\]\(([^)]+)\)", pointer)
+    assert links and all((PROJECT_ROOT / "benchmarks" / link).resolve().exists() for link in links)
+
+
+@pytest.mark.timeout(180)
+def test_docs_site_builds_in_strict_mode(tmp_path):
+    """mkdocs --strict fails on a broken link, a missing image or a page left out of the nav."""
+    site = tmp_path / "site"
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+        capture_output=True,
+        text=True,
+        timeout=150,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    index = (site / "index.html").read_text()
+    assert "fonts.googleapis.com" not in index  # theme font off: the site works offline
+    for page in ("getting-started", "data", "configuration", "outputs", "scaling", "benchmarks"):
+        assert (site / page / "index.html").exists(), page
