@@ -9,6 +9,25 @@ import yaml
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
+# The smallest whole study (all four pipelines in seconds on 32-px phantoms); tests add what they
+# need on top: {**TINY_STUDY, "classification.epochs": 3}
+TINY_STUDY = {
+    "data_processing.image_size": 32,
+    "gan_training.gan_image_size": 16,
+    "gan_training.base_filters": 8,
+    "gan_training.epochs": 2,
+    "synthesis.n_images": 4,
+    "synthesis.per_class_images": 4,
+    "synthesis.quality_sample_sets": 1,
+    "classification.backbone": "small_cnn",
+    "classification.weights": None,
+    "classification.input_size": 32,
+    "classification.epochs": 1,
+    "classification.seeds": [1],
+    "classification.n_bootstrap": 100,
+    "classification.gradcam_images": 1,
+}
+
 
 def nested(dotted: dict | None) -> dict:
     """{"a.b": 1} -> {"a": {"b": 1}}, as `kedro run --params "a.b=1"` does."""

@@ -18,24 +18,14 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from cxr_gan.data.phantom import write_phantom_folder
 from cxr_gan.datasets import KerasModelDataset
 from tests.conftest import copy_project
-from tests.kedro_helpers import run_kedro, write_conf
+from tests.kedro_helpers import TINY_STUDY, run_kedro, write_conf
 
 TINY = {
-    "data_processing.image_size": 32,
+    **TINY_STUDY,
     "data_processing.max_pixels": 3_000_000,  # the 10000x200 image passes, the 2000^2 one not
-    "gan_training.gan_image_size": 16,
-    "gan_training.base_filters": 8,
     "gan_training.epochs": 1,
-    "synthesis.n_images": 4,
-    "synthesis.per_class_images": 4,
-    "synthesis.quality_sample_sets": 1,
     "classification.experiments": ["real", "real_plus_synthetic"],
     "classification.shortcut_probe": False,
-    "classification.input_size": 32,
-    "classification.epochs": 1,
-    "classification.seeds": [1],
-    "classification.n_bootstrap": 100,
-    "classification.gradcam_images": 1,
 }
 GOOD_PER_CLASS = 14
 

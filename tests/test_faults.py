@@ -48,6 +48,19 @@ def _copy_project(target: Path) -> Path:
     return target
 
 
+def _in_own_mount_namespace(project: Path, script: str) -> subprocess.CompletedProcess:
+    """Run a shell script whose mounts only it sees (unshare -m): the test's tmpfs or read-only
+    bind mount never touches the rest of the machine."""
+    return subprocess.run(  # noqa: PLW1510 - callers check the exit code
+        ["unshare", "-m", "sh", "-c", script],
+        cwd=project,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+
+
 def _params(values: dict) -> str:
     return ",".join(f"{key}={value}" for key, value in values.items())
 
@@ -295,14 +308,7 @@ def test_a_full_disk_gives_a_clear_error_and_no_partial_version(trained, tmp_pat
         f"mount -t tmpfs -o size=64k tmpfs '{sets}' && {kedro}; echo KEDRO_EXIT=$?; "
         f"find '{sets}' -print"
     )
-    done = subprocess.run(  # noqa: PLW1510 - the exit code is checked
-        ["unshare", "-m", "sh", "-c", script],
-        cwd=project,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=400,
-    )
+    done = _in_own_mount_namespace(project, script)
     output = done.stdout + done.stderr
     assert "KEDRO_EXIT=0" not in output and "KEDRO_EXIT=" in output, output
     assert (
@@ -323,14 +329,7 @@ def test_a_read_only_output_folder_gives_a_clear_error(processed, tmp_path):
     before = {name: _digest(project / "data" / name) for name in ("01_raw", "05_model_input")}
     kedro = " ".join(f"'{part}'" for part in _command("data_processing", SMALL))
     script = f"mount --bind '{target}' '{target}' && mount -o remount,ro,bind '{target}' && {kedro}"
-    done = subprocess.run(  # noqa: PLW1510 - the exit code is checked
-        ["unshare", "-m", "sh", "-c", script],
-        cwd=project,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=400,
-    )
+    done = _in_own_mount_namespace(project, script)
     output = done.stdout + done.stderr
     assert done.returncode != 0, output
     assert (

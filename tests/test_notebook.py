@@ -14,27 +14,17 @@ from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 
 from tests.conftest import PROJECT_ROOT, copy_project
-from tests.kedro_helpers import run_kedro, use_tiny_phantoms
+from tests.kedro_helpers import TINY_STUDY, run_kedro, use_tiny_phantoms
 
 NOTEBOOK = PROJECT_ROOT / "notebooks" / "explore_results.ipynb"
 
-# The classification pipeline test's tiny study: every pipeline in seconds, on 32-px phantoms.
+# every pipeline in seconds, with a sample grid every epoch for the grids-over-epochs figure
 TINY = {
-    "data_processing.image_size": 32,
-    "gan_training.gan_image_size": 16,
-    "gan_training.base_filters": 8,
-    "gan_training.epochs": 2,
+    **TINY_STUDY,
     "gan_training.sample_every": 1,
     "synthesis.n_images": 6,
     "synthesis.per_class_images": 6,
-    "synthesis.quality_sample_sets": 1,
-    "classification.backbone": "small_cnn",
-    "classification.weights": None,
-    "classification.input_size": 32,
     "classification.epochs": 2,
-    "classification.seeds": [1],
-    "classification.n_bootstrap": 100,
-    "classification.gradcam_images": 1,
 }
 
 pytestmark = pytest.mark.timeout(400)

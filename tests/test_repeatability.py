@@ -8,26 +8,15 @@ import numpy as np
 import pandas as pd
 
 from tests.conftest import copy_project
-from tests.kedro_helpers import run_kedro, use_tiny_phantoms, write_conf
+from tests.kedro_helpers import TINY_STUDY, run_kedro, use_tiny_phantoms, write_conf
 
 TINY = {
-    "data_processing.image_size": 32,
-    "gan_training.gan_image_size": 16,
-    "gan_training.base_filters": 8,
-    "gan_training.epochs": 2,
-    "synthesis.n_images": 4,
-    "synthesis.per_class_images": 4,
-    "synthesis.quality_sample_sets": 1,
-    "classification.backbone": "small_cnn",
-    "classification.weights": None,
+    **TINY_STUDY,
     "classification.experiments": ["real", "real_plus_synthetic"],
     "classification.shortcut_probe": False,
-    "classification.input_size": 32,
     "classification.epochs": 2,
     "classification.batchnorm_momentum": 0.9,
     "classification.seeds": [3],
-    "classification.n_bootstrap": 100,
-    "classification.gradcam_images": 1,
 }
 
 

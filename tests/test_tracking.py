@@ -18,25 +18,10 @@ from mlflow import MlflowClient  # noqa: E402
 
 from cxr_gan.data.phantom import write_phantom_folder  # noqa: E402
 from cxr_gan.tracking import MlflowTracking, _anchored_sqlite_uri  # noqa: E402
-from tests.kedro_helpers import run_kedro, use_tiny_phantoms, write_conf  # noqa: E402
+from tests.kedro_helpers import TINY_STUDY, run_kedro, use_tiny_phantoms, write_conf  # noqa: E402
 
 # As small as the study gets and still runs every pipeline: one experiment, one seed.
-TINY = {
-    "data_processing.image_size": 32,
-    "gan_training.gan_image_size": 16,
-    "gan_training.base_filters": 8,
-    "gan_training.epochs": 2,
-    "synthesis.n_images": 4,
-    "synthesis.per_class_images": 4,
-    "synthesis.quality_sample_sets": 1,
-    "classification.backbone": "small_cnn",
-    "classification.weights": None,
-    "classification.input_size": 32,
-    "classification.epochs": 1,
-    "classification.seeds": [1],
-    "classification.n_bootstrap": 100,
-    "classification.gradcam_images": 1,
-}
+TINY = TINY_STUDY
 
 
 def _artifacts(client: MlflowClient, run_id: str, path: str | None = None) -> set[str]:

@@ -114,3 +114,18 @@ def test_changed_parameters_start_afresh(tmp_path, phantoms):
     assert key != trainer.run_key(config.model_copy(update={"learning_rate": 0.01}), images, labels)
     assert key != trainer.run_key(config, images[:-1], labels[:-1])
     assert key == trainer.run_key(GanConfig(**TINY), images.copy(), labels.copy())
+
+
+def test_epoch_lines_are_throttled_but_first_and_last_always_shown(phantoms, caplog, monkeypatch):
+    config = GanConfig(architecture="dcgan", **{**TINY, "epochs": 4})
+    monkeypatch.setattr(trainer, "EPOCH_LOG_SECONDS", 3600.0)  # every epoch here is far shorter
+    with caplog.at_level("INFO", logger=trainer.__name__):
+        trainer.train_gan(*phantoms, config, checkpoint_root=None, sample_every=4)
+    epochs = [r.getMessage().split(":")[0] for r in caplog.records if "GAN epoch" in r.message]
+    assert epochs == ["GAN epoch 1/4", "GAN epoch 4/4"]
+
+    caplog.clear()
+    monkeypatch.setattr(trainer, "EPOCH_LOG_SECONDS", 0.0)
+    with caplog.at_level("INFO", logger=trainer.__name__):
+        trainer.train_gan(*phantoms, config, checkpoint_root=None, sample_every=4)
+    assert sum("GAN epoch" in r.getMessage() for r in caplog.records) == 4

@@ -41,6 +41,7 @@ from cxr_gan.progress import format_seconds
 logger = logging.getLogger(__name__)
 STATE_FILE = "state.npz"
 SAMPLES_FOLDER = "samples"
+EPOCH_LOG_SECONDS = 10.0  # at most one GAN epoch line this often (first and last always)
 
 
 @dataclass
@@ -191,7 +192,7 @@ def train_gan(
         config.batch_size,
         f"; checkpoints and sample grids in {checkpoint_dir}" if checkpoint_dir else "",
     )
-    started = time.perf_counter()
+    started = last_logged = time.perf_counter()
     for epoch in range(run.resumed_from_epoch + 1, config.epochs + 1):
         epoch_start = time.perf_counter()
         # per-epoch seed: a resumed run sees the same batches as an uninterrupted one
@@ -205,19 +206,23 @@ def train_gan(
         record = {"epoch": epoch, **{k: float(v[-1]) for k, v in logs.items()}, "seconds": seconds}
         run.history.append(record)
         done = epoch - run.resumed_from_epoch
-        eta = (time.perf_counter() - started) / done * (config.epochs - epoch)
-        logger.info(
-            "GAN epoch %d/%d: d_loss %.3f g_loss %.3f | D accuracy real %.2f fake %.2f | "
-            "%.1f s/epoch, ETA %s",
-            epoch,
-            config.epochs,
-            record["d_loss"],
-            record["g_loss"],
-            record["d_acc_real"],
-            record["d_acc_fake"],
-            seconds,
-            format_seconds(eta),
-        )
+        now = time.perf_counter()
+        # short epochs would give hundreds of lines: log this process's first and the last
+        # epoch, and otherwise at most one line every EPOCH_LOG_SECONDS
+        if done == 1 or epoch == config.epochs or now - last_logged >= EPOCH_LOG_SECONDS:
+            last_logged = now
+            logger.info(
+                "GAN epoch %d/%d: d_loss %.3f g_loss %.3f | D accuracy real %.2f fake %.2f | "
+                "%.1f s/epoch, ETA %s",
+                epoch,
+                config.epochs,
+                record["d_loss"],
+                record["g_loss"],
+                record["d_acc_real"],
+                record["d_acc_fake"],
+                seconds,
+                format_seconds((now - started) / done * (config.epochs - epoch)),
+            )
         if epoch % sample_every == 0 or epoch in {1, config.epochs}:
             grid = tile_grid(to_uint8(gan.sample(latent, sample_labels)), config.n_classes)
             run.grids[epoch] = grid

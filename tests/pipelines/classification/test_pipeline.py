@@ -7,19 +7,12 @@ import pytest
 from cxr_gan.data.phantom import write_phantom_folder
 from cxr_gan.pipelines.classification.nodes import prepare_external_data, score_external
 from cxr_gan.pipelines.data_processing.params import DataProcessingParams
-from tests.kedro_helpers import run_kedro, use_tiny_phantoms, write_conf
+from tests.kedro_helpers import TINY_STUDY, run_kedro, use_tiny_phantoms, write_conf
 
 TINY = {
-    "data_processing.image_size": 32,
-    "gan_training.gan_image_size": 16,
-    "gan_training.base_filters": 8,
-    "gan_training.epochs": 2,
+    **TINY_STUDY,
     "synthesis.n_images": 6,
     "synthesis.per_class_images": 8,
-    "synthesis.quality_sample_sets": 1,
-    "classification.backbone": "small_cnn",
-    "classification.weights": None,
-    "classification.input_size": 32,
     "classification.epochs": 3,
     "classification.batchnorm_momentum": 0.9,
     "classification.seeds": [1, 2],
