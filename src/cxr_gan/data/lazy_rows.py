@@ -71,7 +71,18 @@ class LazyRows:
 
     def __getitem__(self, key: Any) -> np.ndarray:
         if isinstance(key, tuple):  # rows first, then the rest as for an ndarray
-            return self[key[0]][(slice(None), *key[1:])]
+            arrays = [isinstance(part, (list, np.ndarray)) for part in key]
+            if any(part is Ellipsis or part is None for part in key) or sum(arrays) > 1:
+                # numpy would broadcast several index arrays together: not what rows-then-rest
+                # reading gives, so refuse instead of answering differently
+                raise TypeError(
+                    "LazyRows takes a row index, then ints or slices per axis (at most one "
+                    "index array, no Ellipsis or None)"
+                )
+            rows = self[key[0]]
+            if isinstance(key[0], (int, np.integer)):  # the row axis is gone
+                return rows[key[1:]]
+            return rows[(slice(None), *key[1:])]
         if isinstance(key, (int, np.integer)):
             return self[np.array([key])][0]
         positions = np.arange(len(self))[key] if isinstance(key, slice) else np.asarray(key)
@@ -92,6 +103,8 @@ class LazyRows:
         return self._transform(out) if self._transform is not None else out
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        if copy is False:  # numpy 2's protocol: reading rows always makes a new array
+            raise ValueError("LazyRows cannot give an array without copying its rows")
         values = self[:]
         return values if dtype is None else values.astype(dtype)
 
@@ -110,6 +123,7 @@ def select_rows(images: Any, index: Sequence[int] | np.ndarray) -> LazyRows:
 
 
 def read_in_chunks(images: Any, rows_per_chunk: int = 256) -> Any:
-    """Yield consecutive uint8 chunks of images (array or LazyRows): bounded memory."""
+    """Yield consecutive chunks of images (array or LazyRows) in their own dtype: bounded
+    memory."""
     for start in range(0, len(images), rows_per_chunk):
         yield np.asarray(images[start : start + rows_per_chunk])
