@@ -62,6 +62,7 @@ from cxr_gan.data.augmentation import (
 )
 from cxr_gan.data.lazy_rows import select_rows
 from cxr_gan.data.split import stratified_group_split
+from cxr_gan.data.tf_batches import gathered_batches
 from cxr_gan.models.distribution import refuse_multi_worker_fit, resolve_strategy
 from cxr_gan.progress import ProgressLog
 
@@ -356,21 +357,11 @@ def indexed_batches(
         picked = rows[positions]
         return as_image_batch(np.asarray(images[picked])), labels[picked]
 
-    def read(positions: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        x, y = tf.numpy_function(
-            gather,
-            [positions],
-            (tf.as_dtype(images.dtype), tf.as_dtype(labels.dtype)),
-            stateful=False,
-        )
-        x.set_shape((None, height, width, 1))
-        y.set_shape((None,))
-        return x, y
-
     dataset = tf.data.Dataset.range(len(rows))
     if shuffle_seed is not None:
         dataset = dataset.shuffle(len(rows), seed=shuffle_seed, reshuffle_each_iteration=True)
-    return dataset.batch(batch_size).map(read, deterministic=True)
+    dtypes = (tf.as_dtype(images.dtype), tf.as_dtype(labels.dtype))
+    return gathered_batches(dataset, batch_size, gather, dtypes, (None, height, width, 1))
 
 
 def validation_mask(
@@ -489,15 +480,13 @@ def _cached_datasets(
     def gather(rows: np.ndarray, draw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return train_features[draw, rows], train_labels[rows]
 
-    def read(rows: tf.Tensor, draw: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        x, y = tf.numpy_function(
-            gather, [rows, draw], (tf.float32, tf.as_dtype(train_labels.dtype)), stateful=False
-        )
-        x.set_shape((None, train_features.shape[-1]))
-        y.set_shape((None,))
-        return x, y
-
-    train = order.batch(config.batch_size).map(read).prefetch(tf.data.AUTOTUNE)
+    train = gathered_batches(
+        order,
+        config.batch_size,
+        gather,
+        (tf.float32, tf.as_dtype(train_labels.dtype)),
+        (None, train_features.shape[-1]),
+    )
     if not is_val.any():
         return train, None
     val_features = extract_features(
@@ -596,6 +585,8 @@ def train_classifier(
         if is_val.shape != labels.shape:
             raise ValueError(f"is_validation has shape {is_val.shape}, labels {labels.shape}")
     parameter = "classification.distribution.strategy"
+    if isinstance(strategy, str):  # refuse before make_strategy starts a cluster
+        refuse_multi_worker_fit(strategy, parameter)
     strategy = resolve_strategy(strategy, parameter)
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         refuse_multi_worker_fit("multi_worker", parameter)

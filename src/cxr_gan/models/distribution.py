@@ -162,7 +162,3 @@ def chief_path(path: Path | str, strategy: tf.distribute.Strategy | None = None)
         yield scratch / path.name
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-
-
-def replica_count(strategy: tf.distribute.Strategy | None = None) -> int:
-    return (strategy or tf.distribute.get_strategy()).num_replicas_in_sync

@@ -310,8 +310,9 @@ class ConditionalGAN(keras.Model):
 
 class _ReplicaSeedGenerator(keras.random.SeedGenerator):
     """A view of a SeedGenerator whose seeds are folded with the replica id: every replica
-    advances the shared (mirrored) state identically, but draws its own DiffAugment transforms,
-    as a single device drawing for the whole batch would. Holds no state of its own."""
+    advances the shared (mirrored) state identically, but draws its own DiffAugment transforms:
+    independent per-replica draws, statistically like one device's for the whole batch but not
+    the same values. Holds no state of its own."""
 
     def __init__(self, base: keras.random.SeedGenerator, replica_id) -> None:
         # no super().__init__(): it would create a second state variable inside train_step

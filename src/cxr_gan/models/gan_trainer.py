@@ -16,11 +16,11 @@ only the chief writes there: the others write their checkpoints and grids to a t
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,8 +32,9 @@ import tensorflow as tf
 
 import cxr_gan
 from cxr_gan.data.lazy_rows import read_in_chunks
+from cxr_gan.data.tf_batches import gathered_batches
 from cxr_gan.io_utils import atomic_path
-from cxr_gan.models.distribution import is_chief, resolve_strategy
+from cxr_gan.models.distribution import chief_path, is_chief, resolve_strategy
 from cxr_gan.models.gan import ConditionalGAN
 from cxr_gan.models.gan_config import GanConfig
 from cxr_gan.progress import format_seconds
@@ -104,18 +105,12 @@ def gan_input_pipeline(
     def gather(positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return to_gan_range(np.asarray(images[positions]), size), labels[positions]
 
-    def read(positions: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        x, y = tf.numpy_function(gather, [positions], (tf.float32, tf.int32), stateful=False)
-        x.set_shape((None, size, size, 1))
-        y.set_shape((None,))
-        return x, y
-
-    return (
-        tf.data.Dataset.range(count)
-        .shuffle(count, seed=seed)
-        .batch(batch_size)
-        .map(read, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        .prefetch(2)
+    return gathered_batches(
+        tf.data.Dataset.range(count).shuffle(count, seed=seed),
+        batch_size,
+        gather,
+        (tf.float32, tf.int32),
+        (None, size, size, 1),
     )
 
 
@@ -163,78 +158,82 @@ def train_gan(
         gan.compile()
         gan.build_optimizers()
     run = GanRun(gan)
-    checkpoint_dir = scratch = None
-    if checkpoint_root is not None:
-        checkpoint_dir = Path(checkpoint_root) / run_key(config, images, y)
-        run.checkpoint_dir = checkpoint_dir
-        chief = is_chief(strategy)
-        _restore_or_start(run, checkpoint_dir, clean=chief)
-        if not chief:  # removed when this function returns or raises
-            scratch = tempfile.TemporaryDirectory(prefix="cxr_gan_worker_")
-            checkpoint_dir = Path(scratch.name) / checkpoint_dir.name
-    if strategy.num_replicas_in_sync > 1:
-        logger.info(
-            "Distributed training (%s): global batch %d split over %d replicas",
-            type(strategy).__name__,
-            config.batch_size,
-            strategy.num_replicas_in_sync,
-        )
-    latent, sample_labels = fixed_sample_inputs(config, samples_per_class)
-    steps = int(np.ceil(len(y) / config.batch_size))
-    logger.info(
-        "Training %s GAN at %d px on %d images (%s), %d epochs of %d steps, batch %d%s",
-        config.architecture,
-        config.gan_image_size,
-        len(y),
-        ", ".join(f"label {c}: {int(np.sum(y == c))}" for c in range(config.n_classes)),
-        config.epochs,
-        steps,
-        config.batch_size,
-        f"; checkpoints and sample grids in {checkpoint_dir}" if checkpoint_dir else "",
-    )
-    started = last_logged = time.perf_counter()
-    for epoch in range(run.resumed_from_epoch + 1, config.epochs + 1):
-        epoch_start = time.perf_counter()
-        # per-epoch seed: a resumed run sees the same batches as an uninterrupted one
-        dataset = gan_input_pipeline(
-            images, y, config.gan_image_size, config.batch_size, config.seed + epoch
-        )
-        if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-            dataset = _shard_by_data(dataset)
-        logs = gan.fit(dataset, epochs=1, verbose=0, shuffle=False).history
-        seconds = time.perf_counter() - epoch_start
-        record = {"epoch": epoch, **{k: float(v[-1]) for k, v in logs.items()}, "seconds": seconds}
-        run.history.append(record)
-        done = epoch - run.resumed_from_epoch
-        now = time.perf_counter()
-        # short epochs would give hundreds of lines: log this process's first and the last
-        # epoch, and otherwise at most one line every EPOCH_LOG_SECONDS
-        if done == 1 or epoch == config.epochs or now - last_logged >= EPOCH_LOG_SECONDS:
-            last_logged = now
+    with contextlib.ExitStack() as cleanup:  # a non-chief worker's temp folder, even on errors
+        checkpoint_dir = None
+        if checkpoint_root is not None:
+            checkpoint_dir = Path(checkpoint_root) / run_key(config, images, y)
+            run.checkpoint_dir = checkpoint_dir
+            _restore_or_start(run, checkpoint_dir, clean=is_chief(strategy))
+            # the chief writes to checkpoint_dir; other workers to a temp folder, removed
+            # when training ends or fails
+            checkpoint_dir = cleanup.enter_context(chief_path(checkpoint_dir, strategy))
+        if strategy.num_replicas_in_sync > 1:
             logger.info(
-                "GAN epoch %d/%d: d_loss %.3f g_loss %.3f | D accuracy real %.2f fake %.2f | "
-                "%.1f s/epoch, ETA %s",
-                epoch,
-                config.epochs,
-                record["d_loss"],
-                record["g_loss"],
-                record["d_acc_real"],
-                record["d_acc_fake"],
-                seconds,
-                format_seconds((now - started) / done * (config.epochs - epoch)),
+                "Distributed training (%s): global batch %d split over %d replicas",
+                type(strategy).__name__,
+                config.batch_size,
+                strategy.num_replicas_in_sync,
             )
-        if epoch % sample_every == 0 or epoch in {1, config.epochs}:
-            grid = tile_grid(to_uint8(gan.sample(latent, sample_labels)), config.n_classes)
-            run.grids[epoch] = grid
-            if checkpoint_dir is not None:
-                _write_png(checkpoint_dir / SAMPLES_FOLDER / f"epoch_{epoch:05d}.png", grid)
-        if checkpoint_dir is not None and (epoch % checkpoint_every == 0 or epoch == config.epochs):
-            _save_checkpoint(run, checkpoint_dir, epoch)
-    if checkpoint_dir is not None:
-        (checkpoint_dir / STATE_FILE).unlink(missing_ok=True)
-    if scratch is not None:
-        scratch.cleanup()
-    return run
+        latent, sample_labels = fixed_sample_inputs(config, samples_per_class)
+        steps = int(np.ceil(len(y) / config.batch_size))
+        logger.info(
+            "Training %s GAN at %d px on %d images (%s), %d epochs of %d steps, batch %d%s",
+            config.architecture,
+            config.gan_image_size,
+            len(y),
+            ", ".join(f"label {c}: {int(np.sum(y == c))}" for c in range(config.n_classes)),
+            config.epochs,
+            steps,
+            config.batch_size,
+            f"; checkpoints and sample grids in {checkpoint_dir}" if checkpoint_dir else "",
+        )
+        started = last_logged = time.perf_counter()
+        for epoch in range(run.resumed_from_epoch + 1, config.epochs + 1):
+            epoch_start = time.perf_counter()
+            # per-epoch seed: a resumed run sees the same batches as an uninterrupted one
+            dataset = gan_input_pipeline(
+                images, y, config.gan_image_size, config.batch_size, config.seed + epoch
+            )
+            if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+                dataset = _shard_by_data(dataset)
+            logs = gan.fit(dataset, epochs=1, verbose=0, shuffle=False).history
+            seconds = time.perf_counter() - epoch_start
+            record = {
+                "epoch": epoch,
+                **{k: float(v[-1]) for k, v in logs.items()},
+                "seconds": seconds,
+            }
+            run.history.append(record)
+            done = epoch - run.resumed_from_epoch
+            now = time.perf_counter()
+            # short epochs would give hundreds of lines: log this process's first and the last
+            # epoch, and otherwise at most one line every EPOCH_LOG_SECONDS
+            if done == 1 or epoch == config.epochs or now - last_logged >= EPOCH_LOG_SECONDS:
+                last_logged = now
+                logger.info(
+                    "GAN epoch %d/%d: d_loss %.3f g_loss %.3f | D accuracy real %.2f fake %.2f | "
+                    "%.1f s/epoch, ETA %s",
+                    epoch,
+                    config.epochs,
+                    record["d_loss"],
+                    record["g_loss"],
+                    record["d_acc_real"],
+                    record["d_acc_fake"],
+                    seconds,
+                    format_seconds((now - started) / done * (config.epochs - epoch)),
+                )
+            if epoch % sample_every == 0 or epoch in {1, config.epochs}:
+                grid = tile_grid(to_uint8(gan.sample(latent, sample_labels)), config.n_classes)
+                run.grids[epoch] = grid
+                if checkpoint_dir is not None:
+                    _write_png(checkpoint_dir / SAMPLES_FOLDER / f"epoch_{epoch:05d}.png", grid)
+            if checkpoint_dir is not None and (
+                epoch % checkpoint_every == 0 or epoch == config.epochs
+            ):
+                _save_checkpoint(run, checkpoint_dir, epoch)
+        if checkpoint_dir is not None:
+            (checkpoint_dir / STATE_FILE).unlink(missing_ok=True)
+        return run
 
 
 def _shard_by_data(dataset: tf.data.Dataset) -> tf.data.Dataset:
