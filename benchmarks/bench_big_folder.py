@@ -19,7 +19,6 @@ Results are merged into benchmarks/results/big_folder.json under the image count
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import sys
@@ -52,10 +51,8 @@ def main() -> None:
             "gan_training": {"epochs": 1, "gan_image_size": GAN_IMAGE_SIZE, "sample_every": 1},
         },
     )
-    # scratch arrays go next to the outputs (same disk), never to a RAM-backed /tmp
-    scratch = project / "data" / "scratch"
-    scratch.mkdir(parents=True)
-    os.environ["TMPDIR"] = str(scratch)  # inherited by the kedro run processes
+    # scratch arrays are built in data/05_model_input (data_processing.scratch_dir's default):
+    # the same disk as the outputs, never a RAM-backed /tmp
     try:
         processing = timed_kedro_run(project, "--pipelines", "data_processing")
         log = (project / "info.log").read_text() if (project / "info.log").exists() else ""

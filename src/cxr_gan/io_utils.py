@@ -32,10 +32,12 @@ class OutputWriteError(OSError):
 
 
 @contextlib.contextmanager
-def explained_write_errors(target: str | Path) -> Iterator[None]:
+def explained_write_errors(target: str | Path, parameter: str | None = None) -> Iterator[None]:
     """Turn disk-full, read-only and permission errors into one message naming target and fix.
 
     Raw errors from deep inside numpy or Keras often name a temporary file or nothing at all.
+    The fix names the catalog entry's filepath, or `parameter` (a dotted parameter key) when a
+    parameter chose the folder.
     """
     try:
         yield
@@ -45,6 +47,10 @@ def explained_write_errors(target: str | Path) -> Iterator[None]:
         advice = _ADVICE.get(error.errno)
         if advice is None:
             raise
+        if parameter is not None:
+            advice = advice.replace("this catalog entry's filepath", parameter).replace(
+                "conf/local/catalog.yml", "conf/local/parameters.yml"
+            )
         raise OutputWriteError(
             error.errno,
             f"cannot write {target}: {os.strerror(error.errno)}; {advice}. No partial file was "

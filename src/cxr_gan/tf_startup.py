@@ -5,6 +5,10 @@ few lines from static initialisers before that, straight to file descriptor 2 (o
 CUDA driver found, the absl::InitializeLog notice; tensorflow/tensorflow#100442). No environment
 variable reaches them, so while `tensorflow` is first imported, descriptor 2 goes to a temporary
 file, and afterwards every line that is not one of the known notices is written back to stderr.
+
+The price: if TensorFlow itself dies while it loads (an abort, "Illegal instruction"), the line
+explaining why is still in that file and is lost with the process; CXR_GAN_TF_STARTUP_LOG=1
+turns the filter off to see it.
 """
 
 from __future__ import annotations

@@ -52,3 +52,26 @@ def test_saved_files_get_ordinary_permissions(tmp_path):
     os.umask(umask)
     # what any other writer would create under this umask, not mkstemp's owner-only 0600
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o666 & ~umask
+
+
+def test_a_failed_save_leaves_no_empty_version_folder(tmp_path, monkeypatch):
+    path = tmp_path / "arrays.npz"
+    NpzDataset(filepath=str(path), version=Version(None, "2026-01-01T00.00.00.000Z")).save(
+        _arrays()
+    )
+
+    def disk_full(handle, **arrays):
+        handle.write(b"PK\x03\x04 half an archive")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", disk_full)
+    failing = NpzDataset(filepath=str(path), version=Version(None, "2026-01-02T00.00.00.000Z"))
+    with pytest.raises(DatasetError, match="disk is full"):
+        failing.save(_arrays())
+    assert sorted(p.name for p in path.iterdir()) == ["2026-01-01T00.00.00.000Z"]
+    assert NpzDataset(filepath=str(path), version=Version(None, None)).load()[
+        "labels"
+    ].tolist() == [
+        0,
+        1,
+    ]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
+from collections.abc import Callable
+from functools import wraps
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -48,6 +51,22 @@ class LocalVersionedDataset(AbstractVersionedDataset):
         """Create this save's version folder; fail if another process already made it."""
         reserve_version_folder(folder, self._filepath.name, self._reserved)
 
+    @classmethod
+    def _save_wrapper(cls, save_func: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
+        """Kedro's save wrapper, plus: a failed save removes the version folder it reserved
+        (if still empty), so failures leave no empty versions behind."""
+
+        @wraps(save_func)
+        def save(self: LocalVersionedDataset, data: Any) -> None:
+            try:
+                save_func(self, data)
+            except BaseException:
+                for folder in list(self._reserved):
+                    release_version_folder(Path(folder), self._reserved)
+                raise
+
+        return super()._save_wrapper(save)
+
     def _exists(self) -> bool:
         try:
             return Path(self._get_load_path()).exists()
@@ -79,3 +98,11 @@ def reserve_version_folder(folder: Path, name: str, held: set[str]) -> None:
                 "overwritten; run again to get a new version"
             ) from None
     held.add(str(folder))
+
+
+def release_version_folder(folder: Path, held: set[str]) -> None:
+    """Undo reserve_version_folder after a failed save: forget the folder and remove it if it
+    is still empty (a folder with anything in it is never touched)."""
+    held.discard(str(folder))
+    with contextlib.suppress(OSError):
+        folder.rmdir()

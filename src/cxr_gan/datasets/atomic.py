@@ -9,7 +9,6 @@ preview() and metadata (kedro-viz previews work unchanged) and only change where
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import os
 import secrets
@@ -25,7 +24,7 @@ from kedro_datasets.matplotlib import MatplotlibDataset as _MatplotlibDataset
 from kedro_datasets.pandas import CSVDataset as _CSVDataset
 from kedro_datasets.text import TextDataset as _TextDataset
 
-from cxr_gan.datasets._local import reserve_version_folder
+from cxr_gan.datasets._local import release_version_folder, reserve_version_folder
 from cxr_gan.io_utils import explained_write_errors
 
 
@@ -94,9 +93,7 @@ class AtomicSaveMixin:
             partial.unlink(missing_ok=True)
             held = self._held_folders()
             if str(final.parent) in held:  # the version folder this save reserved, if empty
-                held.discard(str(final.parent))
-                with contextlib.suppress(OSError):
-                    final.parent.rmdir()
+                release_version_folder(final.parent, held)
             raise
         finally:
             self._partial_path = None

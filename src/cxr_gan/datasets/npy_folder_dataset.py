@@ -28,7 +28,7 @@ import numpy as np
 from kedro.io.core import DatasetError, VersionNotFoundError
 
 from cxr_gan.datasets._local import LocalVersionedDataset
-from cxr_gan.io_utils import atomic_directory
+from cxr_gan.io_utils import atomic_directory, explained_write_errors
 
 INDEX = "arrays.json"
 SCRATCH_PREFIX = "cxr-gan-scratch-"
@@ -170,8 +170,11 @@ def scratch_npy(shape: tuple[int, ...], dtype: Any, directory: str | Path | None
     """A writable np.memmap backed by a new .npy file in a private temp folder (default: the
     system temp dir, $TMPDIR), removed when the memmap is garbage-collected unless a dataset
     adopted the file first. Put it on a disk, not a RAM-backed tmpfs, for big arrays."""
-    folder = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=directory))
-    array = np.lib.format.open_memmap(folder / "array.npy", mode="w+", dtype=dtype, shape=shape)
+    where = Path(directory if directory is not None else tempfile.gettempdir()).resolve()
+    with explained_write_errors(where, parameter="data_processing.scratch_dir"):
+        where.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=where))
+        array = np.lib.format.open_memmap(folder / "array.npy", mode="w+", dtype=dtype, shape=shape)
     _remove_when_unused(array, folder)
     return array
 

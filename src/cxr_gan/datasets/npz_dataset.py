@@ -1,4 +1,7 @@
-"""A versioned .npz dataset: a dict of numpy arrays, saved atomically, loaded without pickle."""
+"""A versioned .npz dataset: a dict of numpy arrays, saved atomically, loaded without pickle.
+
+Legacy: xray_arrays used it before the memory-mapped NpyFolderDataset; kept for catalogs of
+one's own that still name it (a .npz is read whole into memory)."""
 
 from __future__ import annotations
 

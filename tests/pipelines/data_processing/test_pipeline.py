@@ -38,6 +38,8 @@ def test_demo_run_writes_every_versioned_output(project_copy):
     }
     assert report["settings"]["image_size"] == 48
     assert len(list((project_copy / "data/05_model_input/xray_arrays").glob("*/arrays.json"))) == 1
+    # built in scratch_dir (default data/05_model_input), then renamed: no scratch folder stays
+    assert not list((project_copy / "data/05_model_input").glob("cxr-gan-scratch-*"))
     for name in (
         "raw_manifest",
         "xray_split",

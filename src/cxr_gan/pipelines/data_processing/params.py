@@ -30,6 +30,11 @@ class DataProcessingParams(BaseModel):
         "'auto' finds one, null ignores any",
     )
     contact_sheet_per_class: int = Field(8, ge=1, le=64)
+    scratch_dir: str | None = Field(
+        "data/05_model_input",
+        description="where the arrays are built before they are saved; on the same disk as the "
+        "xray_arrays catalog entry, saving is a rename; null: $TMPDIR",
+    )
 
     def ingest_options(self) -> dict[str, Any]:
         """Keyword arguments of cxr_gan.data.ingest.ingest_collection."""
@@ -38,6 +43,7 @@ class DataProcessingParams(BaseModel):
             "resize_mode": self.resize_mode,
             "max_pixels": self.max_pixels,
             "on_bad_file": self.on_bad_file,
+            "scratch_dir": self.scratch_dir,
         }
 
     @field_validator("classes")
