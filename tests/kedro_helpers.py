@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import subprocess
 from pathlib import Path
 
 import yaml
@@ -78,3 +81,11 @@ def use_tiny_phantoms(project: Path, count_per_class: int, env: str = "local") -
             }
         },
     )
+
+
+def stop_process_group(process: subprocess.Popen, timeout: float = 30) -> None:
+    """Kill a process started with start_new_session=True together with its children (kedro-viz,
+    chromium and TensorFlow workers leave some behind), then reap it."""
+    with contextlib.suppress(ProcessLookupError):  # the group may be gone already
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=timeout)

@@ -9,12 +9,10 @@ data_processing run, so previews have files to show); the browser test serves th
 from __future__ import annotations
 
 import base64
-import contextlib
 import functools
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -28,7 +26,7 @@ import pytest
 import yaml
 
 from tests.conftest import PROJECT_ROOT, copy_project
-from tests.kedro_helpers import run_kedro, write_conf
+from tests.kedro_helpers import run_kedro, stop_process_group, write_conf
 
 LAYERS = ["raw", "intermediate", "model_input", "models", "model_output", "reporting"]
 EXPERIMENTS = {"real", "real_plus_synthetic", "classical_augmentation", "synthetic_only"}
@@ -75,9 +73,7 @@ def _run_in_own_group(command: list[str], cwd: Path, timeout: float) -> str:
         assert process.returncode == 0, (output + errors)[-3000:]
         return output
     finally:
-        with contextlib.suppress(ProcessLookupError):  # the group may be gone already
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
+        stop_process_group(process, timeout=10)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -26,7 +25,7 @@ from cxr_gan.models.distribution import (
 from cxr_gan.pipelines.classification.params import ClassificationParams
 from cxr_gan.pipelines.gan_training.params import GanTrainingParams
 from tests.conftest import PROJECT_ROOT
-from tests.kedro_helpers import run_kedro, use_tiny_phantoms
+from tests.kedro_helpers import run_kedro, stop_process_group, use_tiny_phantoms
 
 SCRIPT = Path(__file__).with_name("distribution_script.py")
 TIMEOUT_S = 240  # wall clock on 2 cores shared by many; each run needs ~20-45 s of CPU
@@ -36,13 +35,6 @@ def _environment(**extra: str) -> dict[str, str]:
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
     env.pop("TF_CONFIG", None)
     return {**env, **extra}
-
-
-def _stop(process: subprocess.Popen) -> None:
-    """Kill the process's own group (it runs in a new session), if still running."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=30)
 
 
 def _free_ports(count: int) -> list[int]:
@@ -127,7 +119,7 @@ def test_mirrored_on_two_cpu_devices_matches_one_device(tmp_path):
     try:
         output, _ = process.communicate(timeout=TIMEOUT_S)
     finally:
-        _stop(process)
+        stop_process_group(process)
     assert process.returncode == 0, output[-3000:]
     result = json.loads(result_path.read_text())
     assert (result["default"]["replicas"], result["mirrored"]["replicas"]) == (1, 2)
@@ -173,7 +165,7 @@ def test_two_local_workers_train_and_only_the_chief_writes(tmp_path):
         logs = [p.communicate(timeout=max(1, deadline - time.monotonic()))[0] for p in processes]
     finally:
         for process in processes:
-            _stop(process)
+            stop_process_group(process)
     for process, log in zip(processes, logs, strict=True):
         assert process.returncode == 0, log[-3000:]
     results = [
