@@ -16,7 +16,6 @@ from typing import Any
 
 from kedro.config import OmegaConfigLoader
 from kedro.framework.project import settings
-from pydantic import ValidationError
 
 logger = logging.getLogger(__name__)
 
@@ -63,22 +62,13 @@ def configured_experiments(default: tuple[str, ...], probe: str) -> list[str]:
 
 
 def configured_variants() -> dict[str, dict[str, Any]]:
-    """{variant name: overrides} from gan_training.variants, or {} when there is none."""
-    # imported here: gan_training's own pipeline module imports this one
-    from cxr_gan.pipelines.gan_training.params import GanTrainingParams
+    """{variant name: overrides} from gan_training.variants, or {} when there is none.
+
+    The section, variants included, is checked as the run's parameter check does (hooks.py), so
+    a bad variant fails before any work with the same one-line messages, even where pipelines
+    are built without a run (kedro viz, kedro airflow create)."""
+    from cxr_gan.hooks import check_parameters  # imports the params models, TensorFlow with them
 
     base = dict(registration_parameters().get("gan_training") or {})
-    variants = {
-        name: dict(overrides or {}) for name, overrides in (base.get("variants") or {}).items()
-    }
-    for name, overrides in variants.items():
-        if not name.isidentifier():
-            raise ValueError(
-                f"gan_training.variants: '{name}' is not a valid variant name; use letters, "
-                "digits and underscores (it becomes a namespace in the catalog and kedro-viz)"
-            )
-        try:  # fail before any work, like every other parameter
-            GanTrainingParams.model_validate(base).with_overrides(overrides)
-        except ValidationError as error:
-            raise ValueError(f"gan_training.variants.{name} is invalid: {error}") from None
-    return variants
+    check_parameters({"gan_training": base})
+    return {name: dict(overrides or {}) for name, overrides in (base.get("variants") or {}).items()}
