@@ -155,9 +155,11 @@ def test_unknown_folders_are_ignored_but_listed(raw_folder):
 def test_patient_table_auto_detection(raw_folder):
     table = pd.DataFrame({"filename": ["covid/img_000.png"], "patient_id": ["p1"]})
     table.to_csv(raw_folder / "patients.csv", index=False)
-    tables = scan_folder(raw_folder).tables
-    name, found = find_patient_table(tables, "auto", str(raw_folder))
-    assert name == "patients.csv" and found.loc[0, "patient_id"] == "p1"
-    assert find_patient_table(tables, None, str(raw_folder)) is None
+    collection = scan_folder(raw_folder)
+    paths = [f.relative_path for f in collection.files]
+    found, rows = find_patient_table(collection.csv_files, "auto", str(raw_folder), paths)
+    assert found.name == "patients.csv"
+    assert [found.patient_ids[r] for r in rows if r >= 0] == ["p1"]
+    assert find_patient_table(collection.csv_files, None, str(raw_folder), paths) is None
     with pytest.raises(DataProcessingError, match="missing.csv, which does not exist"):
-        find_patient_table(tables, "missing.csv", str(raw_folder))
+        find_patient_table(collection.csv_files, "missing.csv", str(raw_folder), paths)

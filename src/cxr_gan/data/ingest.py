@@ -3,8 +3,10 @@
 Files are read, hashed, decoded and resized one at a time and written straight into a preallocated
 memory-mapped .npy file (a scratch file that the xray_arrays dataset then moves into its version
 folder), so neither the raw files nor the decoded images need to fit in memory at once. Nothing
-is dropped silently: each file gets a status (ok, skipped, duplicate, label_conflict, ignored)
-and a reason.
+is dropped silently: each file gets a status (ok, warning, skipped, duplicate, label_conflict,
+ignored) and a reason. `warning` marks a usable image that decoded to something suspect (an almost
+empty dynamic range, or a mean brightness far outside its class's): kept, or left out with
+on_suspect_image: skip, and named in the data-quality report either way.
 """
 
 from __future__ import annotations
@@ -26,13 +28,20 @@ from cxr_gan.progress import ProgressLog
 
 logger = logging.getLogger(__name__)
 
-OK, SKIPPED, DUPLICATE, LABEL_CONFLICT, IGNORED = (
+OK, WARNING, SKIPPED, DUPLICATE, LABEL_CONFLICT, IGNORED = (
     "ok",
+    "warning",
     "skipped",
     "duplicate",
     "label_conflict",
     "ignored",
 )
+USABLE_STATUSES = (OK, WARNING)  # in the arrays and the split
+# suspect-image guard (measured on ../shared/cxr-dev: the narrowest 1st-99th percentile range of
+# 200 real X-rays is 62 levels, the largest class-brightness deviation 3.3 robust SDs)
+SUSPECT_MIN_DYNAMIC_RANGE = 40  # 1st..99th percentile of the stored pixels, in 0..255 levels
+SUSPECT_BRIGHTNESS_Z = 4.0  # |mean - class median| / (1.4826 * MAD) above this is suspect
+SUSPECT_MIN_CLASS_SIZE = 8  # fewer usable images in a class: no brightness comparison
 MANIFEST_COLUMNS = [
     "id",
     "relative_path",
@@ -47,6 +56,8 @@ MANIFEST_COLUMNS = [
     "width",
     "height",
     "phash",
+    "mean_brightness",
+    "dynamic_range",
     "array_index",
 ]
 
@@ -87,6 +98,7 @@ def ingest_collection(
     max_pixels: int,
     on_bad_file: str,
     scratch_dir: str | Path | None = None,
+    on_label_conflict: str = "exclude",
 ) -> IngestResult:
     """Decode every file of every class folder; see the module docstring for the rules.
 
@@ -126,15 +138,22 @@ def ingest_collection(
         if first is not None:
             if first["label"] == label:
                 row.update(status=DUPLICATE, reason=f"exact duplicate of {first['id']}")
-            else:
-                reason = f"same content in two classes: {first['id']} and {row['id']}"
+                continue
+            reason = f"label conflict: same content in two classes: {first['id']} and {row['id']}"
+            if on_label_conflict == "fail" or on_bad_file == "fail":
+                raise DataProcessingError(
+                    f"{reason}: keep the image in one class folder only, or set "
+                    "data_processing.on_label_conflict: exclude"
+                )
+            if on_label_conflict != "keep":
                 for conflicting in (first, row):
                     conflicting.update(status=LABEL_CONFLICT, reason=reason)
-                logger.error("Label conflict: %s; both copies are left out", reason)
-                if on_bad_file == "fail":
-                    raise DataProcessingError(f"{reason}: keep the image in one class folder only")
-            continue
-        first_by_hash[row["sha256"]] = row
+                logger.error("%s; both copies are left out of every split", reason)
+                continue
+            logger.warning("%s; both kept (on_label_conflict: keep)", reason)
+            row["reason"] = first["reason"] = reason
+        else:
+            first_by_hash[row["sha256"]] = row
         try:
             decoded = decode_xray(data, raw.relative_path, max_pixels)
         except BadImageError as error:
@@ -149,19 +168,78 @@ def ingest_collection(
             width=decoded.width,
             height=decoded.height,
             phash=f"{perceptual_hash(pixels):016x}",
+            mean_brightness=round(float(pixels.mean()), 2),
+            dynamic_range=int(np.subtract(*np.percentile(pixels, [99, 1]))),
             array_index=count,
         )
         count += 1
 
-    kept = [row for row in rows if row["status"] == OK and row["array_index"] >= 0]
-    removed = [row for row in rows if row["status"] != OK and row["array_index"] >= 0]
-    for row in removed:
-        row["array_index"] = -1
-    _compact_in_place(images, [row["array_index"] for row in kept])
-    for new_index, row in enumerate(kept):
-        row["array_index"] = new_index
     manifest = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
-    return IngestResult(shrink_npy_rows(images, len(kept)), manifest)
+    return compact_to_usable(IngestResult(images, manifest))
+
+
+def usable_mask(manifest: pd.DataFrame) -> pd.Series:
+    """Rows whose image is in the arrays and the split (status ok or warning)."""
+    return manifest["status"].isin(USABLE_STATUSES)
+
+
+def compact_to_usable(result: IngestResult) -> IngestResult:
+    """Drop from the arrays every row whose status is no longer usable, in place (no second copy
+    of the images), and renumber array_index to match."""
+    manifest = result.manifest.copy()
+    in_array = manifest["array_index"] >= 0
+    kept = manifest.index[in_array & usable_mask(manifest)]
+    kept = manifest.loc[kept].sort_values("array_index").index
+    manifest.loc[in_array & ~usable_mask(manifest), "array_index"] = -1
+    _compact_in_place(result.images, manifest.loc[kept, "array_index"].astype(int).tolist())
+    manifest.loc[kept, "array_index"] = np.arange(len(kept))
+    manifest["array_index"] = manifest["array_index"].astype(int)
+    return IngestResult(shrink_npy_rows(result.images, len(kept)), manifest)
+
+
+def flag_suspect_images(
+    result: IngestResult, on_suspect_image: str, root: str = ""
+) -> IngestResult:
+    """Status `warning` for usable images that decoded to something a viewer would not show as a
+    radiograph: an almost empty dynamic range, or a mean brightness far outside the class's
+    (robust z-score). on_suspect_image: keep (default; they stay in the arrays) or skip."""
+    manifest = result.manifest.copy()
+    usable = usable_mask(manifest) & (manifest["array_index"] >= 0)
+    reasons: dict[int, str] = {}
+    for index in manifest.index[usable]:
+        spread = int(manifest.at[index, "dynamic_range"])
+        if spread < SUSPECT_MIN_DYNAMIC_RANGE:
+            reasons[index] = (
+                f"suspect image: decoded dynamic range is only {spread} of 255 levels (1st-99th "
+                "percentile); it may be a wrongly decoded file or a blank export: look at it"
+            )
+    for folder, members in manifest[usable].groupby("class_folder"):
+        if len(members) < SUSPECT_MIN_CLASS_SIZE:
+            continue
+        brightness = members["mean_brightness"].astype(float)
+        median = float(brightness.median())
+        spread = 1.4826 * float((brightness - median).abs().median())
+        if spread <= 0:
+            continue
+        for index, value in brightness.items():
+            z = (value - median) / spread
+            if abs(z) > SUSPECT_BRIGHTNESS_Z and index not in reasons:
+                reasons[index] = (
+                    f"suspect image: mean brightness {value:.0f} is {abs(z):.1f} robust SDs "
+                    f"{'below' if z < 0 else 'above'} class {folder}'s median {median:.0f}; "
+                    "it may be inverted or wrongly decoded: look at it"
+                )
+    for index, reason in reasons.items():
+        where = (
+            f"{root}/{manifest.at[index, 'relative_path']}" if root else manifest.at[index, "id"]
+        )
+        if on_suspect_image == "skip":
+            manifest.loc[index, ["status", "reason"]] = [SKIPPED, reason]
+            logger.warning("Skipping %s (on_suspect_image: skip): %s", where, reason)
+        else:
+            manifest.loc[index, ["status", "reason"]] = [WARNING, reason]
+            logger.warning("Keeping %s, but %s", where, reason)
+    return compact_to_usable(IngestResult(result.images, manifest))
 
 
 def _row(relative_path: str, folder: str, label: int, status: str, reason: str) -> dict:
@@ -179,6 +257,8 @@ def _row(relative_path: str, folder: str, label: int, status: str, reason: str) 
         "width": 0,
         "height": 0,
         "phash": "",
+        "mean_brightness": float("nan"),
+        "dynamic_range": -1,
         "array_index": -1,
     }
 
@@ -205,11 +285,11 @@ def check_class_counts(
     manifest: pd.DataFrame, classes: Mapping[str, int], min_images: int, root: str
 ) -> None:
     """Stop when a class has too few usable images to train and test on."""
-    usable = manifest[manifest["status"] == OK]
+    usable = manifest[usable_mask(manifest)]
     for folder in classes:
         count = int((usable["class_folder"] == folder).sum())
         if count < min_images:
-            problems = manifest[(manifest["class_folder"] == folder) & (manifest["status"] != OK)]
+            problems = manifest[(manifest["class_folder"] == folder) & ~usable_mask(manifest)]
             raise DataProcessingError(
                 f"class folder {root}/{folder} has {count} usable images, fewer than "
                 f"data_processing.min_images_per_class={min_images} ({len(problems)} files were "

@@ -11,8 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pandas as pd
-
 
 @dataclass(frozen=True)
 class RawFile:
@@ -31,7 +29,8 @@ class RawXrayCollection:
     root: str  # where the files came from, for messages ("data/01_raw", "phantom(seed=42)")
     files: list[RawFile]
     folders: list[str]  # class-level sub-folders that exist, empty or not
-    tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # CSV files at the root, by name
+    # CSV files at the root, by name: their bytes, read only when a patient table is wanted
+    csv_files: dict[str, Callable[[], bytes]] = field(default_factory=dict)
 
     def in_folder(self, folder: str) -> list[RawFile]:
         return [f for f in self.files if f.folder == folder]
@@ -52,7 +51,9 @@ def scan_folder(root: str | Path) -> RawXrayCollection:
         if path.is_file() and path.parent != root
     ]
     folders = sorted(p.name for p in root.iterdir() if p.is_dir())
-    tables = {}
-    for csv_path in sorted(root.glob("*.csv")):
-        tables[csv_path.name] = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
-    return RawXrayCollection(str(root), files, folders, tables)
+    csv_files = {
+        path.name: path.read_bytes
+        for path in sorted(root.iterdir())
+        if path.is_file() and path.suffix.lower() == ".csv"
+    }
+    return RawXrayCollection(str(root), files, folders, csv_files)

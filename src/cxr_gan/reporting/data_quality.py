@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from cxr_gan.data.ingest import OK
+from cxr_gan.data.ingest import LABEL_CONFLICT, WARNING, usable_mask
 
 ODD_ASPECT_RATIO = 3.0  # longer side / shorter side above this: probably not a chest X-ray view
 
@@ -24,7 +24,7 @@ def build_quality_report(
     manifest: pd.DataFrame, split: pd.DataFrame, classes: Mapping[str, int], settings: dict
 ) -> dict[str, Any]:
     """Counts per class and stage, every problem file with its reason, duplicates, the split."""
-    usable = manifest[manifest["status"] == OK]
+    usable = manifest[usable_mask(manifest)]
     per_class = {}
     for folder, label in classes.items():
         files = manifest[manifest["class_folder"] == folder]
@@ -32,19 +32,27 @@ def build_quality_report(
         per_class[folder] = {
             "label": label,
             "files_seen": len(files),
-            "usable": int((files["status"] == OK).sum()),
-            "left_out_by_status": _counts(files.loc[files["status"] != OK, "status"]),
+            "usable": int(usable_mask(files).sum()),
+            "warnings": int((files["status"] == WARNING).sum()),
+            "left_out_by_status": _counts(files.loc[~usable_mask(files), "status"]),
             "train": int((in_split["split"] == "train").sum()),
             "test": int((in_split["split"] == "test").sum()),
         }
     problems = manifest.loc[
-        manifest["status"] != OK, ["relative_path", "class_folder", "status", "reason"]
+        ~usable_mask(manifest), ["relative_path", "class_folder", "status", "reason"]
+    ]
+    warnings = manifest.loc[
+        manifest["status"] == WARNING, ["relative_path", "class_folder", "status", "reason"]
+    ]
+    conflicts = manifest.loc[
+        manifest["status"] == LABEL_CONFLICT, ["relative_path", "class_folder", "reason"]
     ]
     split_of = dict(zip(split["id"], split["split"], strict=True))
     near_pairs = []
+    usable_ids = set(usable["id"])
     for _, row in usable.iterrows():
         for other in filter(None, str(row.get("near_duplicates", "")).split(";")):
-            if row["id"] < other:
+            if row["id"] < other and other in usable_ids:
                 near_pairs.append(
                     {
                         "a": row["id"],
@@ -63,7 +71,8 @@ def build_quality_report(
             "files_seen": len(manifest),
             "usable": len(usable),
             "left_out": len(problems),
-            "left_out_by_status": _counts(manifest.loc[manifest["status"] != OK, "status"]),
+            "left_out_by_status": _counts(manifest.loc[~usable_mask(manifest), "status"]),
+            "warnings": len(warnings),
             "train": int((split["split"] == "train").sum()),
             "test": int((split["split"] == "test").sum()),
         },
@@ -79,6 +88,8 @@ def build_quality_report(
         "split_grouping": "patient_id and near duplicates" if has_patients else "near duplicates",
         "patients": int(usable["patient_id"].replace("", np.nan).nunique()) if has_patients else 0,
         "problems": problems.to_dict(orient="records"),
+        "warnings": warnings.to_dict(orient="records"),
+        "label_conflicts": conflicts.to_dict(orient="records"),
         "odd_images": _odd_images(usable),
         "near_duplicate_pairs": near_pairs,
         "near_duplicates_across_splits": sum(not p["same_split"] for p in near_pairs),

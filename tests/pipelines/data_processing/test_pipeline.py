@@ -33,6 +33,7 @@ def test_demo_run_writes_every_versioned_output(project_copy):
         "usable": 120,
         "left_out": 0,
         "left_out_by_status": {},
+        "warnings": 0,
         "train": 96,
         "test": 24,
     }

@@ -11,10 +11,18 @@ from matplotlib.figure import Figure
 
 from cxr_gan.data.annotations import (
     annotate_near_duplicates,
-    attach_patient_table,
+    attach_patient_ids,
     find_patient_table,
+    resolve_label_conflicts,
 )
-from cxr_gan.data.ingest import OK, check_class_counts, ingest_collection
+from cxr_gan.data.ingest import (
+    IngestResult,
+    check_class_counts,
+    compact_to_usable,
+    flag_suspect_images,
+    ingest_collection,
+    usable_mask,
+)
 from cxr_gan.data.preprocessing import UINT8_SCALE
 from cxr_gan.data.sources import RawXrayCollection
 from cxr_gan.data.split import connected_groups, links_from_keys, stratified_group_split
@@ -29,15 +37,22 @@ def ingest_raw_xrays(
 ) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
     """Decode, normalise and hash every raw file; return the arrays and the raw-data manifest."""
     result = ingest_collection(raw_xrays, params.classes, **params.ingest_options())
+    result = flag_suspect_images(result, params.on_suspect_image, raw_xrays.root)
     manifest = result.manifest
     check_class_counts(manifest, params.classes, params.min_images_per_class, raw_xrays.root)
-    patient_table = find_patient_table(raw_xrays.tables, params.patient_csv, raw_xrays.root)
-    if patient_table is None:
-        manifest["patient_id"] = ""
-    else:
-        manifest = attach_patient_table(manifest, *patient_table)
+    patient_table = find_patient_table(
+        raw_xrays.csv_files,
+        params.patient_csv,
+        raw_xrays.root,
+        manifest["relative_path"].tolist(),
+    )
+    manifest = attach_patient_ids(manifest, patient_table, raw_xrays.root)
     manifest = annotate_near_duplicates(manifest, params.near_duplicate_max_distance)
-    usable = manifest[manifest["status"] == OK].sort_values("array_index")
+    manifest = resolve_label_conflicts(manifest, params.on_label_conflict)
+    result = compact_to_usable(IngestResult(result.images, manifest))
+    manifest = result.manifest
+    check_class_counts(manifest, params.classes, params.min_images_per_class, raw_xrays.root)
+    usable = manifest[usable_mask(manifest)].sort_values("array_index")
     arrays = {
         "images": result.images,
         "labels": usable["label"].to_numpy(np.int8),
@@ -60,7 +75,7 @@ def ingest_raw_xrays(
 
 def split_train_test(raw_manifest: pd.DataFrame, params: DataProcessingParams) -> pd.DataFrame:
     """Stratified train/test split, whole patients and near-duplicate groups on one side."""
-    usable = raw_manifest[raw_manifest["status"] == OK].sort_values("array_index")
+    usable = raw_manifest[usable_mask(raw_manifest)].sort_values("array_index")
     ids = usable["id"].tolist()
     position = {image_id: i for i, image_id in enumerate(ids)}
     links = links_from_keys(usable["patient_id"].astype(str).tolist())

@@ -19,6 +19,16 @@ class DataProcessingParams(BaseModel):
     image_size: int = Field(446, ge=16, le=4096, description="side of the square arrays, px")
     resize_mode: Literal["stretch", "pad", "crop"] = "stretch"
     on_bad_file: Literal["skip", "fail"] = "skip"
+    on_suspect_image: Literal["keep", "skip"] = Field(
+        "keep",
+        description="images that decode to an almost empty range or a brightness far outside "
+        "their class's get status warning: keep them (listed in the report) or skip them",
+    )
+    on_label_conflict: Literal["exclude", "fail", "keep"] = Field(
+        "exclude",
+        description="one radiograph (exact or near duplicate) in two classes: leave both copies "
+        "out of every split, stop the run, or keep both (split together)",
+    )
     min_images_per_class: int = Field(10, ge=1)
     max_pixels: int = Field(100_000_000, ge=1, description="larger images are refused (bombs)")
     near_duplicate_max_distance: int = Field(4, ge=0, le=64, description="pHash bits")
@@ -44,6 +54,7 @@ class DataProcessingParams(BaseModel):
             "max_pixels": self.max_pixels,
             "on_bad_file": self.on_bad_file,
             "scratch_dir": self.scratch_dir,
+            "on_label_conflict": self.on_label_conflict,
         }
 
     @field_validator("classes")
