@@ -138,12 +138,21 @@ def test_gan_input_pipeline_streams_batches_from_a_memmap(tmp_path):
     assert first_x.shape == (8, 16, 16, 1) and first_x.dtype == tf.float32
     # read a batch of rows at a time (a few ahead, prefetched), never the whole array
     assert log.rows_read and all(len(rows) == 8 for rows in log.rows_read)
-    # the same batches as shuffling the converted images themselves (the former pipeline)
+    # every epoch: each image exactly once, in that epoch's own order, ending with its own
+    # short batch (40 = 8 + 8 + 8 + 8 + 8; with 6 per batch: 6 x 6 + 4)
     converted = to_gan_range(np.asarray(images), 16)
-    former = tf.data.Dataset.from_tensor_slices((converted, labels.astype(np.int32)))
-    former = former.shuffle(40, seed=3).batch(8)
-    fresh = gan_input_pipeline(images, labels, 16, 8, seed=3)  # train_gan: one per epoch
-    for (x, y), (old_x, old_y) in zip(fresh, former, strict=True):
+    epochs = list(gan_input_pipeline(images, labels, 16, 6, seed=3, epochs=range(1, 3)))
+    assert [len(y) for _, y in epochs] == [6] * 6 + [4] + [6] * 6 + [4]
+    orders = []
+    for first, last in ((0, 7), (7, 14)):
+        x = np.concatenate([batch.numpy() for batch, _ in epochs[first:last]])
+        order = [int(np.flatnonzero((converted == image).all(axis=(1, 2, 3)))[0]) for image in x]
+        assert sorted(order) == list(range(40))
+        orders.append(order)
+    assert orders[0] != orders[1]  # reshuffled each epoch
+    # a run resumed at epoch 2 sees exactly the batches an uninterrupted run saw there
+    resumed = list(gan_input_pipeline(images, labels, 16, 6, seed=3, epochs=range(2, 3)))
+    for (x, y), (old_x, old_y) in zip(resumed, epochs[7:], strict=True):
         np.testing.assert_array_equal(x.numpy(), old_x.numpy())
         np.testing.assert_array_equal(y.numpy(), old_y.numpy())
 

@@ -17,13 +17,14 @@ Gather = Callable[..., tuple[np.ndarray, np.ndarray]]
 
 def gathered_batches(
     positions: tf.data.Dataset,
-    batch_size: int,
+    batch_size: int | None,
     gather: Gather,
     dtypes: tuple[tf.DType, tf.DType],
     x_shape: tuple[int | None, ...],
 ) -> tf.data.Dataset:
     """Batch `positions` (row numbers, or tuples of numbers) and map each batch through
-    `gather(*numbers) -> (x, y)`, in order (deterministic) but read ahead in parallel."""
+    `gather(*numbers) -> (x, y)`, in order (deterministic) but read ahead in parallel.
+    batch_size None: `positions` already yields batches (vectors of row numbers)."""
 
     def read(*numbers: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         x, y = tf.numpy_function(gather, list(numbers), dtypes, stateful=False)
@@ -32,7 +33,7 @@ def gathered_batches(
         return x, y
 
     return (
-        positions.batch(batch_size)
+        (positions if batch_size is None else positions.batch(batch_size))
         .map(read, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         .prefetch(2)
     )

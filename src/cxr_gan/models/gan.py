@@ -76,7 +76,27 @@ def build_dense_discriminator(config: GanConfig) -> keras.Model:
 
 
 def _generator_channels(stage: int, config: GanConfig) -> int:
-    return max(16, config.base_filters * 8 // 2**stage)
+    width = config.generator_filters or config.base_filters
+    return max(16, width * 8 // 2**stage)
+
+
+class MinibatchStdDev(layers.Layer):
+    """Appends one feature map: the standard deviation of each feature over the batch, averaged
+    (Karras et al. 2018, "Progressive Growing of GANs"). A batch of near-copies has a small
+    spread, so the discriminator can tell a collapsed generator's batch from a real one.
+    Used in the discriminator only, which is never saved: the generator stays built-in layers."""
+
+    def call(self, x):
+        spread = keras.ops.sqrt(keras.ops.var(x, axis=0) + 1e-8)
+        value = keras.ops.mean(spread)
+        return keras.ops.concatenate([x, keras.ops.ones_like(x[..., :1]) * value], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], input_shape[-1] + 1)
+
+
+def _discriminator_layer(layer: layers.Layer, config: GanConfig) -> layers.Layer:
+    return layers.SpectralNormalization(layer) if config.spectral_norm else layer
 
 
 def build_dcgan_generator(config: GanConfig) -> keras.Model:
@@ -119,10 +139,18 @@ def build_dcgan_discriminator(config: GanConfig) -> keras.Model:
     label = _label_input()
     x = image
     for stage in range(stages):
-        x = layers.Conv2D(min(512, config.base_filters * 2**stage), 4, strides=2, padding="same")(x)
+        conv = layers.Conv2D(min(512, config.base_filters * 2**stage), 4, strides=2, padding="same")
+        x = _discriminator_layer(conv, config)(x)
         x = layers.LeakyReLU(negative_slope=0.2)(x)
-    features = layers.GlobalAveragePooling2D()(x)
-    unconditional = layers.Dense(1)(features)
+    if config.minibatch_std:
+        x = MinibatchStdDev()(x)
+        x = _discriminator_layer(layers.Conv2D(x.shape[-1] - 1, 3, padding="same"), config)(x)
+        x = layers.LeakyReLU(negative_slope=0.2)(x)
+    if config.discriminator_head == "flatten":  # keeps where in the 4x4 grid a feature sits
+        features = layers.Flatten()(x)
+    else:
+        features = layers.GlobalAveragePooling2D()(x)
+    unconditional = _discriminator_layer(layers.Dense(1), config)(features)
     class_vector = layers.Flatten()(layers.Embedding(config.n_classes, features.shape[-1])(label))
     projection = layers.Dot(axes=1)([class_vector, features])
     logit = layers.Add(name="logit")([unconditional, projection])
@@ -160,19 +188,21 @@ class ConditionalGAN(keras.Model):
         self.ema_generator.set_weights(self.generator.get_weights())
         self.seed_generator = keras.random.SeedGenerator(config.seed)
         self.ema_updates = keras.Variable(0, dtype="int64", trainable=False, name="ema_updates")
-        # per-example losses, reduced by the global batch in train_step (tf.distribute guide)
-        self.loss_fn = keras.losses.BinaryCrossentropy(from_logits=True, reduction=None)
-        names = ("d_loss", "g_loss", "d_real", "d_fake", "d_acc_real", "d_acc_fake")
+        # LeCam (Tseng et al. 2021): moving averages of D's mean logit on real and fake images
+        self.lecam_real = keras.Variable(0.0, trainable=False, aggregation="mean", name="ema_real")
+        self.lecam_fake = keras.Variable(0.0, trainable=False, aggregation="mean", name="ema_fake")
+        names = ("d_loss", "g_loss", "d_real", "d_fake", "d_acc_real", "d_acc_fake", "r1")
         self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
         self.built = True  # its three models are built; fit under a strategy needs no tracing
 
     def compile(self, d_optimizer=None, g_optimizer=None, **kwargs) -> None:
         super().compile(**kwargs)
-        self.d_optimizer = d_optimizer or self._adam()
-        self.g_optimizer = g_optimizer or self._adam()
+        config = self.config
+        self.d_optimizer = d_optimizer or self._adam(config.d_learning_rate or config.learning_rate)
+        self.g_optimizer = g_optimizer or self._adam(config.learning_rate)
 
-    def _adam(self) -> keras.optimizers.Optimizer:
-        return keras.optimizers.Adam(self.config.learning_rate, beta_1=self.config.beta_1)
+    def _adam(self, rate: float) -> keras.optimizers.Optimizer:
+        return keras.optimizers.Adam(rate, beta_1=self.config.beta_1, beta_2=self.config.beta_2)
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None) -> None:
         """Nothing to build: the models are built in __init__, the optimizers by
@@ -222,22 +252,23 @@ class ConditionalGAN(keras.Model):
         latent = self._latent(batch, offset, global_batch)
         with tf.GradientTape() as tape:
             fake_images = self.generator([latent, labels], training=True)
-            real_logits = self.discriminator([self._augment(real_images), labels], training=True)
+            augmented_real = self._augment(real_images)
+            real_logits = self.discriminator([augmented_real, labels], training=True)
             fake_logits = self.discriminator([self._augment(fake_images), labels], training=True)
-            d_losses = self.loss_fn(tf.ones_like(real_logits), real_logits) + self.loss_fn(
-                tf.zeros_like(fake_logits), fake_logits
-            )
+            d_losses = self._d_losses(real_logits[:, 0], fake_logits[:, 0])
             d_loss = average(d_losses)
         gradients = tape.gradient(d_loss, self.discriminator.trainable_weights)
         self.d_optimizer.apply_gradients(
             zip(gradients, self.discriminator.trainable_weights, strict=True)
         )
+        self._update_lecam(real_logits, fake_logits)
+        r1 = self._lazy_r1(augmented_real, labels, average)
 
         latent = self._latent(batch, offset, global_batch)
         with tf.GradientTape() as tape:
             generated = self.generator([latent, labels], training=True)
             logits = self.discriminator([self._augment(generated), labels], training=True)
-            g_losses = self.loss_fn(tf.ones_like(logits), logits)
+            g_losses = self._g_losses(logits[:, 0])
             g_loss = average(g_losses)
         gradients = tape.gradient(g_loss, self.generator.trainable_weights)
         self.g_optimizer.apply_gradients(
@@ -255,6 +286,7 @@ class ConditionalGAN(keras.Model):
             "d_fake": fake_scores,
             "d_acc_real": tf.cast(real_scores > 0.5, tf.float32),
             "d_acc_fake": tf.cast(fake_scores < 0.5, tf.float32),
+            "r1": tf.fill(tf.shape(real_scores), r1),
         }
         for name, value in values.items():
             self.trackers[name].update_state(value)
@@ -264,6 +296,59 @@ class ConditionalGAN(keras.Model):
             # which fails on scalars; the epoch's history reads the trackers themselves
             results = {name: tf.reshape(value, (1,)) for name, value in results.items()}
         return results
+
+    def _d_losses(self, real: tf.Tensor, fake: tf.Tensor) -> tf.Tensor:
+        """Per-example discriminator loss on logits (batch,): non-saturating BCE or hinge, plus
+        the LeCam term, which keeps D's outputs near the other side's moving average and so
+        stops D from separating ~100 images with ever larger margins (Tseng et al. 2021)."""
+        if self.config.loss == "hinge":
+            losses = tf.nn.relu(1.0 - real) + tf.nn.relu(1.0 + fake)
+        else:
+            losses = tf.nn.softplus(-real) + tf.nn.softplus(fake)
+        if self.config.lecam_weight > 0:
+            lecam = tf.square(tf.nn.relu(real - self.lecam_fake)) + tf.square(
+                tf.nn.relu(self.lecam_real - fake)
+            )
+            losses += self.config.lecam_weight * lecam
+        return losses
+
+    def _g_losses(self, fake: tf.Tensor) -> tf.Tensor:
+        return -fake if self.config.loss == "hinge" else tf.nn.softplus(-fake)
+
+    def _update_lecam(self, real_logits: tf.Tensor, fake_logits: tf.Tensor) -> None:
+        if self.config.lecam_weight > 0:
+            self.lecam_real.assign(0.99 * self.lecam_real + 0.01 * tf.reduce_mean(real_logits))
+            self.lecam_fake.assign(0.99 * self.lecam_fake + 0.01 * tf.reduce_mean(fake_logits))
+
+    def _lazy_r1(self, real_images: tf.Tensor, labels: tf.Tensor, average) -> tf.Tensor:
+        """R1 (Mescheder et al. 2018): gamma/2 |grad_x D(x)|^2 on real images, applied every
+        r1_every steps with its weight scaled by r1_every (lazy regularisation, StyleGAN2).
+        Returns this step's mean penalty (0 on steps without it)."""
+        config = self.config
+        if config.r1_gamma <= 0:
+            return tf.constant(0.0)
+
+        def penalise() -> tf.Tensor:
+            # a tensor of this branch's own graph: watching the outer one would watch a tensor
+            # that the branch only sees through a capture, and give no gradient
+            images = tf.identity(real_images)
+            with tf.GradientTape() as tape:
+                with tf.GradientTape() as inner:
+                    inner.watch(images)
+                    logits = self.discriminator([images, labels], training=True)
+                slopes = inner.gradient(logits, images)  # of the sum over the batch
+                penalty = tf.reduce_sum(tf.square(slopes), axis=[1, 2, 3])
+                loss = average(0.5 * config.r1_gamma * config.r1_every * penalty)
+            weights = self.discriminator.trainable_weights
+            gradients = tape.gradient(loss, weights)
+            # the last layer's bias does not change the slope: it has no gradient here
+            self.d_optimizer.apply_gradients(
+                [(g, w) for g, w in zip(gradients, weights, strict=True) if g is not None]
+            )
+            return tf.reduce_mean(penalty)
+
+        due = tf.equal(self.ema_updates % config.r1_every, 0)
+        return tf.cond(due, penalise, lambda: tf.constant(0.0))
 
     def _update_ema(self) -> None:
         """EMA of trainable weights with a warm-up (decay grows as (1+t)/(10+t)) so short runs
@@ -293,6 +378,8 @@ class ConditionalGAN(keras.Model):
             *self.g_optimizer.variables,
             self.seed_generator.state,
             self.ema_updates,
+            self.lecam_real,
+            self.lecam_fake,
         ]
 
     def build_optimizers(self) -> None:

@@ -19,7 +19,11 @@ class GanConfig(BaseModel):
     epochs: int = Field(200, ge=1)
     batch_size: int = Field(16, ge=1)
     learning_rate: float = Field(0.0002, gt=0, le=1)
+    d_learning_rate: float | None = Field(
+        None, gt=0, le=1, description="discriminator's Adam rate; null = learning_rate (TTUR)"
+    )
     beta_1: float = Field(0.5, ge=0, lt=1)
+    beta_2: float = Field(0.999, ge=0, lt=1)
     seed: int = 42
     diffaugment: bool = True
     diffaugment_policy: tuple[Literal["color", "translation", "cutout"], ...] = (
@@ -30,6 +34,22 @@ class GanConfig(BaseModel):
     ema_decay: float = Field(0.999, ge=0, lt=1, description="0 disables the moving average")
     # dcgan
     base_filters: int = Field(32, ge=4, description="discriminator's first conv width")
+    generator_filters: int | None = Field(
+        None, ge=4, description="generator width (its 4x4 maps have 8x this); null = base_filters"
+    )
+    loss: Literal["bce", "hinge"] = Field(
+        "bce", description="bce: non-saturating (the study); hinge: Lim & Ye 2017, as in SNGAN"
+    )
+    spectral_norm: bool = Field(False, description="Miyato et al. 2018, on D's conv/dense")
+    minibatch_std: bool = Field(
+        False, description="Karras et al. 2018: D sees the batch's spread (penalises collapse)"
+    )
+    discriminator_head: Literal["pool", "flatten"] = Field(
+        "pool", description="pool: global average; flatten: keep D's 4x4 spatial layout"
+    )
+    lecam_weight: float = Field(0.0, ge=0, description="LeCam regulariser (Tseng et al. 2021)")
+    r1_gamma: float = Field(0.0, ge=0, description="R1 penalty on real images (Mescheder 2018)")
+    r1_every: int = Field(16, ge=1, description="lazy R1: penalise every N steps (x N)")
     upsampling: Literal["bilinear", "nearest", "transpose"] = "bilinear"
     label_embedding_dim: int = Field(50, ge=1)
     # dense (the study's)

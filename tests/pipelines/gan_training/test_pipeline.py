@@ -35,12 +35,17 @@ def test_training_and_synthesis_write_versioned_outputs(project_copy):
     catalog = run_kedro(project_copy, params=TINY, pipeline_names=PIPELINES)
     history = catalog.load("gan_history")
     assert [r["epoch"] for r in history["epochs"]] == [1, 2]
-    assert history["training_images"] == 20  # the training split only: 80% of 24
+    # the training split (80% of 24) less the GAN's held-out 20% of each class
+    assert history["training_images"] == 16 and history["evaluation_images"] == 4
+    gan_split = catalog.load("gan_split")
+    train_ids = set(catalog.load("xray_split").query("split == 'train'")["id"])
+    assert set(gan_split["id"]) == train_ids
+    assert gan_split.groupby("role").size().to_dict() == {"eval": 4, "train": 16}
     grids = catalog.load("gan_sample_grids")
     assert grids["manifest"]["epoch"].tolist() == [1, 2]
 
     synthetic = catalog.load("synthetic_xrays")
-    assert synthetic["images"].shape == (5, 32, 32)
+    assert synthetic["images"].shape == (5, 16, 16)  # the GAN's own size
     manifest = synthetic["manifest"]
     assert manifest["class_folder"].unique().tolist() == ["covid"]
     assert manifest["latent_index"].tolist() == list(range(5))
@@ -83,7 +88,7 @@ def test_variants_become_namespaced_pipelines(project_copy):
     variant_history = catalog.load("fast_lr.gan_history")
     assert variant_history["settings"]["learning_rate"] == 0.01
     assert catalog.load("gan_history")["settings"]["learning_rate"] == 0.0002
-    assert catalog.load("fast_lr.synthetic_xrays")["images"].shape == (5, 32, 32)
+    assert catalog.load("fast_lr.synthetic_xrays")["images"].shape == (5, 16, 16)
     assert list((project_copy / "data/06_models/variants/fast_lr/generator.keras").iterdir())
     assert list((project_copy / "data/08_reporting").glob("gan_variant_comparison.png/*/*.png"))
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from cxr_gan.data.lazy_rows import select_rows
+from cxr_gan.data.gan_split import GAN_EVAL, GAN_TRAIN, gan_evaluation_split, images_with_role
 from cxr_gan.models.gan_trainer import train_gan
 from cxr_gan.pipelines.gan_training.params import GanTrainingParams
 from cxr_gan.reporting.gan_figures import pick_epochs, plot_grids, plot_loss_curves
@@ -18,25 +18,18 @@ from cxr_gan.reporting.gan_figures import pick_epochs, plot_grids, plot_loss_cur
 logger = logging.getLogger(__name__)
 
 
-def training_images(
-    xray_arrays: dict[str, np.ndarray], xray_split: pd.DataFrame
-) -> tuple[np.ndarray, np.ndarray]:
-    """Images and labels of the training split only: no test image ever reaches the GAN.
-
-    The images are a lazy selection of rows (LazyRows), read batch by batch while training."""
-    train_ids = set(xray_split.loc[xray_split["split"] == "train", "id"])
-    mask = np.array([image_id in train_ids for image_id in xray_arrays["ids"]])
-    if not mask.any():
-        raise ValueError("the split has no training images; re-run data_processing")
-    rows = np.flatnonzero(mask)
-    return select_rows(xray_arrays["images"], rows), xray_arrays["labels"][rows].astype(np.int32)
+def split_gan_evaluation(xray_split: pd.DataFrame, params: GanTrainingParams) -> pd.DataFrame:
+    """The GAN's own split of the training images: "train" rows train it, "eval" rows judge it
+    (see cxr_gan.data.gan_split)."""
+    return gan_evaluation_split(xray_split, params.evaluation_fraction, params.seed)
 
 
 def train_conditional_gan(
-    xray_arrays: dict[str, np.ndarray], xray_split: pd.DataFrame, params: GanTrainingParams
+    xray_arrays: dict[str, np.ndarray], gan_split: pd.DataFrame, params: GanTrainingParams
 ) -> tuple[keras.Model, dict[str, Any], dict[str, Any]]:
-    """Train on the training split; return the (moving-average) generator, history and grids."""
-    images, labels = training_images(xray_arrays, xray_split)
+    """Train on the GAN's training images; return the (moving-average) generator, history and
+    grids."""
+    images, labels = images_with_role(xray_arrays, gan_split, GAN_TRAIN)
     config = params.gan_config()
     if config.n_classes <= int(labels.max()):
         raise ValueError(
@@ -56,6 +49,7 @@ def train_conditional_gan(
     history = {
         "settings": config.model_dump(mode="json"),
         "training_images": int(len(images)),
+        "evaluation_images": int((gan_split["role"] == GAN_EVAL).sum()),
         "resumed_from_epoch": run.resumed_from_epoch,
         "epochs": run.history,
     }
@@ -96,3 +90,8 @@ def compare_variant_grids(params: GanTrainingParams, **final_grids: dict[str, An
         epochs = list(grid_set["manifest"]["epoch"])
         grids[f"{label}\n({detail}; epoch {epochs[-1]})"] = grid_set["images"][-1]
     return plot_grids(grids, "GAN variants after training (same latents in every grid)")
+
+
+def training_images(xray_arrays, xray_split):  # TEMPORARY: until synthesis reads gan_split
+    split = gan_evaluation_split(xray_split, 0.0, 0)
+    return images_with_role(xray_arrays, split, GAN_TRAIN)

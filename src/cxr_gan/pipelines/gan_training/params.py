@@ -13,6 +13,13 @@ from cxr_gan.models.gan_config import GanConfig
 class GanTrainingParams(GanConfig):
     """conf/base/parameters_gan_training.yml, key `gan_training`."""
 
+    evaluation_fraction: float = Field(
+        0.2,
+        ge=0,
+        lt=1,
+        description="share of each class of the training split held out to judge the GAN "
+        "(never the classifier's test split); 0 = judge against the training images only",
+    )
     sample_every: int = Field(10, ge=1, description="epochs between sample grids")
     checkpoint_every: int = Field(10, ge=1, description="epochs between checkpoints")
     checkpoint_dir: str | None = Field(

@@ -15,6 +15,7 @@ from cxr_gan.pipelines.gan_training.nodes import (
     compare_variant_grids,
     plot_grids_over_epochs,
     plot_training_curves,
+    split_gan_evaluation,
     train_conditional_gan,
 )
 from cxr_gan.pipelines.gan_training.params import GanTrainingParams
@@ -22,8 +23,8 @@ from cxr_gan.pipelines.registration import configured_variants
 
 
 def _trainer_with(overrides: dict[str, Any]):
-    def train_variant(xray_arrays, xray_split, params: GanTrainingParams):
-        return train_conditional_gan(xray_arrays, xray_split, params.with_overrides(overrides))
+    def train_variant(xray_arrays, gan_split, params: GanTrainingParams):
+        return train_conditional_gan(xray_arrays, gan_split, params.with_overrides(overrides))
 
     train_variant.__doc__ = f"Train the GAN with overrides {overrides}."
     return train_variant
@@ -34,7 +35,7 @@ def _training_pipeline(train_function) -> Pipeline:
         [
             Node(
                 train_function,
-                inputs=["xray_arrays", "xray_split", "params:gan_training"],
+                inputs=["xray_arrays", "gan_split", "params:gan_training"],
                 outputs=["generator", "gan_history", "gan_sample_grids"],
                 name="train_conditional_gan",
             ),
@@ -55,11 +56,22 @@ def _training_pipeline(train_function) -> Pipeline:
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    main = _training_pipeline(train_conditional_gan)
+    # one GAN split for the main run and every variant: all are judged on the same images
+    split = Pipeline(
+        [
+            Node(
+                split_gan_evaluation,
+                inputs=["xray_split", "params:gan_training"],
+                outputs="gan_split",
+                name="split_gan_evaluation",
+            )
+        ]
+    )
+    main = split + _training_pipeline(train_conditional_gan)
     variants = configured_variants()
     if not variants:
         return main
-    shared = {"xray_arrays", "xray_split"}
+    shared = {"xray_arrays", "gan_split"}
     copies = [
         Pipeline(
             _training_pipeline(_trainer_with(overrides)),
