@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -75,3 +76,82 @@ def test_docs_site_builds_in_strict_mode(tmp_path):
     assert "fonts.googleapis.com" not in index  # theme font off: the site works offline
     for page in ("getting-started", "data", "configuration", "outputs", "scaling", "benchmarks"):
         assert (site / page / "index.html").exists(), page
+
+
+def _scripts() -> dict[str, str]:
+    import tomllib
+
+    return tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+
+
+@pytest.mark.parametrize("name", sorted(_scripts()))
+def test_every_project_script_answers_help(name):
+    """Each [project.scripts] entry imports and prints its usage, through its entry point and,
+    when `uv sync` installed it, through the console script in the environment's bin folder."""
+    module, _, function = _scripts()[name].partition(":")
+    call = f"import sys; from {module} import {function} as f; sys.argv = [{name!r}, '--help']; f()"
+    commands = [[sys.executable, "-c", call]]
+    installed = Path(sys.executable).parent / name
+    if installed.exists():
+        commands.append([str(installed), "--help"])
+    for command in commands:
+        result = subprocess.run(command, check=False, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, f"{command}: {result.stderr[-2000:]}"
+        assert "usage" in result.stdout.lower(), result.stdout
+
+
+def _split_outside_brackets(text: str) -> list[str]:
+    """Split at commas that are not inside [...] or {...}: what a reader means by the string."""
+    items, depth, current = [], 0, ""
+    for char in text:
+        depth += char in "[{"
+        depth -= char in "]}"
+        if char == "," and depth == 0:
+            items.append(current)
+            current = ""
+        else:
+            current += char
+    return [item.strip() for item in [*items, current] if item.strip()]
+
+
+def _meant(text: str) -> dict:
+    """The nested dict a reader expects from a --params string (values read as YAML)."""
+    meant: dict = {}
+    for item in _split_outside_brackets(text):
+        key, _, value = item.partition("=")
+        *parents, leaf = key.strip().split(".")
+        node = meant
+        for parent in parents:
+            node = node.setdefault(parent, {})
+        node[leaf] = yaml.safe_load(value)  # OmegaConf reads values with YAML too
+    return meant
+
+
+# (string, shown as a mistake): an example followed by an "Error:" line shows a refused value
+DOCUMENTED_PARAMS = sorted(
+    {
+        (match.group(1), page.read_text()[match.end() :].lstrip().startswith("Error:"))
+        for page in [PROJECT_ROOT / "README.md", *(PROJECT_ROOT / "docs").glob("*.md")]
+        for match in re.finditer(r'--params "([^"]+)"', page.read_text())
+    }
+)
+
+
+def test_documented_params_strings_are_found():
+    assert any("classification.seeds" in text for text, _ in DOCUMENTED_PARAMS)
+    assert len(DOCUMENTED_PARAMS) >= 5
+
+
+@pytest.mark.parametrize(("text", "shows_error"), DOCUMENTED_PARAMS)
+def test_documented_params_strings_parse_as_shown(text, shows_error):
+    """Every `--params "..."` string in the docs, through Kedro's own parser, gives the values a
+    reader expects (Kedro 1.7 splits at every comma, brackets or not), with known keys."""
+    import click
+    from kedro.framework.cli.utils import _split_params
+
+    context = click.Context(click.Command("run"))
+    parsed = _split_params(context, click.Option(["--params"]), text)
+    assert parsed == _meant(text)
+    for section, values in parsed.items():
+        if section in MODELS and not shows_error:
+            assert set(values) <= MODELS[section], (text, set(values) - MODELS[section])
