@@ -141,6 +141,10 @@ FEW_SHOT = {
     "r1_every": 2,
     "generator_filters": 12,
     "d_learning_rate": 0.0004,
+    "mode_seeking_weight": 0.1,
+    "imle_weight": 1.0,
+    "imle_samples": 2,
+    "generator_norm": "none",
 }
 
 
@@ -196,3 +200,19 @@ def test_training_images_are_resized_once_not_every_batch(phantoms, monkeypatch)
     trainer.train_gan(*phantoms, GanConfig(**{**TINY, "epochs": 3}), sample_every=3)
     assert calls == [1]
     assert converted and all(shape[1:] == (16, 16) for shape in converted)  # already GAN size
+
+
+def test_imle_term_is_the_distance_to_the_nearest_candidate_and_reaches_the_generator():
+    import tensorflow as tf
+
+    config = GanConfig(**{**TINY, "imle_weight": 2.0, "imle_samples": 3, "imle_pool": 4})
+    gan = trainer.ConditionalGAN(config)
+    real = tf.random.uniform((4, 16, 16, 1), -1, 1)
+    labels = tf.zeros((4, 1), tf.int32)
+    with tf.GradientTape() as tape:
+        terms = gan._imle(real, labels)
+    assert terms.shape == (4,) and bool(tf.reduce_all(terms > 0))
+    gradients = tape.gradient(terms, gan.generator.trainable_weights)  # of their sum
+    assert any(g is not None and float(tf.reduce_max(tf.abs(g))) > 0 for g in gradients)
+    off = trainer.ConditionalGAN(GanConfig(**TINY))
+    assert float(off._imle(real, labels)) == 0.0

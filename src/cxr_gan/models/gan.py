@@ -112,18 +112,21 @@ def build_dcgan_generator(config: GanConfig) -> keras.Model:
     )
     x = layers.Concatenate()([latent, embedded])
     channels = _generator_channels(0, config)
-    x = layers.Dense(4 * 4 * channels, use_bias=False)(x)
+    normalise = config.generator_norm == "batch"
+    x = layers.Dense(4 * 4 * channels, use_bias=not normalise)(x)
     x = layers.Reshape((4, 4, channels))(x)
-    x = _batch_norm()(x)
+    x = _batch_norm()(x) if normalise else x
     x = layers.LeakyReLU(negative_slope=0.2)(x)
     for stage in range(1, stages + 1):
         channels = _generator_channels(stage, config)
         if config.upsampling == "transpose":
-            x = layers.Conv2DTranspose(channels, 4, strides=2, padding="same", use_bias=False)(x)
+            x = layers.Conv2DTranspose(
+                channels, 4, strides=2, padding="same", use_bias=not normalise
+            )(x)
         else:
             x = layers.UpSampling2D(interpolation=config.upsampling)(x)
-            x = layers.Conv2D(channels, 3, padding="same", use_bias=False)(x)
-        x = _batch_norm()(x)
+            x = layers.Conv2D(channels, 3, padding="same", use_bias=not normalise)(x)
+        x = _batch_norm()(x) if normalise else x
         x = layers.LeakyReLU(negative_slope=0.2)(x)
     image = layers.Conv2D(1, 3, padding="same", activation="tanh", name="image")(x)
     return keras.Model([latent, label], image, name="dcgan_generator")
@@ -268,7 +271,8 @@ class ConditionalGAN(keras.Model):
         with tf.GradientTape() as tape:
             generated = self.generator([latent, labels], training=True)
             logits = self.discriminator([self._augment(generated), labels], training=True)
-            g_losses = self._g_losses(logits[:, 0])
+            g_losses = self._g_losses(logits[:, 0]) + self._mode_seeking(latent, generated)
+            g_losses += self._imle(real_images, labels)
             g_loss = average(g_losses)
         gradients = tape.gradient(g_loss, self.generator.trainable_weights)
         self.g_optimizer.apply_gradients(
@@ -314,6 +318,39 @@ class ConditionalGAN(keras.Model):
 
     def _g_losses(self, fake: tf.Tensor) -> tf.Tensor:
         return -fake if self.config.loss == "hinge" else tf.nn.softplus(-fake)
+
+    def _mode_seeking(self, latent: tf.Tensor, images: tf.Tensor) -> tf.Tensor:
+        """Mode-seeking term (Mao et al. 2019, MSGAN): 1 / (mean |G(z1) - G(z2)| / mean |z1 - z2|)
+        over the pairs (first half, second half) of this batch, the same value for each example:
+        a generator that maps different latents to one image pays for it."""
+        if self.config.mode_seeking_weight <= 0:
+            return tf.constant(0.0)
+        half = tf.shape(images)[0] // 2
+        image_gap = tf.reduce_mean(tf.abs(images[:half] - images[half : 2 * half]))
+        latent_gap = tf.reduce_mean(tf.abs(latent[:half] - latent[half : 2 * half]))
+        return self.config.mode_seeking_weight / (image_gap / (latent_gap + 1e-8) + 1e-5)
+
+    def _imle(self, real_images: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+        """Per-example IMLE term (Li & Malik 2018, "Implicit Maximum Likelihood Estimation"):
+        for each real image, `imle_samples` images of its class from fresh latents; the nearest
+        one (L1 between imle_pool x imle_pool average-pooled images, i.e. layout and contrast
+        rather than pixels) is pulled towards it. An adversarial generator may drop most
+        training images (mode collapse); this term makes every one of them have a generated
+        image nearby. Pooling keeps it from asking for pixel copies."""
+        config = self.config
+        if config.imle_weight <= 0:
+            return tf.constant(0.0)
+        batch, k = tf.shape(real_images)[0], config.imle_samples
+        latent = keras.random.normal((batch * k, config.latent_dim), seed=self.seed_generator)
+        repeated = tf.repeat(labels, k, axis=0)
+        candidates = self.generator([latent, repeated], training=True)
+        pool = config.imle_pool
+        coarse = tf.nn.avg_pool2d(candidates, pool, pool, "VALID")
+        target = tf.nn.avg_pool2d(real_images, pool, pool, "VALID")
+        coarse = tf.reshape(coarse, (batch, k, -1))
+        target = tf.reshape(target, (batch, 1, -1))
+        distances = tf.reduce_mean(tf.abs(coarse - target), axis=-1)  # (batch, k)
+        return config.imle_weight * tf.reduce_min(distances, axis=1)
 
     def _update_lecam(self, real_logits: tf.Tensor, fake_logits: tf.Tensor) -> None:
         if self.config.lecam_weight > 0:

@@ -37,6 +37,9 @@ class GanConfig(BaseModel):
     generator_filters: int | None = Field(
         None, ge=4, description="generator width (its 4x4 maps have 8x this); null = base_filters"
     )
+    generator_norm: Literal["batch", "none"] = Field(
+        "batch", description="dcgan generator: BatchNorm after each conv, or none"
+    )
     loss: Literal["bce", "hinge"] = Field(
         "bce", description="bce: non-saturating (the study); hinge: Lim & Ye 2017, as in SNGAN"
     )
@@ -48,6 +51,20 @@ class GanConfig(BaseModel):
         "pool", description="pool: global average; flatten: keep D's 4x4 spatial layout"
     )
     lecam_weight: float = Field(0.0, ge=0, description="LeCam regulariser (Tseng et al. 2021)")
+    mode_seeking_weight: float = Field(
+        0.0,
+        ge=0,
+        description="mode-seeking term (Mao et al. 2019): different latents, different images",
+    )
+    imle_weight: float = Field(
+        0.0,
+        ge=0,
+        description="IMLE term (Li & Malik 2018): each real image pulls its nearest of "
+        "imle_samples generated images of its class (coarse L1), so no training image is left "
+        "uncovered; 0 = off",
+    )
+    imle_samples: int = Field(4, ge=1, le=64, description="generated candidates per real image")
+    imle_pool: int = Field(4, ge=1, description="IMLE compares images average-pooled by this")
     r1_gamma: float = Field(0.0, ge=0, description="R1 penalty on real images (Mescheder 2018)")
     r1_every: int = Field(16, ge=1, description="lazy R1: penalise every N steps (x N)")
     upsampling: Literal["bilinear", "nearest", "transpose"] = "bilinear"
