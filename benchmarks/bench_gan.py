@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -87,6 +88,132 @@ def measure_one(arm: str, steps: int) -> dict:
     }
 
 
+def bare_step(epochs: int, overrides: dict) -> dict:
+    """In this process: the bare baseline. cxr-dev's GAN training images resized to the GAN's
+    size beforehand, held as one float32 tensor, shuffled and batched by tf.data, one `fit`."""
+    import keras
+    import tensorflow as tf
+
+    from cxr_gan.models.gan import ConditionalGAN
+    from cxr_gan.models.gan_trainer import to_gan_range
+
+    images, labels, config = _node_inputs(epochs, overrides)
+    x = to_gan_range(np.asarray(images), config.gan_image_size)
+    data = (
+        tf.data.Dataset.from_tensor_slices((x, labels))
+        .shuffle(len(x), seed=0)
+        .batch(config.batch_size)
+        .prefetch(2)
+    )
+    seconds: list[float] = []
+
+    class EpochTimer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            seconds.append(time.perf_counter() - self.started)
+
+    keras.utils.set_random_seed(0)
+    gan = ConditionalGAN(config)
+    gan.compile()
+    gan.fit(data, epochs=epochs, verbose=0, callbacks=[EpochTimer()])
+    steps = int(np.ceil(len(x) / config.batch_size))
+    return {"path": "bare", "s_per_step": round(float(np.median(seconds[1:])) / steps, 4)}
+
+
+def node_step(epochs: int, overrides: dict) -> dict:
+    """In this process: the real gan_training node on cxr-dev's stored (446 px, memory-mapped)
+    arrays and the GAN split, as `kedro run` calls it; s/step from its own epoch history."""
+    from cxr_gan.pipelines.gan_training.nodes import train_conditional_gan
+    from cxr_gan.pipelines.gan_training.params import GanTrainingParams
+
+    arrays, gan_split = _cxr_dev_arrays()
+    params = GanTrainingParams(
+        **{**overrides, "epochs": epochs, "checkpoint_dir": None, "sample_every": epochs}
+    )
+    _, history, _ = train_conditional_gan(arrays, gan_split, params)
+    steps = int(np.ceil(history["training_images"] / params.batch_size))
+    seconds = [record["seconds"] for record in history["epochs"][1:]]  # the first one traces
+    return {"path": "node", "s_per_step": round(float(np.median(seconds)) / steps, 4)}
+
+
+CXR_DEV_CACHE = Path(tempfile.gettempdir()) / "cxr-gan-bench-cxr-dev"
+
+
+def _cxr_dev_arrays() -> tuple[dict, Any]:
+    """data_processing on ../shared/cxr-dev once (kept in a temp folder between the child
+    processes of one benchmark run), then the GAN split as the pipeline makes it."""
+    import pandas as pd
+
+    from cxr_gan.data.gan_split import gan_evaluation_split
+    from cxr_gan.datasets import NpyFolderDataset
+    from cxr_gan.pipelines.gan_training.params import GanTrainingParams
+
+    if not (CXR_DEV_CACHE / "done").exists():
+        from _project import project_copy, timed_kedro_run
+
+        project = project_copy(
+            catalog={
+                "raw_xrays": {
+                    "type": "cxr_gan.datasets.XrayFolderDataset",
+                    "path": str(SHARED_XRAYS),
+                }
+            }
+        )
+        timed_kedro_run(project, "--pipelines", "data_processing")
+        if CXR_DEV_CACHE.exists():
+            import shutil
+
+            shutil.rmtree(CXR_DEV_CACHE)
+        (project / "data/05_model_input").rename(CXR_DEV_CACHE)
+        (CXR_DEV_CACHE / "done").touch()
+    arrays = NpyFolderDataset(filepath=str(next(CXR_DEV_CACHE.glob("xray_arrays/*/")))).load()
+    split = pd.read_csv(
+        next(CXR_DEV_CACHE.glob("xray_split.csv/*/xray_split.csv")),
+        dtype={"id": str, "patient_id": str},
+        keep_default_na=False,
+    )
+    defaults = GanTrainingParams()
+    return arrays, gan_evaluation_split(split, defaults.evaluation_fraction, defaults.seed)
+
+
+def _node_inputs(epochs: int, overrides: dict):
+    from cxr_gan.data.gan_split import images_with_role
+    from cxr_gan.pipelines.gan_training.params import GanTrainingParams
+
+    arrays, gan_split = _cxr_dev_arrays()
+    images, labels = images_with_role(arrays, gan_split)
+    config = GanTrainingParams(**{**overrides, "epochs": epochs}).gan_config()
+    return images, labels, config
+
+
+def node_speed(epochs: int, overrides: dict) -> dict:
+    """The real node and the bare baseline, one after the other, each in its own process."""
+    results = {}
+    for path in ("_bare", "_node"):
+        output = subprocess.run(
+            [sys.executable, __file__, path, str(epochs), json.dumps(overrides)],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KEDRO_DISABLE_TELEMETRY": "1"},
+        ).stdout
+        result = json.loads(output.strip().splitlines()[-1])
+        results[result["path"]] = result["s_per_step"]
+        print(json.dumps(result), flush=True)
+    load = os.getloadavg()
+    return {
+        "settings": overrides or "defaults",
+        "epochs": epochs,
+        "bare_s_per_step": results["bare"],
+        "node_s_per_step": results["node"],
+        "node_over_bare": round(results["node"] / results["bare"], 2),
+        "load_average_1_5_15": [round(v, 2) for v in load],
+        "cpus": os.cpu_count(),
+    }
+
+
 def speed(steps: dict[str, int]) -> list[dict]:
     results = []
     for arm, count in steps.items():  # one child process each: its peak RSS is its own
@@ -103,80 +230,181 @@ def speed(steps: dict[str, int]) -> list[dict]:
     return results
 
 
-def quality(minutes: float, arms: list[str]) -> None:
+# issue 11's arms: the old default recipe, the new default, and the new 128 px block
+QUALITY_ARMS = {
+    "old_default64": {
+        "gan_image_size": 64,
+        "minibatch_std": False,
+        "discriminator_head": "pool",
+        "mode_seeking_weight": 0.0,
+        "imle_weight": 0.0,
+    },
+    "default64": {},
+    "default128": {"gan_image_size": 128},
+}
+GENERATORS = ROOT / "data" / "benchmarks" / "gan_quality"  # git-ignored: weights never committed
+
+
+def train_arm(arm: str, minutes: float) -> dict:
+    """In this process: measure the arm's s/step for a few epochs, then train it for `minutes`
+    of that pace on cxr-dev's GAN training images, and save its generator and history."""
+    from cxr_gan.data.gan_split import images_with_role
+    from cxr_gan.models.gan_trainer import train_gan
+    from cxr_gan.pipelines.gan_training.params import GanTrainingParams
+
+    arrays, gan_split = _cxr_dev_arrays()
+    images, labels = images_with_role(arrays, gan_split)
+    probe = GanTrainingParams(**{**QUALITY_ARMS[arm], "epochs": 4}).gan_config()
+    steps_per_epoch = int(np.ceil(len(labels) / probe.batch_size))
+    run = train_gan(images, labels, probe, sample_every=100)
+    s_per_step = float(np.median([r["seconds"] for r in run.history[1:]])) / steps_per_epoch
+    epochs = max(1, int(round(minutes * 60 / s_per_step / steps_per_epoch)))
+    config = probe.model_copy(update={"epochs": epochs})
+    print(f"{arm}: {s_per_step:.3f} s/step -> {epochs} epochs for {minutes} min", flush=True)
+    started = time.perf_counter()
+    run = train_gan(images, labels, config, sample_every=max(1, epochs // 10))
+    seconds = time.perf_counter() - started
+    GENERATORS.mkdir(parents=True, exist_ok=True)
+    path = GENERATORS / f"{arm}.keras"
+    run.gan.ema_generator.save(path)
+    record = {
+        "arm": arm,
+        "settings": config.model_dump(mode="json"),
+        "s_per_step_probe": round(s_per_step, 4),
+        "epochs": epochs,
+        "steps": epochs * steps_per_epoch,
+        "train_seconds": round(seconds),
+        "budget_minutes": minutes,
+        "load_average_1_5_15": [round(v, 2) for v in os.getloadavg()],
+        "generator_keras_mb": round(path.stat().st_size / 1e6, 2),
+        "generator_params_m": round(run.gan.generator.count_params() / 1e6, 2),
+        "diversity_history": [
+            {k: v for k, v in r.items() if k == "epoch" or k.startswith("ms_ssim_class_")}
+            for r in run.history
+            if "ms_ssim_class_0" in r
+        ],
+    }
+    (GENERATORS / f"{arm}.json").write_text(json.dumps(record, indent=2))
+    grid = run.grids[max(run.grids)]
     import cv2
 
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(IMAGES / f"gan_{arm}_grid.png"), grid)
+    return record
+
+
+def quality(minutes: float, arms: list[str]) -> None:
+    """Train each arm in its own child process (arms may run side by side: pass --arms to
+    several invocations), then judge every trained arm (`judge`)."""
+    for arm in arms:
+        subprocess.run(
+            [sys.executable, __file__, "_train", arm, str(minutes)],
+            check=True,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KEDRO_DISABLE_TELEMETRY": "1"},
+        )
+
+
+def judge(arms: list[str], sets: int = 3, per_set: int = 50) -> dict:
+    """Every trained arm's generator against cxr-dev's GAN evaluation split, per class: the
+    synthesis report's figures (diversity vs real at the GAN's resolution, coverage vs an equal
+    number of other real images, KID vs eval and vs train, real-vs-synthetic AUC, nearest-real
+    SSIM), each the mean and spread over `sets` sample sets; then whether the class still
+    conditions: a classifier trained on the real training split (the `real` experiment's recipe,
+    ResNet50 with weights null since ImageNet weights cannot be downloaded here, real images
+    brought to the GAN's resolution and back) scores the generator's two classes."""
+    import keras
+
+    from cxr_gan.data.gan_split import GAN_EVAL, GAN_TRAIN, images_with_role
     from cxr_gan.metrics.gan_quality import gan_quality_report
-    from cxr_gan.models.gan_trainer import train_gan
     from cxr_gan.models.synthesis import sample_generator
 
-    if not SHARED_XRAYS.is_dir():
-        raise SystemExit(f"{SHARED_XRAYS} is not on this machine")
-    speed_file = RESULTS / "gan_speed.json"
-    if speed_file.exists():  # measured by `speed` on a quiet machine; delete it to re-measure
-        timing = {r["arm"]: r for r in json.loads(speed_file.read_text()) if r["arm"] in arms}
-    else:
-        timing = {r["arm"]: r for r in speed({arm: 15 if "dense" in arm else 50 for arm in arms})}
-    # arms with the same networks get the same steps: their speed differs by noise, not design
-    same_networks = [arm for arm in arms if arm.startswith("dcgan128")]
-    if len(same_networks) > 1:
-        shared = float(np.mean([timing[arm]["s_per_step"] for arm in same_networks]))
-        for arm in same_networks:
-            timing[arm] = {**timing[arm], "s_per_step_budget": round(shared, 3)}
-    from _project import cxr_dev_training_split
-
-    images, labels = cxr_dev_training_split()
-    real_covid = images[labels == 1]
-    steps_per_epoch = int(np.ceil(len(images) / 16))
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    IMAGES.mkdir(parents=True, exist_ok=True)
-    results_path = RESULTS / "gan_quality.json"
+    arrays, gan_split = _cxr_dev_arrays()
+    train, train_labels = images_with_role(arrays, gan_split, GAN_TRAIN)
+    held, held_labels = images_with_role(arrays, gan_split, GAN_EVAL)
+    train, held = np.asarray(train), np.asarray(held)
+    results = {}
     for arm in arms:
-        steps = minutes * 60 / timing[arm].get("s_per_step_budget", timing[arm]["s_per_step"])
-        epochs = max(1, int(round(steps / steps_per_epoch)))
-        config = _config(arm, epochs=epochs, seed=42)
-        print(
-            f"{arm}: {epochs} epochs ({epochs * steps_per_epoch} steps) for {minutes} min",
-            flush=True,
-        )
-        started = time.perf_counter()
-        run = train_gan(
-            images, labels, config, checkpoint_root=None, sample_every=max(1, epochs // 4)
-        )
-        train_seconds = time.perf_counter() - started
-        sets = [
-            sample_generator(run.gan.ema_generator, 1, 50, seed=seed, output_size=446)[0]
-            for seed in (1, 2, 3)
-        ]
-        # SSIM and MS-SSIM at 128 px, as the synthesis pipeline does (quality_image_size)
-        report = gan_quality_report(sets, real_covid, "random_cnn", seed=0, ssim_size=(128, 128))
-        cv2.imwrite(str(IMAGES / f"gan_{arm}_samples.png"), _sheet(sets[0][:16]))
-        grid = run.grids[max(run.grids)]
-        scale = min(1.0, 128 / config.gan_image_size)  # docs images stay small
-        grid = cv2.resize(grid, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        cv2.imwrite(str(IMAGES / f"gan_{arm}_grid.png"), grid)
-        # read just before writing: arms may run in parallel processes
-        results = json.loads(results_path.read_text()) if results_path.exists() else {}
-        results[arm] = {
-            **timing[arm],
-            "budget_minutes_quiet": minutes,
-            "epochs": epochs,
-            "steps": epochs * steps_per_epoch,
-            "train_seconds_this_run": round(train_seconds),
-            "training_images": len(images),
-            "kid_x1000_mean": round(report["kid_x1000_mean"], 1),
-            "kid_x1000_std_between_sets": round(report["kid_x1000_std"], 1),
-            "fid": round(report["fid"], 1),
-            "synthetic_ms_ssim": round(report["diversity"]["synthetic_ms_ssim"], 3),
-            "real_ms_ssim": round(report["diversity"]["real_ms_ssim"], 3),
-            "memorized_above_0_9": report["memorization"]["count_above"],
-            "max_nearest_ssim": round(report["memorization"]["max_ssim"], 3),
-            "final_d_acc_real": round(run.history[-1]["d_acc_real"], 2),
-            "final_d_acc_fake": round(run.history[-1]["d_acc_fake"], 2),
-            "ssim_size": 128,
+        record = json.loads((GENERATORS / f"{arm}.json").read_text())
+        generator = keras.saving.load_model(GENERATORS / f"{arm}.keras", safe_mode=True)
+        size = int(generator.outputs[0].shape[1])
+        per_class, samples = {}, {}
+        for label, name in ((1, "covid"), (0, "normal")):
+            image_sets = [
+                sample_generator(generator, label, per_set, seed=1000 * label + number)[0]
+                for number in range(sets)
+            ]
+            samples[label] = image_sets
+            report = gan_quality_report(
+                image_sets,
+                train[train_labels == label],
+                evaluation=held[held_labels == label],
+                gan_image_size=size,
+                ssim_size=(128, 128),
+            )
+            per_class[name] = report
+        record["report"] = per_class
+        record["conditioning"] = _conditioning(arrays, samples, size)
+        results[arm] = record
+        sheet = _sheet(np.concatenate([samples[1][0][:8], samples[0][0][:8]]))
+        import cv2
+
+        cv2.imwrite(str(IMAGES / f"gan_{arm}_samples.png"), sheet)
+        print(json.dumps(_summary(arm, record)), flush=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / "gan_quality.json"
+    earlier = json.loads(path.read_text()) if path.exists() else {}
+    earlier = {k: v for k, v in earlier.items() if k in QUALITY_ARMS}  # drop issue 3's arms
+    path.write_text(json.dumps({**earlier, **results}, indent=2, default=float))
+    return results
+
+
+def _conditioning(arrays: dict, samples: dict[int, list[np.ndarray]], size: int) -> dict:
+    """AUC (95% bootstrap CI) of a real-trained classifier on real test images and on the
+    generator's covid vs normal samples: the class conditions if the intervals overlap."""
+    import pandas as pd
+
+    from cxr_gan.data.preprocessing import down_and_up
+    from cxr_gan.metrics.classification import classification_metrics
+    from cxr_gan.models.classifier import ClassifierConfig, predict, train_classifier
+
+    split = pd.read_csv(
+        next(CXR_DEV_CACHE.glob("xray_split.csv/*/xray_split.csv")),
+        dtype={"id": str, "patient_id": str},
+        keep_default_na=False,
+    )
+    role = dict(zip(split["id"], split["split"], strict=True))
+    kinds = np.array([role.get(str(i), "") for i in arrays["ids"]])
+    images, labels = np.asarray(arrays["images"]), np.asarray(arrays["labels"])
+    images = down_and_up(images, size)  # the pipeline's match_synthetic_resolution
+    config = ClassifierConfig(weights=None, augmentation_draws=2)
+    model, _ = train_classifier(images[kinds == "train"], labels[kinds == "train"], config, 42)
+    test = kinds == "test"
+    real = classification_metrics(labels[test], predict(model, images[test]), n_bootstrap=1000)
+    fake_images = np.concatenate([samples[1][0], samples[0][0]])
+    fake_labels = np.repeat([1, 0], [len(samples[1][0]), len(samples[0][0])])
+    from cxr_gan.data.preprocessing import resize_square
+
+    enlarged = np.stack([resize_square(image, images.shape[1]) for image in fake_images])
+    fake = classification_metrics(fake_labels, predict(model, enlarged), n_bootstrap=1000)
+    auc = {name: metrics["roc_auc"] for name, metrics in (("real_test", real), ("synthetic", fake))}
+    overlap = (
+        auc["synthetic"]["ci_high"] >= auc["real_test"]["ci_low"]
+        and auc["real_test"]["ci_high"] >= auc["synthetic"]["ci_low"]
+    )
+    return {**auc, "intervals_overlap": bool(overlap)}
+
+
+def _summary(arm: str, record: dict) -> dict:
+    """The figures issue 11 names, per class, for the docs table."""
+    out = {"arm": arm, "steps": record["steps"], "generator_mb": record["generator_keras_mb"]}
+    for name, report in record["report"].items():
+        out[name] = {
+            "verdict": report.get("verdict"),
+            "ms_ssim": report.get("diversity", {}).get("synthetic_ms_ssim"),
+            "real_ms_ssim_at_gan_size": report.get("diversity", {}).get("real_ms_ssim"),
         }
-        print(json.dumps(results[arm]), flush=True)
-        results_path.write_text(json.dumps(results, indent=2))
+    out["conditioning"] = record["conditioning"]
+    return out
 
 
 def _sheet(images: np.ndarray, columns: int = 8) -> np.ndarray:
@@ -191,12 +419,27 @@ def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "_measure":
         print(json.dumps(measure_one(sys.argv[2], int(sys.argv[3]))))
         return
+    if len(sys.argv) > 1 and sys.argv[1] == "_train":
+        print(json.dumps(train_arm(sys.argv[2], float(sys.argv[3]))))
+        return
+    if len(sys.argv) > 1 and sys.argv[1] in ("_bare", "_node"):
+        measure = bare_step if sys.argv[1] == "_bare" else node_step
+        print(json.dumps(measure(int(sys.argv[2]), json.loads(sys.argv[3]))))
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=["speed", "quality"])
+    parser.add_argument("mode", choices=["speed", "node-speed", "quality", "judge"])
+    parser.add_argument("--epochs", type=int, default=20, help="node-speed: epochs per path")
     parser.add_argument("--minutes", type=float, default=20.0)
     parser.add_argument("--arms", nargs="+", default=None)
     args = parser.parse_args()
-    if args.mode == "speed":
+    if args.mode == "judge":
+        judge(args.arms or [arm for arm in QUALITY_ARMS if (GENERATORS / f"{arm}.keras").exists()])
+    elif args.mode == "node-speed":
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        result = node_speed(args.epochs, {})
+        print(json.dumps(result), flush=True)
+        (RESULTS / "gan_node_speed.json").write_text(json.dumps(result, indent=2))
+    elif args.mode == "speed":
         results = speed({arm: 15 if "dense" in arm else 50 for arm in args.arms or ARMS})
         RESULTS.mkdir(parents=True, exist_ok=True)
         speed_file = RESULTS / "gan_speed.json"
@@ -205,7 +448,7 @@ def main() -> None:
         merged = [r for r in earlier if r["arm"] not in measured] + results
         speed_file.write_text(json.dumps(merged, indent=2))
     else:
-        quality(args.minutes, args.arms or ["dense446", "dcgan128", "dcgan128_no_diffaugment"])
+        quality(args.minutes, args.arms or list(QUALITY_ARMS))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ class GanConfig(BaseModel):
     gan_image_size: int = Field(64, ge=8, le=1024, description="side the GAN works at, px")
     latent_dim: int = Field(100, ge=1)
     n_classes: int = Field(2, ge=1)
-    epochs: int = Field(200, ge=1)
+    epochs: int = Field(800, ge=1)
     batch_size: int = Field(16, ge=1)
     learning_rate: float = Field(0.0002, gt=0, le=1)
     d_learning_rate: float | None = Field(
@@ -45,14 +45,14 @@ class GanConfig(BaseModel):
     )
     spectral_norm: bool = Field(False, description="Miyato et al. 2018, on D's conv/dense")
     minibatch_std: bool = Field(
-        False, description="Karras et al. 2018: D sees the batch's spread (penalises collapse)"
+        True, description="Karras et al. 2018: D sees the batch's spread (penalises collapse)"
     )
     discriminator_head: Literal["pool", "flatten"] = Field(
-        "pool", description="pool: global average; flatten: keep D's 4x4 spatial layout"
+        "flatten", description="pool: global average; flatten: keep D's 4x4 spatial layout"
     )
     lecam_weight: float = Field(0.0, ge=0, description="LeCam regulariser (Tseng et al. 2021)")
     mode_seeking_weight: float = Field(
-        0.0,
+        1.0,
         ge=0,
         description="mode-seeking term (Mao et al. 2019): different latents, different images",
     )

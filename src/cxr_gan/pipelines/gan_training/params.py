@@ -20,8 +20,8 @@ class GanTrainingParams(GanConfig):
         description="share of each class of the training split held out to judge the GAN "
         "(never the classifier's test split); 0 = judge against the training images only",
     )
-    sample_every: int = Field(10, ge=1, description="epochs between sample grids")
-    checkpoint_every: int = Field(10, ge=1, description="epochs between checkpoints")
+    sample_every: int = Field(50, ge=1, description="epochs between sample grids")
+    checkpoint_every: int = Field(50, ge=1, description="epochs between checkpoints")
     checkpoint_dir: str | None = Field(
         "data/06_models/gan_checkpoints", description="null: no checkpoints, no resume"
     )
