@@ -1,24 +1,25 @@
 """Near-duplicate detection on phantom pairs (issue 12, kind 4): recall per transform and no
 pair between different phantoms. benchmarks/bench_duplicates.py measures the same at a larger
-scale; these run on 12 small phantoms per transform in a few seconds.
+scale; these run on 20 phantoms per transform (so recall >= 0.95 allows one miss) in seconds.
 
-Today's detector (64-bit pHash <= near_duplicate_max_distance bits) finds re-encoded and resized
-copies but misses cropped and rotated ones, and pairs different phantoms (they share one
-template): those tests are strict xfails, so they fail (XPASS) once a detector meets the target
-and the marks must be removed.
+The detector is the one data_processing runs (annotate_near_duplicates with the stored arrays:
+pHash and ORB candidates, verified by ORB + RANSAC). pHash alone (the detector before it) misses
+cropped and rotated copies and pairs different phantoms; the last test keeps that measured.
 """
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
+import pandas as pd
 import pytest
 
+from cxr_gan.data.annotations import annotate_near_duplicates
 from cxr_gan.data.ingest import find_near_duplicates
 from cxr_gan.data.phantom import draw_phantom
 from cxr_gan.data.preprocessing import perceptual_hash, resize_square
 
-PAIRS, RAW, STORED, MAX_DISTANCE = 12, 128, 64, 4
+PAIRS, RAW, STORED, MAX_DISTANCE = 20, 256, 128, 4  # as bench_duplicates.py: demo size
 
 
 def _jpeg(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -48,23 +49,33 @@ def _rotate(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return cv2.warpAffine(image, matrix, (width, height), borderValue=0)
 
 
+def _manifest(images: list[np.ndarray]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "id": [f"img{i}" for i in range(len(images))],
+            "status": "ok",
+            "phash": [f"{perceptual_hash(image):016x}" for image in images],
+            "array_index": range(len(images)),
+        }
+    )
+
+
 def _pairs(images: list[np.ndarray]) -> set[tuple[int, int]]:
-    """What data_processing reports: pHash of each stored image, pairs within MAX_DISTANCE."""
-    hashes = [f"{perceptual_hash(image):016x}" for image in images]
-    return {(i, j) for i, j, _ in find_near_duplicates(hashes, MAX_DISTANCE)}
+    """What data_processing reports for these stored images: pairs (i < j)."""
+    manifest = annotate_near_duplicates(_manifest(images), MAX_DISTANCE, np.stack(images))
+    return {
+        tuple(sorted((i, int(other.removeprefix("img")))))
+        for i, others in enumerate(manifest["near_duplicates"])
+        for other in filter(None, others.split(";"))
+    }
 
 
 def _originals(seed: int) -> list[np.ndarray]:
     return [draw_phantom(i % 2, i, seed, RAW) for i in range(PAIRS)]
 
 
-MISSED = pytest.mark.xfail(strict=True, reason="pHash misses crops and rotations (issue 12)")
-
-
 @pytest.mark.parametrize(
-    "transform",
-    [_jpeg, _resize, pytest.param(_crop, marks=MISSED), pytest.param(_rotate, marks=MISSED)],
-    ids=["jpeg", "resize", "crop", "rotate"],
+    "transform", [_jpeg, _resize, _crop, _rotate], ids=["jpeg", "resize", "crop", "rotate"]
 )
 def test_copies_are_found(transform):
     rng = np.random.default_rng(3)
@@ -72,11 +83,24 @@ def test_copies_are_found(transform):
     stored = [resize_square(image, STORED) for image in originals]
     stored += [resize_square(transform(image, rng), STORED) for image in originals]
     found = _pairs(stored)
-    recall = len(found & {(i, PAIRS + i) for i in range(PAIRS)}) / PAIRS
+    true = {(i, PAIRS + i) for i in range(PAIRS)}
+    recall = len(found & true) / PAIRS
     assert recall >= 0.95, f"{transform.__name__}: recall {recall:.2f}"
+    assert found <= true, f"{transform.__name__}: pairs of different phantoms {found - true}"
 
 
-@pytest.mark.xfail(strict=True, reason="phantoms share one template: pHash pairs some (issue 12)")
 def test_no_pair_between_different_phantoms():
     stored = [resize_square(image, STORED) for seed in (7, 42) for image in _originals(seed)]
     assert _pairs(stored) == set()
+
+
+def test_phash_alone_misses_rotations_and_pairs_phantoms():
+    """Without the stored arrays only pHash pairs images: the measured weakness that the ORB
+    stage fixes (if pHash ever finds these, this test and docs/data.md need updating)."""
+    rng = np.random.default_rng(3)
+    originals = _originals(7)
+    stored = [resize_square(image, STORED) for image in originals]
+    stored += [resize_square(_crop(image, rng), STORED) for image in originals]
+    hashes = [f"{perceptual_hash(image):016x}" for image in stored]
+    found = {(i, j) for i, j, _ in find_near_duplicates(hashes, MAX_DISTANCE)}
+    assert len(found & {(i, PAIRS + i) for i in range(PAIRS)}) < 0.95 * PAIRS

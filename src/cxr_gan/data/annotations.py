@@ -16,8 +16,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
+import numpy as np
 import pandas as pd
 
+from cxr_gan.data.duplicates import (
+    NEAR_DUPLICATE_CANDIDATES,
+    NEAR_DUPLICATE_MIN_INLIERS,
+    find_near_duplicate_pairs,
+)
 from cxr_gan.data.ingest import (
     LABEL_CONFLICT,
     DataProcessingError,
@@ -312,23 +318,56 @@ def attach_patient_ids(
     return manifest
 
 
-def annotate_near_duplicates(manifest: pd.DataFrame, max_distance: int) -> pd.DataFrame:
-    """Column near_duplicates: ids of other usable images within max_distance pHash bits."""
+def annotate_near_duplicates(
+    manifest: pd.DataFrame,
+    max_distance: int,
+    images: np.ndarray | None = None,
+    *,
+    min_inliers: int = NEAR_DUPLICATE_MIN_INLIERS,
+    candidates_per_image: int = NEAR_DUPLICATE_CANDIDATES,
+) -> pd.DataFrame:
+    """Column near_duplicates: ids of other usable images that are the same radiograph.
+
+    images: the stored arrays, uint8 (n, size, size), row = manifest's array_index (read one row
+    at a time, so a memmap stays on disk). With them, re-encoded, resized, slightly cropped and
+    rotated copies are found (cxr_gan.data.duplicates: pHash and ORB candidates, verified by
+    ORB + RANSAC with at least min_inliers re-aligned matches both ways; pHash alone decides
+    only for images with too few keypoints to verify). Without them (None), pHashes within
+    max_distance bits pair images (the detector before; misses crops and rotations)."""
     manifest = manifest.copy()
-    usable = manifest.index[usable_mask(manifest)].tolist()
-    pairs = find_near_duplicates(manifest.loc[usable, "phash"].tolist(), max_distance)
+    usable_rows = usable_mask(manifest)
+    if images is not None:
+        usable_rows &= manifest["array_index"] >= 0
+    usable = manifest.index[usable_rows].tolist()
+    phashes = manifest.loc[usable, "phash"].tolist()
+    if images is None:
+        pairs = [(i, j) for i, j, _ in find_near_duplicates(phashes, max_distance)]
+        how = f"pHash distance <= {max_distance}"
+    else:
+        rows = manifest.loc[usable, "array_index"].astype(int).tolist()
+        pairs = sorted(
+            find_near_duplicate_pairs(
+                len(usable),
+                lambda position: np.asarray(images[rows[position]]),
+                phashes,
+                max_distance=max_distance,
+                min_inliers=min_inliers,
+                candidates_per_image=candidates_per_image,
+            )
+        )
+        how = f"ORB + RANSAC: >= {min_inliers} matches agree both ways once aligned"
     neighbours: dict[int, list[str]] = {index: [] for index in usable}
-    for i, j, _ in pairs:
+    for i, j in pairs:
         a, b = usable[i], usable[j]
         neighbours[a].append(manifest.at[b, "id"])
         neighbours[b].append(manifest.at[a, "id"])
     manifest["near_duplicates"] = [";".join(neighbours.get(i, [])) for i in manifest.index]
     if pairs:
         logger.warning(
-            "%d near-duplicate pairs (pHash distance <= %d); they are kept together in one split "
+            "%d near-duplicate pairs (%s); they are kept together in one split "
             "and listed in the data-quality report",
             len(pairs),
-            max_distance,
+            how,
         )
     return manifest
 

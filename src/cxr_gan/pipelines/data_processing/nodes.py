@@ -47,7 +47,13 @@ def ingest_raw_xrays(
         manifest["relative_path"].tolist(),
     )
     manifest = attach_patient_ids(manifest, patient_table, raw_xrays.root)
-    manifest = annotate_near_duplicates(manifest, params.near_duplicate_max_distance)
+    manifest = annotate_near_duplicates(
+        manifest,
+        params.near_duplicate_max_distance,
+        result.images,
+        min_inliers=params.near_duplicate_min_inliers,
+        candidates_per_image=params.near_duplicate_candidates,
+    )
     manifest = resolve_label_conflicts(manifest, params.on_label_conflict)
     result = compact_to_usable(IngestResult(result.images, manifest))
     manifest = result.manifest

@@ -31,7 +31,26 @@ class DataProcessingParams(BaseModel):
     )
     min_images_per_class: int = Field(10, ge=1)
     max_pixels: int = Field(100_000_000, ge=1, description="larger images are refused (bombs)")
-    near_duplicate_max_distance: int = Field(4, ge=0, le=64, description="pHash bits")
+    near_duplicate_max_distance: int = Field(
+        4,
+        ge=0,
+        le=64,
+        description="pHash bits within which two images are a near-duplicate candidate "
+        "(each image's closest few; verified by ORB + RANSAC like every candidate)",
+    )
+    near_duplicate_min_inliers: int = Field(
+        44,
+        ge=4,
+        description="ORB matches that must agree point for point (at 128 px) once a candidate "
+        "pair is aligned by RANSAC, for it to count as the same radiograph",
+    )
+    near_duplicate_candidates: int = Field(
+        3,
+        ge=0,
+        le=50,
+        description="per image, how many candidates of each kind (closest pHashes, most shared "
+        "ORB descriptors) are verified; 0 turns near-duplicate detection off",
+    )
     test_fraction: float = Field(0.2, gt=0, lt=1)
     split_seed: int = 42
     patient_csv: str | None = Field(
