@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,7 +12,11 @@ from cxr_gan.data.experiments import (
     LeakageError,
     check_no_leakage,
     concatenate,
+    match_resolution,
+    resolution_plan,
     split_real_images,
+    synthetic_generator_size,
+    synthetic_subset,
     training_set,
 )
 
@@ -100,3 +105,61 @@ def test_leaks_are_caught(data):
         check_no_leakage(sneaky, data)
     with pytest.raises(ValueError, match="unknown experiment"):
         training_set("mystery", data, _synthetic({1: 1}), _synthetic({0: 1, 1: 1}))
+
+
+def _textured(n: int, size: int = 32, seed: int = 0) -> np.ndarray:
+    """uint8 (n, size, size) random noise: fine detail that a trip through 8 px destroys."""
+    return np.random.default_rng(seed).integers(0, 256, (n, size, size), dtype=np.uint8)
+
+
+def test_match_resolution_goes_down_with_area_and_up_with_cubic_image_by_image():
+    images = _textured(5)
+    matched = match_resolution(images, 8)
+    expected = np.stack(
+        [
+            cv2.resize(
+                cv2.resize(image, (8, 8), interpolation=cv2.INTER_AREA),
+                (32, 32),
+                interpolation=cv2.INTER_CUBIC,
+            )
+            for image in images
+        ]
+    )
+    assert matched.shape == images.shape and matched.dtype == np.uint8
+    assert np.array_equal(matched[:], expected)
+    assert not np.array_equal(expected, images)  # the detail above 8 px is gone
+    # per image, no statistic across images: one image alone comes out the same as in a batch
+    assert np.array_equal(match_resolution(images[3:4], 8)[0], expected[3])
+    assert np.array_equal(match_resolution(images, 32)[:], images)  # nothing to lose at 32 px
+
+
+def test_synthetic_images_are_enlarged_like_real_images_come_back():
+    small = _textured(2, size=8)
+    manifest = pd.DataFrame({"filename": ["covid_0000.png", "covid_0001.png"], "label": [1, 1]})
+    subset = synthetic_subset({"images": small, "manifest": manifest}, 32)
+    expected = [cv2.resize(image, (32, 32), interpolation=cv2.INTER_CUBIC) for image in small]
+    assert np.array_equal(subset.images, np.stack(expected))
+
+
+@pytest.mark.parametrize(
+    ("enabled", "generator_px", "input_size", "matched", "words"),
+    [
+        (True, 16, 32, True, "were brought to the GAN's 16 px and back"),
+        (False, 16, 32, False, "were NOT brought to the GAN's 16 px"),
+        (True, 32, 32, False, "not below the classifier's 32 px"),
+        (True, None, 32, False, "no synthetic set here records its generator's size"),
+    ],
+)
+def test_resolution_plan_matches_only_below_the_classifier_input(
+    enabled, generator_px, input_size, matched, words
+):
+    plan = resolution_plan(enabled, generator_px, image_size=64, input_size=input_size)
+    assert plan["matched"] is matched and words in plan["sentence"]
+
+
+def test_generator_size_comes_from_the_manifests():
+    old = _synthetic({1: 2})  # a set written before manifests had generator_size
+    assert synthetic_generator_size(old, None) is None
+    new = _synthetic({1: 2})
+    new["manifest"]["generator_size"] = 16
+    assert synthetic_generator_size(old, new) == 16

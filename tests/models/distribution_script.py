@@ -50,10 +50,11 @@ def mirrored(result_path: Path) -> None:
     # SGD instead of Adam: Adam divides every gradient by its own running scale, so a loss not
     # divided by the GLOBAL batch (2x gradients with 2 replicas) would hardly change its steps;
     # SGD's steps show it (measured: 4% off in g_loss, 40x the weight difference)
-    ConditionalGAN._adam = lambda self: keras.optimizers.SGD(0.05)
+    ConditionalGAN._adam = lambda self, rate: keras.optimizers.SGD(0.05)
     # no DiffAugment: its transforms are drawn per replica (different from one device's), and
-    # the comparison should show the arithmetic, not sampling noise
-    config = tiny_config(diffaugment=False)
+    # the comparison should show the arithmetic, not sampling noise; no minibatch std and no
+    # mode-seeking term either: both read the batch each replica holds (docs/distributed.md)
+    config = tiny_config(diffaugment=False, minibatch_std=False, mode_seeking_weight=0.0)
     images, labels = tiny_data(20)  # 40 images: 5 steps of 8, split 4 + 4 under mirrored
     runs, result = {}, {}
     for name in ("default", "mirrored"):

@@ -148,9 +148,15 @@ FEW_SHOT = {
 }
 
 
-def test_few_shot_ingredients_train_and_the_generator_still_loads_safely(tmp_path, phantoms):
+def test_few_shot_ingredients_train_and_the_generator_still_loads_safely(
+    tmp_path, phantoms, caplog
+):
     config = GanConfig(**{**TINY, **FEW_SHOT, "epochs": 2})
-    run = trainer.train_gan(*phantoms, config, checkpoint_root=None, sample_every=1)
+    with caplog.at_level("INFO", logger=trainer.__name__):
+        run = trainer.train_gan(*phantoms, config, checkpoint_root=None, sample_every=1)
+    lines = [r.getMessage() for r in caplog.records if "GAN diversity at epoch" in r.getMessage()]
+    assert len(lines) == 2 and "label 0" in lines[0] and "(real 0." in lines[0]
+    assert set(run.real_diversity) == {0, 1}
     records = run.history
     assert all(np.isfinite(r["d_loss"]) and np.isfinite(r["g_loss"]) for r in records)
     # lazy R1 ran on some steps (3 steps an epoch, every 2nd step), so the epoch mean is > 0

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-import cv2
 import numpy as np
 import pandas as pd
 
 from cxr_gan.data.lazy_rows import LazyRows, select_rows
 from cxr_gan.data.masking import central_box, mask_center
+from cxr_gan.data.preprocessing import down_and_up, resize_square
 from cxr_gan.data.split import connected_groups, links_from_keys, stratified_group_split
 
 STRONG_AUGMENTATION = "strong"
@@ -86,18 +86,80 @@ def split_real_images(
 
 
 def synthetic_subset(image_set: dict[str, Any], size: int) -> ImageSubset:
-    """A versioned synthetic set as training images at the real images' size."""
+    """A versioned synthetic set as training images at the real images' size: uint8
+    (n, size, size), enlarged with cubic interpolation (resize_square), as match_resolution
+    enlarges real images on their way back from the GAN's size."""
     images = np.stack(
         [
-            image
-            if image.shape == (size, size)
-            else cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+            image if image.shape == (size, size) else resize_square(image, size)
             for image in image_set["images"]
         ]
     )
     manifest = image_set["manifest"]
     ids = np.array([f"synthetic/{name}" for name in manifest["filename"]])
     return ImageSubset(images, manifest["label"].to_numpy(np.int32), ids, np.ones(len(ids), bool))
+
+
+def synthetic_generator_size(*image_sets: dict[str, Any] | None) -> int | None:
+    """The side in px of the generator behind the synthetic sets (the smallest, if they differ),
+    from their manifests' generator_size column; None when no set records it (no set given, or
+    sets written before manifests had that column)."""
+    sizes = [
+        int(size)
+        for image_set in image_sets
+        if image_set and "generator_size" in image_set["manifest"].columns
+        for size in image_set["manifest"]["generator_size"]
+    ]
+    return min(sizes) if sizes else None
+
+
+def resolution_plan(
+    enabled: bool, generator_px: int | None, image_size: int, input_size: int
+) -> dict[str, Any]:
+    """Whether real images go through the GAN's resolution (match_resolution), and one sentence
+    saying so for the comparison report.
+
+    They do when `enabled` and the GAN works below both the classifier's input size and the real
+    images' stored size: only then are synthetic images blurrier than real ones where the
+    classifier looks, so sharpness alone would tell "synthetic COVID-19" from everything else.
+    """
+    plan: dict[str, Any] = {  # "matched": real images go through match_resolution
+        "match_synthetic_resolution": enabled,
+        "generator_size": generator_px,
+        "image_size": image_size,
+        "input_size": input_size,
+        "matched": False,
+    }
+    if generator_px is None:
+        plan["sentence"] = (
+            "Real images were used as they are: no synthetic set here records its generator's "
+            "size (manifest column generator_size; re-run synthesis to add it)."
+        )
+    elif generator_px >= min(input_size, image_size):
+        plan["sentence"] = (
+            f"The GAN works at {generator_px} px, not below the classifier's {input_size} px "
+            "input, so real images were used as they are."
+        )
+    elif not enabled:
+        plan["sentence"] = (
+            f"Real images were NOT brought to the GAN's {generator_px} px and back "
+            "(classification.match_synthetic_resolution: false): synthetic images are blurrier "
+            "than real ones, so a classifier can tell them apart by sharpness alone."
+        )
+    else:
+        plan["matched"] = True
+        plan["sentence"] = (
+            f"Real images were brought to the GAN's {generator_px} px and back (area down, "
+            "cubic up), like the synthetic ones, so sharpness cannot tell them apart."
+        )
+    return plan
+
+
+def match_resolution(images: np.ndarray | LazyRows, size: int) -> LazyRows:
+    """The images (uint8 (n, s, s), an array or LazyRows) brought to size px and back
+    (down_and_up) as each batch is read, still uint8 (n, s, s). Image by image: nothing is
+    computed across images, so nothing crosses from one split to another."""
+    return LazyRows.concatenate(images).with_transform(partial(down_and_up, size=size))
 
 
 def concatenate(*subsets: ImageSubset) -> ImageSubset:

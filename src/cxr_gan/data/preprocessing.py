@@ -46,6 +46,22 @@ def _resize(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
     return cv2.resize(pixels, (width, height), interpolation=interpolation)
 
 
+def down_and_up(images: np.ndarray, size: int) -> np.ndarray:
+    """Each image brought to size x size and back: what a generator working at `size` px can show.
+
+    uint8 (n, h, w) -> uint8 (n, h, w), image by image (no statistic crosses images): down with
+    area interpolation (as GAN training shrinks real images), up with the cubic interpolation
+    that enlarges synthetic images (resize_square). Images at or below `size` come back as they
+    are.
+    """
+    height, width = images.shape[1:3]
+    if size >= min(height, width) or len(images) == 0:
+        return np.asarray(images)
+    return np.stack(
+        [_resize(_resize(image, size, size), width, height) for image in images]
+    ).reshape(images.shape)
+
+
 def perceptual_hash(pixels: np.ndarray) -> int:
     """64-bit pHash: robust to resizing, re-encoding and small contrast changes."""
     return int(str(imagehash.phash(Image.fromarray(pixels))), 16)

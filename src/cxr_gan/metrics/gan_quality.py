@@ -1,12 +1,27 @@
-"""How good, how diverse and how original are 50 synthetic X-rays? Judged against real ones.
+"""How good, how diverse and how original are synthetic X-rays? Judged against real ones.
 
 - Fidelity: KID (unbiased, trustworthy at 50 images) and FID (biased at 50 images; reported for
   comparison only) on features of either a fixed random CNN (offline, reproducible, but not
-  comparable to published numbers) or ImageNet InceptionV3 (the published convention).
-- Diversity: mean pairwise MS-SSIM within a set; higher means more alike (mode collapse). Compare
-  the synthetic value with the real value computed the same way at the same size.
+  comparable to published numbers) or ImageNet InceptionV3 (the published convention). Both are
+  given against the real images the GAN trained on AND against an evaluation split it never saw.
+- Coverage and density (Naeem et al. 2020, k = 5; see coverage.py): does the synthetic set reach
+  every part of the real one? Given beside the coverage that an equal number of other real images
+  reaches, since coverage depends on the set sizes.
+- Detectability: the out-of-fold AUC of a logistic regression telling synthetic from real
+  (detectability.py); 0.5 = indistinguishable.
+- Diversity: mean pairwise MS-SSIM within a set (ssim.py); higher means more alike. Compared with
+  real images brought to the generator's resolution and back, since a 64 px generator cannot show
+  446 px detail. With coverage it gives a plain verdict: "collapsed: ..." or "diverse: ...".
 - Memorization: each synthetic image's highest SSIM to any real training image; images above a
   threshold are probably copies.
+
+Why the random-CNN features are standardised: raw random-ReLU features share a large common mean,
+so KID's cubic kernel saw little but the mean and rated one realistic image repeated 50 times as
+excellent (KID x1000 27.8 on a collapsed generator). Each feature is therefore centred and scaled
+by the real images' statistics (FeatureSpace); KID and FID then see the standardised vectors
+scaled to norm sqrt(d), which keeps the cubic kernel bounded (a few off-distribution images cannot
+dominate it). With that, the report ranks held-out real < blurred < a few images repeated < noise
+(tests/metrics/test_report_ranking.py); KID numbers are on this scale, not the raw one.
 
 Images are numpy uint8 arrays of shape (n, h, w) (a trailing channel axis of 1 is accepted);
 real and synthetic sets may differ in size and are resized inside each function.
@@ -15,7 +30,6 @@ real and synthetic sets may differ in size and are resized inside each function.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import warnings
 from collections.abc import Callable, Sequence
@@ -23,13 +37,69 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import keras
 import numpy as np
-import tensorflow as tf
 from matplotlib.figure import Figure
 from scipy import linalg
 
+from cxr_gan.metrics.coverage import NAEEM_K, knn_scores
+from cxr_gan.metrics.detectability import real_vs_synthetic_auc
+from cxr_gan.metrics.image_sets import (
+    ImageSet,
+    as_image_array,
+    as_image_sets,
+    at_gan_resolution,
+    common_size,
+    resize_unit,
+)
+from cxr_gan.metrics.ssim import (
+    COMPARISON_SIZE,
+    MS_SSIM_WEIGHTS,
+    SSIM_FILTER_SIGMA,
+    SSIM_FILTER_SIZE,
+    MsSsimSettings,
+    class_diversity,
+    count_memorized,
+    mean_pairwise_ms_ssim,
+    ms_ssim_settings,
+    nearest_real_ssim,
+    ssim_filter_size,
+)
 from cxr_gan.progress import ProgressLog
+
+__all__ = [
+    "COMPARISON_SIZE",
+    "FEATURE_EXTRACTORS",
+    "MS_SSIM_WEIGHTS",
+    "SSIM_FILTER_SIGMA",
+    "SSIM_FILTER_SIZE",
+    "FeatureExtractor",
+    "FeatureExtractorUnavailable",
+    "FeatureSpace",
+    "ImageSet",
+    "MsSsimSettings",
+    "as_image_array",
+    "as_image_sets",
+    "at_gan_resolution",
+    "build_feature_extractor",
+    "build_random_cnn",
+    "class_diversity",
+    "common_size",
+    "compare_features",
+    "count_memorized",
+    "diversity_verdict",
+    "frechet_distance",
+    "gan_quality_report",
+    "kernel_inception_distance",
+    "mean_pairwise_ms_ssim",
+    "ms_ssim_settings",
+    "nearest_real_ssim",
+    "plot_gan_quality",
+    "quality_verdict",
+    "resize_unit",
+    "ssim_filter_size",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -41,60 +111,10 @@ INCEPTION_V3_NOTOP_URL = (
 )
 INCEPTION_V3_NOTOP_MD5 = "bcbd6486424b2319ff4ef7d526e38f63"  # as keras.applications checks it
 INCEPTION_V3_SIZE = 299
-# Wang et al. 2003 scale weights, finest scale first (tf.image.ssim_multiscale's default)
-MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
-SSIM_FILTER_SIZE, SSIM_FILTER_SIGMA = 11, 1.5
-
-ImageSet = np.ndarray | Sequence[np.ndarray]
 
 
 class FeatureExtractorUnavailable(RuntimeError):
     """The feature extractor cannot be built here (e.g. ImageNet weights missing offline)."""
-
-
-# ---------------------------------------------------------------- images
-
-
-def as_image_array(images: np.ndarray, what: str = "images") -> np.ndarray:
-    """Validate a (n, h, w) or (n, h, w, 1) grayscale stack and return it as (n, h, w)."""
-    images = np.asarray(images)
-    if images.ndim == 4 and images.shape[-1] == 1:
-        images = images[..., 0]
-    if images.ndim != 3 or min(images.shape) < 1:
-        raise ValueError(
-            f"{what}: expected grayscale images of shape (n, h, w), got {images.shape}"
-        )
-    return images
-
-
-def resize_unit(images: np.ndarray, size: tuple[int, int], batch_size: int = 64) -> np.ndarray:
-    """uint8 (n, h, w) -> float32 (n, size_h, size_w, 1) in [0, 1], antialiased when shrinking.
-
-    Batched so that resizing 446-px originals never holds more than one batch of floats."""
-    images = as_image_array(images)
-    out = np.empty((len(images), *size, 1), np.float32)
-    for start in range(0, len(images), batch_size):
-        batch = images[start : start + batch_size, ..., None].astype(np.float32) / 255.0
-        if batch.shape[1:3] != size:
-            batch = tf.image.resize(batch, size, method="bilinear", antialias=True).numpy()
-        out[start : start + batch_size] = np.clip(batch, 0.0, 1.0)
-    return out
-
-
-def common_size(*image_sets: np.ndarray) -> tuple[int, int]:
-    """The smallest height and width among the sets: shrinking never invents detail."""
-    sets = [as_image_array(images) for images in image_sets]
-    return min(s.shape[1] for s in sets), min(s.shape[2] for s in sets)
-
-
-def as_image_sets(synthetic: ImageSet) -> list[np.ndarray]:
-    """One array, or a list of arrays (one per sampling seed), as a list of (n, h, w) arrays."""
-    if isinstance(synthetic, np.ndarray):
-        return [as_image_array(synthetic, "synthetic")]
-    sets = [as_image_array(images, f"synthetic set {i}") for i, images in enumerate(synthetic)]
-    if not sets:
-        raise ValueError("synthetic: no image sets given")
-    return sets
 
 
 # ---------------------------------------------------------------- feature extractors
@@ -329,138 +349,519 @@ def frechet_distance(
     return float(mu_diff @ mu_diff + np.trace(sigma_r) + np.trace(sigma_f) - 2 * np.trace(covmean))
 
 
-# ---------------------------------------------------------------- diversity and memorization
+# ---------------------------------------------------------------- the report's feature space
 
 
 @dataclass(frozen=True)
-class MsSsimSettings:
-    power_factors: tuple[float, ...]
-    filter_size: int
-    filter_sigma: float
+class FeatureSpace:
+    """Where the report compares feature vectors: standardised by real images' statistics.
+
+    Raw random-CNN features share a large positive mean (ReLU outputs), so a kernel on them sees
+    mostly that mean: a set of a few images repeated has about the real mean and scored as
+    excellent. Centring and scaling each feature by the real images' mean and std makes every
+    feature count by how much it varies between real images. The std is floored at its median
+    over features, so near-constant features (a dead ReLU, a flat border) cannot blow up.
+    `center` and `scale` are float64 (d,); both None = raw features (the published convention
+    for InceptionV3 KID/FID)."""
+
+    center: np.ndarray | None
+    scale: np.ndarray | None
+
+    @classmethod
+    def fit(cls, real_features: np.ndarray, standardize: bool = True) -> FeatureSpace:
+        """Fit on real features (n, d), n >= 2; standardize=False keeps features raw."""
+        real = _as_features(real_features, "real_features")
+        if not standardize:
+            return cls(None, None)
+        std = real.std(axis=0)
+        floor = float(np.median(std)) or float(std.mean()) or 1.0
+        return cls(real.mean(axis=0), np.maximum(std, floor))
 
     @property
-    def scales(self) -> int:
-        return len(self.power_factors)
-
-
-def ms_ssim_settings(side: int) -> MsSsimSettings:
-    """MS-SSIM settings that work for images whose shorter side is `side` pixels.
-
-    TF needs the image at every scale (each halving rounds up) to be at least filter_size
-    pixels, so its default (5 scales, 11-px filter) needs >= 161 px. Rule: keep the 11-px,
-    sigma-1.5 Gaussian and use as many of the 5 standard scales as fit (5 scales from 161 px,
-    4 from 81, 3 from 41, 2 from 21), with the standard weights of those scales renormalised to
-    sum to 1. Below 21 px the filter shrinks (odd size, sigma scaled with it) so that 2 scales
-    still fit. Values are comparable only between sets measured at the same size and rule."""
-    sizes = [side]
-    while len(sizes) < len(MS_SSIM_WEIGHTS):
-        sizes.append(math.ceil(sizes[-1] / 2))
-    scales = sum(size >= SSIM_FILTER_SIZE for size in sizes)
-    filter_size, sigma = SSIM_FILTER_SIZE, SSIM_FILTER_SIGMA
-    if scales < 2:
-        filter_size = math.ceil(side / 2)
-        filter_size -= 1 - filter_size % 2  # odd, so the window has a centre
-        if filter_size < 3:
-            raise ValueError(f"images of {side} px are too small for MS-SSIM (need >= 6 px)")
-        sigma = SSIM_FILTER_SIGMA * filter_size / SSIM_FILTER_SIZE
-        scales = 2
-    weights = np.array(MS_SSIM_WEIGHTS[:scales])
-    return MsSsimSettings(tuple(float(w) for w in weights / weights.sum()), filter_size, sigma)
-
-
-def _pairs(n: int, max_pairs: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    first, second = np.triu_indices(n, k=1)
-    if len(first) > max_pairs:
-        chosen = np.sort(np.random.default_rng(seed).choice(len(first), max_pairs, replace=False))
-        first, second = first[chosen], second[chosen]
-    return first, second
-
-
-def mean_pairwise_ms_ssim(
-    images: np.ndarray,
-    max_pairs: int = 1000,
-    seed: int = 0,
-    image_size: tuple[int, int] | None = None,
-    batch_size: int = 128,
-) -> float:
-    """Mean MS-SSIM over all pairs within one set (or `max_pairs` random distinct pairs): the
-    standard GAN diversity score. Higher = the images are more alike (mode collapse); compare
-    with the real set's value at the same image_size (see ms_ssim_settings for the scale rule)."""
-    images = as_image_array(images)
-    if len(images) < 2:
-        raise ValueError("mean_pairwise_ms_ssim needs at least 2 images")
-    size = image_size or images.shape[1:3]
-    settings = ms_ssim_settings(min(size))
-    unit = resize_unit(images, tuple(size))
-    first, second = _pairs(len(unit), max_pairs, seed)
-    scores = []
-    for start in range(0, len(first), batch_size):
-        scores.append(
-            tf.image.ssim_multiscale(
-                unit[first[start : start + batch_size]],
-                unit[second[start : start + batch_size]],
-                max_val=1.0,
-                power_factors=settings.power_factors,
-                filter_size=settings.filter_size,
-                filter_sigma=settings.filter_sigma,
-            ).numpy()
+    def description(self) -> str:
+        if self.center is None:
+            return "raw features (the published KID/FID convention)"
+        return (
+            "features centred and scaled by the real images' mean and std (std floored at its "
+            "median); KID and FID on these vectors scaled to norm sqrt(d), coverage and the "
+            "real-vs-synthetic classifier on the standardised vectors"
         )
-    return float(np.mean(np.concatenate(scores)))
+
+    def standardize(self, features: np.ndarray) -> np.ndarray:
+        """(n, d) -> (n, d) float64: the space of coverage, density and the AUC."""
+        features = np.asarray(features, np.float64)
+        if self.center is None:
+            return features
+        return (features - self.center) / self.scale
+
+    def kernel_features(self, features: np.ndarray) -> np.ndarray:
+        """(n, d) -> (n, d): standardised rows scaled to norm sqrt(d), so KID's kernel
+        (x.y / d + 1)^3 sees cosines in [-1, 1]; raw features stay raw."""
+        standardized = self.standardize(features)
+        if self.center is None:
+            return standardized
+        norms = np.linalg.norm(standardized, axis=1, keepdims=True)
+        return standardized / np.maximum(norms, 1e-12) * np.sqrt(standardized.shape[1])
 
 
-def ssim_filter_size(side: int) -> int:
-    """tf.image.ssim's 11-px window, shrunk (odd) for images smaller than 11 px."""
-    return min(SSIM_FILTER_SIZE, side - (1 - side % 2))
+def compare_features(
+    space: FeatureSpace,
+    real_features: np.ndarray,
+    fake_features: np.ndarray,
+    *,
+    k: int = NAEEM_K,
+    kid_subset_size: int | None = None,
+    kid_subsets: int = 100,
+    seed: int = 0,
+    fid: bool = True,
+) -> dict[str, float | None]:
+    """KID (mean and spread over subsets), FID, and k-NN precision/recall/density/coverage of
+    fake (M, d) against real (N, d) raw features, in `space`. The k-NN scores are None when
+    either set has at most k rows; FID is None with fid=False (its matrix square root is the
+    slow part). kid_subset_size is capped at the smaller set."""
+    real_kernel, fake_kernel = (
+        space.kernel_features(real_features),
+        space.kernel_features(fake_features),
+    )
+    largest = min(len(real_kernel), len(fake_kernel), 1000)
+    size = largest if kid_subset_size is None else min(kid_subset_size, largest)
+    kid_mean, kid_std = kernel_inception_distance(real_kernel, fake_kernel, size, kid_subsets, seed)
+    scores: dict[str, float | None] = {
+        "kid_mean": kid_mean,
+        "kid_std_subsets": kid_std,
+        "fid": frechet_distance(real_kernel, fake_kernel) if fid else None,
+    }
+    if min(len(real_kernel), len(fake_kernel)) > k:
+        knn = knn_scores(space.standardize(real_features), space.standardize(fake_features), k)
+        scores.update(knn.as_dict())
+    else:
+        scores.update(dict.fromkeys(("precision", "recall", "density", "coverage")))
+    return scores
 
 
-def nearest_real_ssim(
-    synthetic: np.ndarray,
-    real: np.ndarray,
-    image_size: tuple[int, int] | None = None,
-    max_pairs_per_batch: int = 512,
-) -> tuple[np.ndarray, np.ndarray]:
-    """For each synthetic image, the highest SSIM to any real image and that image's index.
-
-    A GAN trained on ~80 images can simply reproduce some of them; a near-1 SSIM to a training
-    image flags such a copy. Both sets are resized to `image_size` (default: the smaller size)."""
-    synthetic, real = as_image_array(synthetic, "synthetic"), as_image_array(real, "real")
-    size = tuple(image_size or common_size(synthetic, real))
-    syn_unit, real_unit = resize_unit(synthetic, size), resize_unit(real, size)
-    filter_size = ssim_filter_size(min(size))
-    sigma = SSIM_FILTER_SIGMA * filter_size / SSIM_FILTER_SIZE
-    per_batch = max(1, max_pairs_per_batch // len(real_unit))
-    best = np.empty(len(syn_unit))
-    best_index = np.empty(len(syn_unit), np.int64)
-    progress = ProgressLog(len(syn_unit), "Nearest real SSIM", logger, unit="images")
-    for start in range(0, len(syn_unit), per_batch):
-        chunk = syn_unit[start : start + per_batch]
-        scores = tf.image.ssim(
-            np.repeat(chunk, len(real_unit), axis=0),
-            np.tile(real_unit, (len(chunk), 1, 1, 1)),
-            max_val=1.0,
-            filter_size=filter_size,
-            filter_sigma=sigma,
-        ).numpy()
-        scores = scores.reshape(len(chunk), len(real_unit))
-        best[start : start + len(chunk)] = scores.max(axis=1)
-        best_index[start : start + len(chunk)] = scores.argmax(axis=1)
-        progress.update(len(chunk))
-    return best, best_index
+# ---------------------------------------------------------------- verdict
 
 
-def count_memorized(nearest_ssims: np.ndarray, threshold: float = 0.9) -> int:
-    """How many synthetic images are at least `threshold` SSIM from a real one: likely copies."""
-    return int(np.sum(np.asarray(nearest_ssims) >= threshold))
+def diversity_verdict(
+    synthetic_ms_ssim: float,
+    real_ms_ssim: float,
+    gan_image_size: int | None = None,
+    margin: float = 0.05,
+) -> tuple[bool, str]:
+    """(collapsed, text): collapsed when the synthetic set's mean pairwise MS-SSIM exceeds the
+    real one's (measured on real images at the generator's resolution) by more than `margin`.
+
+    E.g. (True, "collapsed: synthetic MS-SSIM 0.88 vs real 0.44 at 64 px")."""
+    collapsed = synthetic_ms_ssim > real_ms_ssim + margin
+    where = f" at {gan_image_size} px" if gan_image_size else ""
+    word = "collapsed" if collapsed else "diverse"
+    return (
+        collapsed,
+        f"{word}: synthetic MS-SSIM {synthetic_ms_ssim:.2f} vs real {real_ms_ssim:.2f}{where}",
+    )
 
 
-# ---------------------------------------------------------------- report and figure
+def quality_verdict(
+    synthetic_ms_ssim: float | None,
+    real_ms_ssim: float | None,
+    gan_image_size: int | None,
+    coverage: float | None,
+    real_coverage: float | None,
+    margin: float = 0.05,
+    min_coverage_ratio: float = 0.6,
+) -> tuple[bool, bool, str]:
+    """(collapsed, missing_modes, text) from diversity and coverage together.
+
+    missing_modes: coverage below min_coverage_ratio x the coverage an equal number of other
+    real images reaches (real_coverage). collapsed: the MS-SSIM rule of diversity_verdict, or
+    missing_modes. Either part is skipped (and the text says so) when its inputs are None."""
+    parts, collapsed_by_ms_ssim = [], False
+    if synthetic_ms_ssim is not None and real_ms_ssim is not None:
+        collapsed_by_ms_ssim, text = diversity_verdict(
+            synthetic_ms_ssim, real_ms_ssim, gan_image_size, margin
+        )
+        parts.append(text.split(": ", 1)[1])
+    missing_modes = False
+    if coverage is not None and real_coverage:
+        missing_modes = coverage < min_coverage_ratio * real_coverage
+        parts.append(f"coverage {coverage:.2f} of real's {real_coverage:.2f}")
+    elif coverage is not None:
+        parts.append(f"coverage {coverage:.2f} (no real reference: no evaluation split)")
+    collapsed = collapsed_by_ms_ssim or missing_modes
+    if collapsed_by_ms_ssim:
+        word = "collapsed"
+    elif missing_modes:
+        word = f"collapsed (missing modes: coverage below {min_coverage_ratio:g}x real's)"
+    else:
+        word = "diverse" if parts else "unknown"
+    return collapsed, missing_modes, f"{word}: " + "; ".join(parts or ["too few images to judge"])
+
+
+# ---------------------------------------------------------------- report
 
 
 def _number(value: float | None) -> float | None:
     """A JSON-safe float: NaN and infinity become None (json.dumps would write invalid JSON)."""
-    if value is None or not math.isfinite(value):
+    if value is None or not np.isfinite(value):
         return None
     return float(value)
+
+
+def _mean_std(values: Sequence[float | None]) -> tuple[float | None, float | None]:
+    """Mean over sample sets and the spread between them (std, ddof 1; None for one set)."""
+    present = [v for v in values if v is not None]
+    if not present:
+        return None, None
+    spread = float(np.std(present, ddof=1)) if len(present) > 1 else None
+    return _number(float(np.mean(present))), _number(spread)
+
+
+def _stack(*image_sets: np.ndarray | None) -> np.ndarray:
+    """Several uint8 sets as one, shrunk (cv2.INTER_AREA) to their common size if they differ."""
+    sets = [as_image_array(images) for images in image_sets if images is not None and len(images)]
+    size = common_size(*sets)
+    return np.concatenate(
+        [
+            images
+            if images.shape[1:] == size
+            else np.stack([cv2.resize(i, size[::-1], interpolation=cv2.INTER_AREA) for i in images])
+            for images in sets
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class _Real:
+    """The real sides of a report, already at the generator's resolution, with features."""
+
+    training: np.ndarray
+    training_features: np.ndarray
+    evaluation: np.ndarray | None
+    evaluation_features: np.ndarray | None
+
+    @classmethod
+    def prepare(
+        cls,
+        training: np.ndarray,
+        evaluation: np.ndarray | None,
+        gan_image_size: int | None,
+        extractor: FeatureExtractor,
+        batch_size: int,
+    ) -> _Real:
+        """Bring both real sides to the generator's resolution and extract their features."""
+        training = at_gan_resolution(training, gan_image_size)
+        evaluation = None if evaluation is None else at_gan_resolution(evaluation, gan_image_size)
+        return cls(
+            training,
+            extractor(training, batch_size),
+            evaluation,
+            None if evaluation is None else extractor(evaluation, batch_size),
+        )
+
+    @property
+    def pooled_features(self) -> np.ndarray:
+        """All real features: what the feature space is standardised by."""
+        if self.evaluation_features is None:
+            return self.training_features
+        return np.concatenate([self.training_features, self.evaluation_features])
+
+    @property
+    def main(self) -> np.ndarray:
+        """Features the main numbers compare with: the evaluation split, else training."""
+        if self.evaluation_features is not None:
+            return self.evaluation_features
+        return self.training_features
+
+    @property
+    def main_name(self) -> str:
+        if self.evaluation_features is not None:
+            return "evaluation split (real images the GAN never trained on)"
+        return "GAN-training images (no evaluation split given)"
+
+
+@dataclass(frozen=True)
+class _Settings:
+    seed: int
+    kid_subset_size: int | None
+    kid_subsets: int
+    ms_ssim_max_pairs: int
+    coverage_k: int
+    auc_folds: int
+    size: tuple[int, int]
+
+
+def _reference(
+    space: FeatureSpace, real: _Real, fake_features: np.ndarray, number: int, s: _Settings
+) -> dict[str, Any] | None:
+    """What an equal number of other real (GAN-training) images reach against the evaluation
+    split, and the synthetic coverage at that same number (coverage grows with set size)."""
+    if real.evaluation_features is None:
+        return None
+    n = min(len(fake_features), len(real.training_features))
+    if n <= s.coverage_k or len(real.evaluation_features) <= s.coverage_k:
+        return None
+    rng = np.random.default_rng([s.seed, number])
+    others = real.training_features[np.sort(rng.choice(len(real.training_features), n, False))]
+    scores = compare_features(
+        space,
+        real.evaluation_features,
+        others,
+        k=s.coverage_k,
+        kid_subset_size=s.kid_subset_size,
+        kid_subsets=s.kid_subsets,
+        seed=s.seed,
+        fid=False,
+    )
+    fakes = fake_features[np.sort(rng.choice(len(fake_features), n, False))]
+    synthetic = knn_scores(
+        space.standardize(real.evaluation_features), space.standardize(fakes), s.coverage_k
+    )
+    return {
+        "n": n,
+        "kid_x1000": 1000 * scores["kid_mean"],
+        "coverage": scores["coverage"],
+        "density": scores["density"],
+        "synthetic_coverage_same_n": synthetic.coverage,
+    }
+
+
+def _set_scores(
+    space: FeatureSpace,
+    real: _Real,
+    images: np.ndarray,
+    features: np.ndarray,
+    number: int,
+    s: _Settings,
+) -> dict[str, Any]:
+    """Every per-set number: against the main real set, the training images and the reference."""
+    main = compare_features(
+        space,
+        real.main,
+        features,
+        k=s.coverage_k,
+        kid_subset_size=s.kid_subset_size,
+        kid_subsets=s.kid_subsets,
+        seed=s.seed,
+    )
+    vs_training = kernel_inception_distance(
+        space.kernel_features(real.training_features),
+        space.kernel_features(features),
+        min(len(features), len(real.training_features), s.kid_subset_size or 1000),
+        s.kid_subsets,
+        s.seed,
+    )[0]
+    return {
+        "n": len(images),
+        "kid_mean": main["kid_mean"],
+        "kid_std_subsets": main["kid_std_subsets"],
+        "kid_x1000_mean": 1000 * main["kid_mean"],
+        "kid_vs_training_x1000": 1000 * vs_training,
+        "fid": main["fid"],
+        **{key: main[key] for key in ("coverage", "density", "precision", "recall")},
+        "real_vs_synthetic_auc": real_vs_synthetic_auc(
+            space.standardize(real.main), space.standardize(features), s.auc_folds, s.seed
+        ),
+        "ms_ssim": mean_pairwise_ms_ssim(images, s.ms_ssim_max_pairs, s.seed, s.size)
+        if len(images) > 1
+        else None,
+        "real_reference": _reference(space, real, features, number, s),
+    }
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(item) for item in value]
+    if isinstance(value, (float, np.floating)):
+        return _number(float(value))
+    return value
+
+
+def _kid_block(per_set: list[dict[str, Any]], real: _Real, s: _Settings) -> dict[str, Any]:
+    """The top-level KID keys (against the main real set), as earlier reports had them."""
+    kids = [entry["kid_mean"] for entry in per_set]
+    between = _mean_std(kids)[1]
+    within = float(np.mean([entry["kid_std_subsets"] for entry in per_set]))
+    kid_std = between if between is not None else within
+    mean = float(np.mean(kids))
+    return {
+        "kid_against": real.main_name,
+        "kid_mean": mean,
+        "kid_std": kid_std,
+        "kid_std_kind": "between_sets" if between is not None else "subsets",
+        "kid_std_between_sets": between,
+        "kid_std_subsets": within,
+        "kid_x1000_mean": 1000 * mean,
+        "kid_x1000_std": 1000 * kid_std,
+        "kid_subsets": s.kid_subsets,
+        "kid_subset_size": s.kid_subset_size
+        or min(len(real.main), *(entry["n"] for entry in per_set), 1000),
+    }
+
+
+def _labelled_kids(per_set: list[dict[str, Any]], real: _Real) -> dict[str, Any]:
+    """KID against the evaluation split and against the GAN-training images, each labelled."""
+    mean, spread = _mean_std([1000 * entry["kid_mean"] for entry in per_set])
+    train_mean, train_spread = _mean_std([entry["kid_vs_training_x1000"] for entry in per_set])
+    has_evaluation = real.evaluation_features is not None
+    return {
+        "kid_vs_evaluation": {
+            "x1000_mean": mean,
+            "x1000_std_between_sets": spread,
+            "n_real": len(real.evaluation_features),
+            "note": "the honest realism number: real images the GAN never trained on",
+        }
+        if has_evaluation
+        else None,
+        "kid_vs_training": {
+            "x1000_mean": train_mean,
+            "x1000_std_between_sets": train_spread,
+            "n_real": len(real.training_features),
+            "note": "against the images the GAN trained on: well below the evaluation-split KID "
+            "means it reproduces its training images rather than their distribution",
+        },
+    }
+
+
+def _coverage_block(
+    per_set: list[dict[str, Any]], real: _Real, s: _Settings, min_ratio: float
+) -> dict[str, Any]:
+    block: dict[str, Any] = {"against": real.main_name}
+    for key in ("coverage", "density", "precision", "recall"):
+        block[f"{key}_mean"], block[f"{key}_std"] = _mean_std([e[key] for e in per_set])
+    references = [e["real_reference"] for e in per_set if e["real_reference"] is not None]
+    block["real_reference"] = None
+    block["ratio_to_real"] = None
+    if references:
+        reference: dict[str, Any] = {"n_images": references[0]["n"]}
+        for key in ("coverage", "density", "kid_x1000", "synthetic_coverage_same_n"):
+            reference[f"{key}_mean"], reference[f"{key}_std"] = _mean_std(
+                [r[key] for r in references]
+            )
+        reference["note"] = (
+            "an equal number of other real (GAN-training) images against the evaluation split: "
+            "what a perfect generator would reach with this many images"
+        )
+        block["real_reference"] = reference
+        if reference["coverage_mean"]:
+            block["ratio_to_real"] = (
+                reference["synthetic_coverage_same_n_mean"] / reference["coverage_mean"]
+            )
+    block["note"] = (
+        f"Naeem et al. 2020, k = {s.coverage_k}: the fraction of real images with a synthetic "
+        f"one among their k nearest real neighbours' radius; below {min_ratio:g}x the real "
+        "reference counts as missing modes"
+    )
+    return block
+
+
+def _diversity_block(
+    per_set: list[dict[str, Any]],
+    real_at_gan: np.ndarray,
+    real_full: np.ndarray,
+    gan_image_size: int | None,
+    margin: float,
+    s: _Settings,
+) -> dict[str, Any]:
+    settings = ms_ssim_settings(min(s.size))
+    synthetic, synthetic_spread = _mean_std([e["ms_ssim"] for e in per_set])
+    real = mean_pairwise_ms_ssim(real_at_gan, s.ms_ssim_max_pairs, s.seed, s.size)
+    full = (
+        mean_pairwise_ms_ssim(real_full, s.ms_ssim_max_pairs, s.seed, s.size)
+        if real_full.shape[1:] != real_at_gan.shape[1:]
+        else real
+    )
+    return {
+        "synthetic_ms_ssim": synthetic,
+        "synthetic_ms_ssim_std_between_sets": synthetic_spread,
+        "real_ms_ssim": real,
+        "real_ms_ssim_full_size": full,
+        "gan_image_size": gan_image_size,
+        "margin": margin,
+        "note": "mean pairwise MS-SSIM; higher = less diverse. real_ms_ssim: real images brought "
+        "to the generator's resolution and back (the fair comparison, used by the verdict); "
+        "real_ms_ssim_full_size: without that round trip",
+        "image_size": list(s.size),
+        "scales": settings.scales,
+        "filter_size": settings.filter_size,
+        "max_pairs": s.ms_ssim_max_pairs,
+    }
+
+
+def _memorization_block(
+    sets: list[np.ndarray], training: np.ndarray, threshold: float, size: tuple[int, int]
+) -> dict[str, Any]:
+    nearest, nearest_index, set_index, index_in_set = [], [], [], []
+    for number, images in enumerate(sets):
+        best, best_index = nearest_real_ssim(images, training, size)
+        nearest += best.tolist()
+        nearest_index += best_index.tolist()
+        set_index += [number] * len(images)
+        index_in_set += list(range(len(images)))
+    return {
+        "against": "GAN-training images",
+        "threshold": threshold,
+        "count_above": count_memorized(np.array(nearest), threshold),
+        "max_ssim": max(nearest),
+        "image_size": list(size),
+        "nearest_ssim": nearest,
+        "nearest_real_index": nearest_index,
+        "set_index": set_index,
+        "index_in_set": index_in_set,
+    }
+
+
+def _evaluation_images(evaluation: np.ndarray | None) -> np.ndarray | None:
+    """The evaluation split as (n, h, w), or None when absent or too small to compare with."""
+    if evaluation is None:
+        return None
+    if len(evaluation) < 2:
+        logger.warning(
+            "GAN quality: %d evaluation image(s) cannot give KID or coverage; comparing with the "
+            "GAN-training images instead",
+            len(evaluation),
+        )
+        return None
+    return as_image_array(evaluation, "evaluation")
+
+
+UNREALISTIC_AUC = 0.95  # a real-vs-synthetic classifier this good tells (almost) every image apart
+
+
+def with_realism(verdict: str, real_vs_synthetic_auc: float | None) -> str:
+    """The verdict with realism beside diversity: a varied set that a linear classifier on the
+    report's features tells from real images (AUC >= UNREALISTIC_AUC) is not realistic, and a
+    "diverse" verdict alone would hide it."""
+    if real_vs_synthetic_auc is None:
+        return verdict
+    if real_vs_synthetic_auc >= UNREALISTIC_AUC:
+        return (
+            f"{verdict}; UNREALISTIC: told from real images with AUC "
+            f"{real_vs_synthetic_auc:.2f} (real-vs-synthetic classifier)"
+        )
+    return f"{verdict}; real-vs-synthetic AUC {real_vs_synthetic_auc:.2f}"
+
+
+def _report_verdict(
+    coverage: dict[str, Any],
+    diversity: dict[str, Any],
+    gan_image_size: int | None,
+    margin: float,
+    min_ratio: float,
+) -> tuple[bool, bool, str]:
+    """quality_verdict on the report's blocks: coverage at equal numbers against the real
+    reference when there is one, else the plain coverage without a reference."""
+    reference = coverage["real_reference"]
+    return quality_verdict(
+        diversity["synthetic_ms_ssim"],
+        diversity["real_ms_ssim"],
+        gan_image_size,
+        reference["synthetic_coverage_same_n_mean"] if reference else coverage["coverage_mean"],
+        reference["coverage_mean"] if reference else None,
+        margin,
+        min_ratio,
+    )
 
 
 def gan_quality_report(
@@ -468,126 +869,151 @@ def gan_quality_report(
     real: np.ndarray,
     feature_extractor: str | FeatureExtractor = "random_cnn",
     *,
+    evaluation: np.ndarray | None = None,
+    gan_image_size: int | None = None,
     seed: int = 0,
     feature_seed: int = 0,
     random_cnn_size: int = 128,
     inception_weights: str | os.PathLike | None = None,
+    standardize_features: bool | None = None,
     kid_subset_size: int | None = None,
     kid_subsets: int = 100,
     ms_ssim_max_pairs: int = 1000,
     memorization_threshold: float = 0.9,
     ssim_size: tuple[int, int] | None = None,
     batch_size: int = 32,
+    coverage_k: int = NAEEM_K,
+    collapse_margin: float = 0.05,
+    min_coverage_ratio: float = 0.6,
+    auc_folds: int = 5,
 ) -> dict[str, Any]:
-    """KID, FID, diversity and memorization of synthetic images against real ones, as plain JSON.
+    """Realism, coverage, detectability, diversity and memorization of synthetic images, as JSON.
 
-    `synthetic` is one array or a list of arrays, one per sampling seed: KID from 50 images is
-    noisy (three sets of 50 from one generator moved it by 100-200 in x1000 units), so with
-    several sets kid_mean is the mean over sets and kid_std the spread between sets. `seed`
-    drives the KID subsets and MS-SSIM pairs; `feature_seed` fixes the random CNN, so keep it
-    constant to compare runs. Memorization lists cover all synthetic images, set after set."""
-    sets = as_image_sets(synthetic)
-    real = as_image_array(real, "real")
-    if isinstance(feature_extractor, str):
-        extractor = build_feature_extractor(
-            feature_extractor, feature_seed, random_cnn_size, inception_weights
-        )
-    else:
-        extractor = feature_extractor
-    real_features = extractor(real, batch_size)
-    size = tuple(ssim_size or common_size(real, *sets))
-    settings = ms_ssim_settings(min(size))
-
+    `synthetic`: uint8 (n, h, w), or a list of such arrays, one per sampling seed (50 images
+    alone are noisy: the report gives each number's mean over sets and the spread between them).
+    `real`: uint8 (n, h, w) real images the GAN TRAINED on (KID-vs-training, memorization, the
+    coverage reference). `evaluation`: real images of the same class it never trained on; when
+    given, the main numbers (kid_*, fid, coverage, AUC) are against it, else against `real`.
+    `gan_image_size`: the generator's side; real images are first brought down to it
+    (cv2.INTER_AREA), so a small generator is judged at its own resolution. `ssim_size`: the
+    (h, w) at which SSIM and MS-SSIM compare (default: the smallest size present).
+    `standardize_features` defaults to True for the random CNN and False for InceptionV3 (see
+    FeatureSpace). `seed` drives KID subsets, MS-SSIM pairs, AUC folds and reference draws;
+    `feature_seed` fixes the random CNN, so keep both constant to compare runs. The verdict:
+    collapsed when synthetic MS-SSIM > real (at the GAN's resolution) + collapse_margin, or
+    coverage < min_coverage_ratio x that of an equal number of other real images."""
+    sets = [at_gan_resolution(images, gan_image_size) for images in as_image_sets(synthetic)]
+    training, held_out = as_image_array(real, "real"), _evaluation_images(evaluation)
+    extractor = (
+        build_feature_extractor(feature_extractor, feature_seed, random_cnn_size, inception_weights)
+        if isinstance(feature_extractor, str)
+        else feature_extractor
+    )
+    real_sides = _Real.prepare(training, held_out, gan_image_size, extractor, batch_size)
+    standardize = (
+        extractor.name == "random_cnn" if standardize_features is None else standardize_features
+    )
+    space = FeatureSpace.fit(real_sides.pooled_features, standardize)
+    settings = _Settings(
+        seed,
+        kid_subset_size,
+        kid_subsets,
+        ms_ssim_max_pairs,
+        coverage_k,
+        auc_folds,
+        tuple(ssim_size or common_size(real_sides.training, *sets)),
+    )
     per_set = []
     progress = ProgressLog(len(sets), "GAN quality", logger, unit="synthetic sets")
-    for images in sets:
-        features = extractor(images, batch_size)
-        kid_mean, kid_std = kernel_inception_distance(
-            real_features, features, kid_subset_size, kid_subsets, seed
-        )
-        per_set.append(
-            {
-                "n": len(images),
-                "kid_mean": kid_mean,
-                "kid_std_subsets": kid_std,
-                "kid_x1000_mean": 1000 * kid_mean,
-                "fid": frechet_distance(real_features, features),
-                "ms_ssim": mean_pairwise_ms_ssim(images, ms_ssim_max_pairs, seed, size)
-                if len(images) > 1
-                else None,
-            }
-        )
-        progress.update(extra=f"KID x1000 {1000 * kid_mean:.1f}")
-
-    kids = np.array([s["kid_mean"] for s in per_set])
-    between = float(np.std(kids, ddof=1)) if len(kids) > 1 else None
-    within = float(np.mean([s["kid_std_subsets"] for s in per_set]))
-    kid_std = between if between is not None else within
-
-    nearest, nearest_index, set_index, index_in_set = [], [], [], []
     for number, images in enumerate(sets):
-        best, best_index = nearest_real_ssim(images, real, size)
-        nearest += best.tolist()
-        nearest_index += best_index.tolist()
-        set_index += [number] * len(images)
-        index_in_set += list(range(len(images)))
-    synthetic_ms_ssims = [s["ms_ssim"] for s in per_set if s["ms_ssim"] is not None]
+        per_set.append(
+            _set_scores(space, real_sides, images, extractor(images, batch_size), number, settings)
+        )
+        progress.update(extra=f"KID x1000 {per_set[-1]['kid_x1000_mean']:.1f}")
 
-    return {
+    coverage = _coverage_block(per_set, real_sides, settings, min_coverage_ratio)
+    diversity = _diversity_block(
+        per_set,
+        _stack(real_sides.training, real_sides.evaluation),
+        _stack(training, held_out),
+        gan_image_size,
+        collapse_margin,
+        settings,
+    )
+    collapsed, missing_modes, verdict = _report_verdict(
+        coverage, diversity, gan_image_size, collapse_margin, min_coverage_ratio
+    )
+    auc_mean, auc_std = _mean_std([e["real_vs_synthetic_auc"] for e in per_set])
+    verdict = with_realism(verdict, auc_mean)
+    report = {
+        "verdict": verdict,
+        "collapsed": collapsed,
+        "missing_modes": missing_modes,
         "feature_extractor": extractor.name,
         "feature_extractor_note": extractor.description,
         "feature_dim": extractor.feature_dim,
-        "n_real": len(real),
+        "feature_space": space.description,
+        "gan_image_size": gan_image_size,
+        "real_images_note": f"real images brought to the generator's {gan_image_size} px "
+        "(cv2.INTER_AREA), then resized like the synthetic ones"
+        if gan_image_size
+        else "real images at their own size",
+        "n_real": len(training),
+        "n_training": len(training),
+        "n_evaluation": 0 if held_out is None else len(held_out),
         "n_synthetic": sum(len(images) for images in sets),
         "n_synthetic_sets": len(sets),
         "synthetic_set_sizes": [len(images) for images in sets],
-        "kid_mean": _number(float(kids.mean())),
-        "kid_std": _number(kid_std),
-        "kid_std_kind": "between_sets" if between is not None else "subsets",
-        "kid_std_between_sets": _number(between),
-        "kid_std_subsets": _number(within),
-        "kid_x1000_mean": _number(1000 * float(kids.mean())),
-        "kid_x1000_std": _number(1000 * kid_std),
-        "kid_subsets": kid_subsets,
-        "kid_subset_size": kid_subset_size
-        or min(len(real), *(len(images) for images in sets), 1000),
-        "fid": _number(float(np.mean([s["fid"] for s in per_set]))),
+        **_kid_block(per_set, real_sides, settings),
+        **_labelled_kids(per_set, real_sides),
+        "fid": float(np.mean([e["fid"] for e in per_set])),
         "fid_note": "FID is strongly biased at this sample size; trust KID at ~50 images",
-        "per_set": [
-            {key: _number(value) if isinstance(value, float) else value for key, value in s.items()}
-            for s in per_set
-        ],
-        "diversity": {
-            "synthetic_ms_ssim": _number(float(np.mean(synthetic_ms_ssims)))
-            if synthetic_ms_ssims
-            else None,
-            "real_ms_ssim": _number(mean_pairwise_ms_ssim(real, ms_ssim_max_pairs, seed, size))
-            if len(real) > 1
-            else None,
-            "note": "mean pairwise MS-SSIM; higher = less diverse (collapse if well above real)",
-            "image_size": list(size),
-            "scales": settings.scales,
-            "filter_size": settings.filter_size,
-            "max_pairs": ms_ssim_max_pairs,
+        "coverage": coverage,
+        "real_vs_synthetic_auc": {
+            "mean": auc_mean,
+            "std_between_sets": auc_std,
+            "against": real_sides.main_name,
+            "note": "out-of-fold AUC of a logistic regression on the report's features telling "
+            "synthetic from real: 0.5 = indistinguishable, 1.0 = every synthetic image told apart",
         },
-        "memorization": {
-            "threshold": memorization_threshold,
-            "count_above": count_memorized(np.array(nearest), memorization_threshold),
-            "max_ssim": _number(max(nearest)),
-            "image_size": list(size),
-            "nearest_ssim": [_number(value) for value in nearest],
-            "nearest_real_index": nearest_index,
-            "set_index": set_index,
-            "index_in_set": index_in_set,
+        "per_set": per_set,
+        "diversity": diversity,
+        "memorization": _memorization_block(
+            sets, real_sides.training, memorization_threshold, settings.size
+        ),
+        "settings": {
+            "coverage_k": coverage_k,
+            "collapse_margin": collapse_margin,
+            "min_coverage_ratio": min_coverage_ratio,
+            "auc_folds": auc_folds,
         },
         "seed": seed,
         "feature_seed": feature_seed,
     }
+    return _json_safe(report)
+
+
+# ---------------------------------------------------------------- figure
 
 
 def _show(axes: Any, image: np.ndarray, title: str) -> None:
     axes.imshow(image, cmap="gray", vmin=0, vmax=255)
     axes.set_title(title, fontsize=8)
+
+
+def _figure_title(report: dict[str, Any]) -> str:
+    """Verdict first, then KID (labelled by what it compares with) and memorization."""
+    memo = report["memorization"]
+    kid, kid_std = report.get("kid_x1000_mean"), report.get("kid_x1000_std")
+    kid_text = "?" if kid is None else f"{kid:.1f} ± {kid_std or 0:.1f}"
+    against = "evaluation split" if report.get("n_evaluation") else "training images"
+    lines = [report["verdict"]] if report.get("verdict") else []
+    lines.append(
+        f"KID x1000 vs {against} {kid_text} ({report.get('feature_extractor')}); "
+        f"{memo['count_above']} of {len(memo['nearest_ssim'])} synthetic at SSIM >= "
+        f"{memo['threshold']} to a training image"
+    )
+    return "\n".join(lines)
 
 
 def plot_gan_quality(
@@ -597,8 +1023,9 @@ def plot_gan_quality(
     n_pairs: int = 4,
     n_examples: int = 4,
 ) -> Figure:
-    """Top row: the synthetic images closest to a real one, each next to it with its SSIM (copies
-    show here). Bottom row: a few synthetic images beside a few real ones."""
+    """Top row: the synthetic images closest to a real (training) one, each next to it with its
+    SSIM (copies show here). Bottom row: a few synthetic images beside a few real ones. The
+    title carries the verdict (diversity and coverage), KID and the memorization count."""
     sets = as_image_sets(synthetic)
     real = as_image_array(real, "real")
     memo = report["memorization"]
@@ -612,7 +1039,7 @@ def plot_gan_quality(
 
     columns = max(2 * n_pairs, 2 * n_examples)
     # a bare Figure, not pyplot: no global figure registry to leak or to need a display
-    figure = Figure(figsize=(1.6 * columns, 4.4), layout="constrained")
+    figure = Figure(figsize=(1.6 * columns, 4.6), layout="constrained")
     grid = figure.subplots(2, columns, squeeze=False)
     for axes in grid.ravel():
         axes.axis("off")
@@ -626,12 +1053,5 @@ def plot_gan_quality(
         _show(grid[1, slot], pooled[slot], name(slot))
     for slot in range(min(n_examples, len(real))):
         _show(grid[1, n_examples + slot], real[slot], f"real {slot}")
-    kid, kid_std = report.get("kid_x1000_mean"), report.get("kid_x1000_std")
-    kid_text = "?" if kid is None else f"{kid:.1f} ± {kid_std or 0:.1f}"
-    figure.suptitle(
-        f"KID x1000 {kid_text} ({report.get('feature_extractor')}); "
-        f"{memo['count_above']} of {len(nearest)} synthetic at SSIM >= {memo['threshold']} "
-        "to a real image",
-        fontsize=9,
-    )
+    figure.suptitle(_figure_title(report), fontsize=9)
     return figure

@@ -34,7 +34,8 @@ import cxr_gan
 from cxr_gan.data.lazy_rows import read_in_chunks
 from cxr_gan.data.tf_batches import gathered_batches
 from cxr_gan.io_utils import atomic_path
-from cxr_gan.metrics.gan_quality import mean_pairwise_ms_ssim
+from cxr_gan.metrics.gan_quality import class_diversity
+from cxr_gan.metrics.ssim import COMPARISON_SIZE
 from cxr_gan.models.distribution import chief_path, is_chief, resolve_strategy
 from cxr_gan.models.gan import ConditionalGAN
 from cxr_gan.models.gan_config import GanConfig
@@ -45,6 +46,8 @@ STATE_FILE = "state.npz"
 SAMPLES_FOLDER = "samples"
 EPOCH_LOG_SECONDS = 10.0  # at most one GAN epoch line this often (first and last always)
 DIVERSITY_SAMPLES = 16  # samples per class for the diversity line every sample_every epochs
+DIVERSITY_REAL_IMAGES = 32  # real images per class for the line's reference
+COLLAPSE_MARGIN = 0.05  # as synthesis' collapse_margin: above real + this reads "collapsing"
 
 
 @dataclass
@@ -53,6 +56,7 @@ class GanRun:
     history: list[dict] = field(default_factory=list)  # one dict per epoch
     grids: dict[int, np.ndarray] = field(default_factory=dict)  # epoch -> uint8 sample grid
     resumed_from_epoch: int = 0  # 0: started from scratch
+    real_diversity: dict[int, float] = field(default_factory=dict)  # label -> MS-SSIM of real
     checkpoint_dir: Path | None = None
 
 
@@ -138,6 +142,19 @@ def gan_input_pipeline(
 
     batches = tf.data.Dataset.range(epochs.start, epochs.stop).flat_map(epoch_order)
     return gathered_batches(batches, None, gather, (tf.float32, tf.int32), (None, size, size, 1))
+
+
+def real_class_diversity(
+    images: np.ndarray, labels: np.ndarray, n_classes: int, per_class: int = DIVERSITY_REAL_IMAGES
+) -> dict[int, float]:
+    """label -> class_diversity of up to `per_class` real images of that class, given at the
+    GAN's size (uint8 (n, s, s)): the reference the training log compares samples with. Classes
+    with fewer than 2 images are left out."""
+    return {
+        label: class_diversity(images[labels == label][:per_class])
+        for label in range(n_classes)
+        if int(np.sum(labels == label)) >= 2
+    }
 
 
 def fixed_sample_inputs(
@@ -229,7 +246,15 @@ def train_gan(
         )
         if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
             dataset = _shard_by_data(dataset)
-        monitor = GanMonitor(run, checkpoint_dir, sample_every, checkpoint_every, samples_per_class)
+        run.real_diversity = real_class_diversity(cached, y, config.n_classes)
+        monitor = GanMonitor(
+            run,
+            checkpoint_dir,
+            sample_every,
+            checkpoint_every,
+            samples_per_class,
+            run.real_diversity,
+        )
         gan.fit(
             dataset,
             epochs=config.epochs,
@@ -247,9 +272,11 @@ def train_gan(
 class GanMonitor(keras.callbacks.Callback):
     """What a person watching a GAN train needs, once per epoch: a progress line (first, last,
     then at most one every EPOCH_LOG_SECONDS, with an ETA), fixed-latent sample grids and each
-    class's diversity (mean pairwise MS-SSIM of `DIVERSITY_SAMPLES` samples at the GAN's size:
-    rising towards 1 means the generator is collapsing) every `sample_every` epochs, and
-    checkpoints."""
+    class's diversity every `sample_every` epochs, and checkpoints. Diversity is the synthesis
+    report's measure (class_diversity: mean pairwise MS-SSIM at COMPARISON_SIZE px) of
+    `DIVERSITY_SAMPLES` samples per class, logged beside the same measure on real training
+    images at the GAN's size (`real_diversity`): a value rising above the real one means the
+    generator is collapsing, and the line says so while there is still time to stop."""
 
     def __init__(
         self,
@@ -258,9 +285,11 @@ class GanMonitor(keras.callbacks.Callback):
         sample_every: int,
         checkpoint_every: int,
         samples_per_class: int,
+        real_diversity: dict[int, float] | None = None,
     ) -> None:
         super().__init__()
         self.run, self.checkpoint_dir = run, checkpoint_dir
+        self.real_diversity = real_diversity or {}
         self.sample_every, self.checkpoint_every = sample_every, checkpoint_every
         config = run.gan.config
         self.latent, self.sample_labels = fixed_sample_inputs(config, samples_per_class)
@@ -305,10 +334,26 @@ class GanMonitor(keras.callbacks.Callback):
         if self.checkpoint_dir is not None:
             _write_png(self.checkpoint_dir / SAMPLES_FOLDER / f"epoch_{epoch:05d}.png", grid)
         samples = to_uint8(gan.sample(self.diversity_latent, self.diversity_labels))
-        return {
-            f"ms_ssim_class_{label}": mean_pairwise_ms_ssim(samples[self.diversity_labels == label])
+        values = {
+            label: class_diversity(samples[self.diversity_labels == label])
             for label in range(gan.config.n_classes)
         }
+        logger.info(
+            "GAN diversity at epoch %d (mean pairwise MS-SSIM of %d samples per class at %d px; "
+            "lower = more varied): %s",
+            epoch,
+            DIVERSITY_SAMPLES,
+            COMPARISON_SIZE,
+            ", ".join(self._diversity_text(label, value) for label, value in values.items()),
+        )
+        return {f"ms_ssim_class_{label}": value for label, value in values.items()}
+
+    def _diversity_text(self, label: int, value: float) -> str:
+        real = self.real_diversity.get(label)
+        if real is None:
+            return f"label {label} {value:.2f}"
+        state = " COLLAPSING" if value > real + COLLAPSE_MARGIN else ""
+        return f"label {label} {value:.2f} (real {real:.2f}){state}"
 
     def _log(self, record: dict[str, float], now: float) -> None:
         config = self.run.gan.config
@@ -329,12 +374,9 @@ class GanMonitor(keras.callbacks.Callback):
         ):
             return
         self.last_logged = now
-        diversity = [
-            f"{record[key]:.2f}" for key in sorted(record) if key.startswith("ms_ssim_class_")
-        ]
         logger.info(
             "GAN epoch %d/%d: d_loss %.3f g_loss %.3f | D accuracy real %.2f fake %.2f | "
-            "%.1f s/epoch, ETA %s%s",
+            "%.1f s/epoch, ETA %s",
             epoch,
             config.epochs,
             record["d_loss"],
@@ -342,10 +384,10 @@ class GanMonitor(keras.callbacks.Callback):
             record["d_acc_real"],
             record["d_acc_fake"],
             record["seconds"],
-            format_seconds((now - self.started) / self.epochs_done * (config.epochs - epoch)),
-            f" | diversity (MS-SSIM per class, lower = more varied) {' / '.join(diversity)}"
-            if diversity
-            else "",
+            # the first epoch includes tracing: its pace would overstate the time left
+            "after the next epoch"
+            if self.epochs_done == 1 and epoch < config.epochs
+            else format_seconds((now - self.started) / self.epochs_done * (config.epochs - epoch)),
         )
 
     def _steps_per_epoch(self) -> int:

@@ -71,6 +71,11 @@ def test_whole_study_runs_and_answers_the_question(project_copy, tmp_path):
     assert by_name["shortcut_probe"]["training_set"] == by_name["real"]["training_set"]
     table = catalog.load("classification_comparison_table")
     assert effect["sentence"] in table and "| real_plus_synthetic |" in table
+    assert catalog.load("synthetic_xrays")["images"].shape[1:] == (16, 16)  # the GAN's own size
+    assert comparison["resolution"]["matched"] is True  # a 16 px GAN, a 32 px classifier
+    assert "brought to the GAN's 16 px and back" in comparison["resolution"]["sentence"]
+    assert comparison["resolution"]["sentence"] in table
+    assert comparison["gan_quality"]["sentence"] in table  # the synthesis report's verdict
 
     evaluation = catalog.load("real.classification_evaluation")
     assert [run["seed"] for run in evaluation["per_seed"]] == [1, 2]

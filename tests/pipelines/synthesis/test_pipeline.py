@@ -23,3 +23,4 @@ def test_synthesis_from_an_older_generator_version(project_copy):
     )
     manifest = catalog.load("synthetic_xrays")["manifest"]
     assert f"generator.keras/{old}/" in manifest["generator"].iloc[0]
+    assert manifest["generator_size"].tolist() == manifest["size"].tolist() == [16] * 5

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -10,7 +11,14 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from cxr_gan.data.experiments import as_seen_by, split_real_images, training_set
+from cxr_gan.data.experiments import (
+    as_seen_by,
+    match_resolution,
+    resolution_plan,
+    split_real_images,
+    synthetic_generator_size,
+    training_set,
+)
 from cxr_gan.data.ingest import OK, ingest_collection
 from cxr_gan.data.lazy_rows import LazyRows
 from cxr_gan.data.sources import RawXrayCollection
@@ -51,10 +59,28 @@ def prepare_classification_data(
     xray_split: pd.DataFrame,
     raw_manifest: pd.DataFrame,
     params: ClassificationParams,
+    synthetic_xrays: dict[str, Any] | None = None,
+    synthetic_balanced_xrays: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Real train / validation / test images shared by every experiment, and each test image's
-    source (params.source_column of the raw manifest) when the manifest has one."""
+    source (params.source_column of the raw manifest) when the manifest has one.
+
+    When the synthetic sets' generator works below the classifier's input size and
+    params.match_synthetic_resolution is on, every real image is read through the GAN's size and
+    back (match_resolution), as the synthetic ones are; data["resolution"] says what was done.
+    """
     data = split_real_images(xray_arrays, xray_split, params.validation_fraction, params.seeds[0])
+    data["resolution"] = resolution_plan(
+        params.match_synthetic_resolution,
+        synthetic_generator_size(synthetic_xrays, synthetic_balanced_xrays),
+        int(data["test"].images.shape[1]),
+        params.input_size,
+    )
+    if data["resolution"]["matched"]:
+        for part in ("train", "validation", "test"):
+            images = match_resolution(data[part].images, data["resolution"]["generator_size"])
+            data[part] = dataclasses.replace(data[part], images=images)
+    logger.info(data["resolution"]["sentence"])
     column = params.source_column
     if column and column in raw_manifest.columns:
         source_of = dict(zip(raw_manifest["id"], raw_manifest[column].astype(str), strict=True))
@@ -153,17 +179,25 @@ def train_and_evaluate(
 
 
 def prepare_external_data(
-    external_xrays: RawXrayCollection | None, data_params: DataProcessingParams
+    external_xrays: RawXrayCollection | None,
+    data_params: DataProcessingParams,
+    classification_data: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """An optional external test folder, processed exactly like the raw data ({} if absent)."""
+    """An optional external test folder, processed exactly like the raw data ({} if absent),
+    and read through the GAN's size and back when the real test images are
+    (classification_data["resolution"]), so the models see it as they saw their own data."""
     if external_xrays is None:
         logger.info("No external validation folder (catalog entry external_xrays): skipped")
         return {}
     result = ingest_collection(external_xrays, data_params.classes, **data_params.ingest_options())
     usable = result.manifest[result.manifest["status"] == OK].sort_values("array_index")
     logger.info("External validation: %d usable images from %s", len(usable), external_xrays.root)
+    images = result.images
+    resolution = (classification_data or {}).get("resolution") or {}
+    if resolution.get("matched"):
+        images = match_resolution(images, resolution["generator_size"])
     return {
-        "images": result.images,
+        "images": images,
         "labels": usable["label"].to_numpy(np.int32),
         "ids": usable["id"].to_numpy(str),
         "root": external_xrays.root,
@@ -219,14 +253,32 @@ def _ensemble_probabilities(evaluation: dict[str, Any]) -> np.ndarray:
     return np.mean([run["probabilities"] for run in evaluation["per_seed"]], axis=0)
 
 
+def gan_quality_line(gan_quality_report: dict[str, Any] | None) -> dict[str, Any]:
+    """The synthesis report's verdict on the GAN ("collapsed: synthetic MS-SSIM 0.88 vs real
+    0.44 at 64 px"), as the comparison repeats it beside its answer: {"verdict", "collapsed",
+    "sentence"}, with a sentence saying so when the report carries no verdict."""
+    report = gan_quality_report or {}
+    verdict = report.get("verdict")
+    sentence = (
+        f"GAN quality, from the synthesis report: {str(verdict).rstrip('.')}."
+        if verdict
+        else "The GAN's quality was not assessed (no verdict in the synthesis quality report), "
+        "so this answer cannot say whether the synthetic images were diverse or realistic."
+    )
+    return {"verdict": verdict, "collapsed": report.get("collapsed"), "sentence": sentence}
+
+
 def compare_experiments(
     params: ClassificationParams,
     classification_data: dict[str, Any],
+    gan_quality_report: dict[str, Any] | None = None,
     **evaluations: dict[str, Any],
 ) -> tuple[dict[str, Any], str, Figure]:
     """One table of every experiment (metrics of the seed-averaged predictions with 95% bootstrap
     intervals, and mean +- std across seeds), the paired AUC difference real_plus_synthetic vs
-    real with its interval, and a plain sentence."""
+    real with its interval, and a plain sentence, with the GAN's quality verdict
+    (gan_quality_report["verdict"]) and how real images were matched to the GAN's resolution
+    (classification_data["resolution"]) beside it."""
     externals = {
         name.removesuffix("_external"): evaluations.pop(name)
         for name in list(evaluations)
@@ -266,6 +318,8 @@ def compare_experiments(
         "test_images": int(len(labels)),
         "seeds": params.seeds,
         "experiments": rows,
+        "gan_quality": gan_quality_line(gan_quality_report),
+        "resolution": classification_data.get("resolution"),
     }
     if BASELINE in evaluations and CANDIDATE in evaluations:
         comparison["synthetic_effect"] = compare_auc(
@@ -287,7 +341,11 @@ def compare_experiments(
                 evaluations[BASELINE]["per_seed"], evaluations[CANDIDATE]["per_seed"], strict=True
             )
         ]
-        logger.info("Did the synthetic images help? %s", comparison["synthetic_effect"]["sentence"])
+        logger.info(
+            "Did the synthetic images help? %s %s",
+            comparison["synthetic_effect"]["sentence"],
+            comparison["gan_quality"]["sentence"],
+        )
     probe = next((row for row in rows if row["name"] == SHORTCUT_PROBE), None)
     if probe is not None:
         warning = shortcut_warning(probe["metrics"]["roc_auc"], params.probe_warning_lower_bound)
@@ -306,6 +364,7 @@ def compare_experiments(
     if comparison["sources_confounded"]:
         logger.warning(SOURCE_CONFOUND)
     title = comparison.get("synthetic_effect", {}).get("sentence", "Classification experiments")
+    title += "\n" + comparison["gan_quality"]["sentence"]
     if comparison.get("shortcut_probe", {}).get("warning"):
         title += "\n" + comparison["shortcut_probe"]["warning"]
     return comparison, comparison_markdown(comparison), plot_comparison(rows, title)
@@ -328,12 +387,20 @@ def comparison_markdown(comparison: dict[str, Any]) -> str:
     if comparison.get("sources_confounded"):
         lines += [f"**{SOURCE_CONFOUND}**", ""]
     effect = comparison.get("synthetic_effect")
+    gan_quality = comparison.get("gan_quality")
     if effect:
         lines += [effect["sentence"], ""]
+    if gan_quality:  # beside the answer: "no difference" from a collapsed GAN says little
+        emphasis = "**" if gan_quality.get("collapsed") else ""
+        lines += [f"{emphasis}{gan_quality['sentence']}{emphasis}", ""]
+    if effect:
         per_seed = ", ".join(
             f"{d:+.3f}" for d in comparison["synthetic_effect_per_seed"] if d is not None
         )
         lines += [f"Per seed, the AUC differences were {per_seed}.", ""]
+    resolution = comparison.get("resolution")
+    if resolution:
+        lines += [resolution["sentence"], ""]
     lines += [
         f"Tested on the same {comparison['test_images']} real test images; metrics of the "
         f"seed-averaged predictions over seeds {comparison['seeds']}, with 95% bootstrap "

@@ -71,6 +71,12 @@ class ClassificationParams(ClassifierSettings):
         "source_repo", description="raw-manifest column naming each image's source archive"
     )
     min_source_images: int = Field(10, ge=2, description="smaller source groups are not scored")
+    match_synthetic_resolution: bool = Field(
+        True,
+        description="when the GAN works below input_size, real images (training, validation, "
+        "test, external) go to the GAN's size and back like the synthetic ones, so blur cannot "
+        "mark the synthetic class",
+    )
     distribution: DistributionParams = Field(
         default_factory=DistributionParams, description="tf.distribute strategy for training"
     )

@@ -84,13 +84,20 @@ def create_pipeline(**kwargs) -> Pipeline:
     experiments = configured_experiments(EXPERIMENTS, SHORTCUT_PROBE)
     prepare = Node(
         prepare_classification_data,
-        ["xray_arrays", "xray_split", "raw_manifest", "params:classification"],
+        [
+            "xray_arrays",
+            "xray_split",
+            "raw_manifest",
+            "params:classification",
+            "synthetic_xrays",  # their manifests give the GAN's size (generator_size)
+            "synthetic_balanced_xrays",
+        ],
         "classification_data",
         name="prepare_classification_data",
     )
     external = Node(
         prepare_external_data,
-        ["external_xrays", "params:data_processing"],
+        ["external_xrays", "params:data_processing", "classification_data"],
         "external_data",
         name="prepare_external_data",
     )
@@ -110,6 +117,7 @@ def _comparison_node(experiments: list[str]) -> Node:
         inputs={
             "params": "params:classification",
             "classification_data": "classification_data",
+            "gan_quality_report": "gan_quality_report",  # its verdict sits beside the answer
             **{f"{e}_evaluation": f"{e}.classification_evaluation" for e in experiments},
             **{f"{e}_external": f"{e}.external_evaluation" for e in experiments},
         },

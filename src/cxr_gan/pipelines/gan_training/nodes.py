@@ -51,6 +51,8 @@ def train_conditional_gan(
         "training_images": int(len(images)),
         "evaluation_images": int((gan_split["role"] == GAN_EVAL).sum()),
         "resumed_from_epoch": run.resumed_from_epoch,
+        # the diversity lines' reference: real training images at the GAN's size
+        "real_ms_ssim_class": {str(k): v for k, v in run.real_diversity.items()},
         "epochs": run.history,
     }
     epochs = sorted(run.grids)
@@ -67,17 +69,38 @@ def plot_training_curves(gan_history: dict[str, Any]) -> Figure:
     return plot_loss_curves(gan_history["epochs"])
 
 
-def plot_grids_over_epochs(gan_sample_grids: dict[str, Any], params: GanTrainingParams) -> Figure:
-    """The fixed-latent grid at a few epochs, like the study's figures of epochs 100 and 200.
-    Rows within a grid are classes (label 0 on top)."""
+def plot_grids_over_epochs(
+    gan_sample_grids: dict[str, Any], gan_history: dict[str, Any], params: GanTrainingParams
+) -> Figure:
+    """The fixed-latent grid at a few epochs, like the study's figures of epochs 100 and 200,
+    each titled with its per-class diversity beside the real images' (collapse shows as the
+    synthetic value climbing above the real one). Rows within a grid are classes (label 0 on
+    top)."""
     by_epoch = dict(
         zip(gan_sample_grids["manifest"]["epoch"], gan_sample_grids["images"], strict=True)
     )
+    diversity = {
+        record["epoch"]: record for record in gan_history["epochs"] if "ms_ssim_class_0" in record
+    }
+    real = gan_history.get("real_ms_ssim_class", {})
     shown = pick_epochs(list(by_epoch), params.grid_epochs_shown)
     return plot_grids(
-        {f"epoch {epoch}": by_epoch[epoch] for epoch in shown},
-        "Samples from fixed latents over training (each grid: one row per class)",
+        {_grid_title(epoch, diversity.get(epoch), real): by_epoch[epoch] for epoch in shown},
+        "Samples from fixed latents over training (each grid: one row per class); diversity = "
+        "mean pairwise MS-SSIM of 16 samples per class, lower = more varied",
     )
+
+
+def _grid_title(epoch: int, record: dict[str, Any] | None, real: dict[str, float]) -> str:
+    if record is None:
+        return f"epoch {epoch}"
+    parts = [
+        f"label {key.rsplit('_', 1)[1]} {value:.2f}"
+        + (f" (real {real[key.rsplit('_', 1)[1]]:.2f})" if key.rsplit("_", 1)[1] in real else "")
+        for key, value in sorted(record.items())
+        if key.startswith("ms_ssim_class_")
+    ]
+    return f"epoch {epoch} | diversity " + ", ".join(parts)
 
 
 def compare_variant_grids(params: GanTrainingParams, **final_grids: dict[str, Any]) -> Figure:
@@ -90,8 +113,3 @@ def compare_variant_grids(params: GanTrainingParams, **final_grids: dict[str, An
         epochs = list(grid_set["manifest"]["epoch"])
         grids[f"{label}\n({detail}; epoch {epochs[-1]})"] = grid_set["images"][-1]
     return plot_grids(grids, "GAN variants after training (same latents in every grid)")
-
-
-def training_images(xray_arrays, xray_split):  # TEMPORARY: until synthesis reads gan_split
-    split = gan_evaluation_split(xray_split, 0.0, 0)
-    return images_with_role(xray_arrays, split, GAN_TRAIN)

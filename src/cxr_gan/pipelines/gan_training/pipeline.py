@@ -47,7 +47,7 @@ def _training_pipeline(train_function) -> Pipeline:
             ),
             Node(
                 plot_grids_over_epochs,
-                inputs=["gan_sample_grids", "params:gan_training"],
+                inputs=["gan_sample_grids", "gan_history", "params:gan_training"],
                 outputs="gan_grids_over_epochs",
                 name="plot_gan_grids_over_epochs",
             ),

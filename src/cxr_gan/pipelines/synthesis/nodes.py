@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from cxr_gan.data.gan_split import GAN_EVAL, GAN_TRAIN, images_with_role
 from cxr_gan.metrics.gan_quality import gan_quality_report, plot_gan_quality
-from cxr_gan.models.synthesis import sample_generator
+from cxr_gan.models.synthesis import generator_output_size, sample_generator
 from cxr_gan.pipelines.data_processing.params import DataProcessingParams
-from cxr_gan.pipelines.gan_training.nodes import training_images
 from cxr_gan.pipelines.synthesis.params import SynthesisParams
 
 logger = logging.getLogger(__name__)
@@ -32,6 +32,18 @@ def _label_of(folder: str, classes: dict[str, int]) -> int:
     return classes[folder]
 
 
+def _resampling(generator_size: int, output_size: int) -> dict[str, Any]:
+    """The manifest's account of how a generator_size px image became an output_size px PNG."""
+    if output_size == generator_size:
+        return {"generator_size": generator_size, "upsampled_from": "", "interpolation": "none"}
+    enlarged = output_size > generator_size
+    return {
+        "generator_size": generator_size,
+        "upsampled_from": generator_size if enlarged else "",
+        "interpolation": "cubic" if enlarged else "area",  # resize_square's rule
+    }
+
+
 def _image_set(
     generator: keras.Model,
     folders: list[str],
@@ -39,7 +51,14 @@ def _image_set(
     params: SynthesisParams,
     data_params: DataProcessingParams,
 ) -> dict[str, Any]:
-    output_size = params.output_size or data_params.image_size
+    """{"images": uint8 (n, s, s), "manifest": one row per image}: `count` images per folder.
+
+    s is synthesis.output_size, else the generator's own size; the manifest's generator_size,
+    size, upsampled_from and interpolation columns say whether and how each image was resized.
+    """
+    generator_size = generator_output_size(generator)
+    output_size = params.output_size or generator_size
+    resampling = _resampling(generator_size, output_size)
     images, rows = [], []
     for offset, folder in enumerate(folders):
         seed = params.seed + offset
@@ -57,6 +76,7 @@ def _image_set(
                 "latent_index": int(index),
                 "generator": getattr(generator, "source_path", "in-memory"),
                 "size": output_size,
+                **resampling,
             }
             for index in indices
         ]
@@ -66,14 +86,20 @@ def _image_set(
 def synthesize_xrays(
     generator: keras.Model, params: SynthesisParams, data_params: DataProcessingParams
 ) -> dict[str, Any]:
-    """The study's set: n_images of one class (default 50 COVID-19), as one versioned set."""
+    """The study's set: n_images of one class (default 50 COVID-19), as one versioned set.
+
+    Images are uint8 (n, s, s) at synthesis.output_size, by default the generator's own size."""
     image_set = _image_set(generator, [params.label], params.n_images, params, data_params)
+    first = image_set["manifest"].iloc[0]
     logger.info(
-        "Sampled %d synthetic '%s' X-rays at %d px from %s",
+        "Sampled %d synthetic '%s' X-rays at %d px (%s) from %s",
         params.n_images,
         params.label,
         image_set["images"].shape[1],
-        image_set["manifest"]["generator"].iloc[0],
+        "the generator's own size"
+        if first["interpolation"] == "none"
+        else f"resized from the generator's {first['generator_size']} px, {first['interpolation']}",
+        first["generator"],
     )
     return image_set
 
@@ -87,64 +113,116 @@ def synthesize_balanced_xrays(
     )
 
 
+def _refuse_test_images(xray_split: pd.DataFrame, gan_split: pd.DataFrame) -> None:
+    """The GAN is judged without ever looking at test data: a gan_split id in the classifier's
+    test split stops the run."""
+    leaked = set(gan_split["id"]) & set(xray_split.loc[xray_split["split"] == "test", "id"])
+    if leaked:
+        raise ValueError(
+            f"gan_split holds {len(leaked)} images of the classifier's test split (e.g. "
+            f"{sorted(leaked)[0]!r}); re-run gan_training so that its GAN split covers the "
+            "training split only"
+        )
+
+
+def _class_images(
+    xray_arrays: dict[str, np.ndarray], gan_split: pd.DataFrame, role: str, label: int, seed: int
+) -> np.ndarray:
+    """uint8 (n, h, w): the images of one class with one gan_split role, reading only those
+    rows of the memmap; a seeded sample of QUALITY_MAX_REAL_IMAGES when there are more."""
+    images, labels = images_with_role(xray_arrays, gan_split, role)  # lazy: nothing read yet
+    rows = np.flatnonzero(labels == label)
+    if len(rows) > QUALITY_MAX_REAL_IMAGES:
+        logger.info(
+            "GAN quality uses a seeded sample of %d of the %d '%s' images of label %d",
+            QUALITY_MAX_REAL_IMAGES,
+            len(rows),
+            role,
+            label,
+        )
+        rows = np.sort(np.random.default_rng(seed).choice(rows, QUALITY_MAX_REAL_IMAGES, False))
+    return np.asarray(images[rows])
+
+
+def _quality_sets(
+    generator: keras.Model, first: np.ndarray, label: int, params: SynthesisParams
+) -> list[np.ndarray]:
+    """The written set plus quality_sample_sets - 1 new draws (new seeds), at the generator's
+    own size: the spread between sets is what each number's +- means."""
+    sets = [first]
+    for extra in range(1, params.quality_sample_sets):
+        batch, _ = sample_generator(
+            generator, label, params.n_images, params.seed + 1000 * extra, None, params.batch_size
+        )
+        sets.append(batch)
+    return sets
+
+
 def assess_synthetic_quality(
     generator: keras.Model,
     synthetic_xrays: dict[str, Any],
     xray_arrays: dict[str, np.ndarray],
     xray_split: pd.DataFrame,
+    gan_split: pd.DataFrame,
     params: SynthesisParams,
     data_params: DataProcessingParams,
 ) -> tuple[dict[str, Any], Figure]:
-    """KID/FID, diversity and memorization against the real TRAINING images of the same class.
+    """Judge the synthetic class against real images of that class, with a plain verdict.
 
-    Extra sample sets (new seeds, same generator) give KID's spread between draws.
-    """
+    Main numbers (KID, FID, coverage, real-vs-synthetic AUC) are against the GAN's evaluation
+    split (gan_split role "eval": training-split images the GAN never saw); KID-vs-training and
+    memorization against the images it trained on (role "train"), which also give coverage's
+    real reference. Real images are judged at the generator's resolution
+    (generator.output_shape[1]). Returns the JSON report and its figure."""
     label = _label_of(params.label, data_params.classes)
-    images, labels = training_images(xray_arrays, xray_split)  # lazy rows: nothing read yet
-    rows = np.flatnonzero(labels == label)
-    available = len(rows)
-    if available > QUALITY_MAX_REAL_IMAGES:
-        rng = np.random.default_rng(params.seed)
-        rows = np.sort(rng.choice(rows, QUALITY_MAX_REAL_IMAGES, replace=False))
-        logger.info(
-            "GAN quality compares with a seeded sample of %d of the %d real training images "
-            "of class '%s'",
-            len(rows),
-            available,
-            params.label,
+    _refuse_test_images(xray_split, gan_split)
+    training = _class_images(xray_arrays, gan_split, GAN_TRAIN, label, params.seed)
+    evaluation = _class_images(xray_arrays, gan_split, GAN_EVAL, label, params.seed)
+    if not len(training):
+        raise ValueError(
+            f"gan_split has no GAN-training images of class '{params.label}'; re-run gan_training"
         )
-    real = np.asarray(images[rows])  # uint8, at most QUALITY_MAX_REAL_IMAGES rows
-    sets = [synthetic_xrays["images"]]
-    for extra in range(1, params.quality_sample_sets):
-        batch, _ = sample_generator(
-            generator,
-            label,
-            params.n_images,
-            params.seed + 1000 * extra,
-            real.shape[1],
-            params.batch_size,
-        )
-        sets.append(batch)
+    gan_size = generator_output_size(generator)
+    sets = _quality_sets(generator, synthetic_xrays["images"], label, params)
     report = gan_quality_report(
         sets,
-        real,
+        training,
         params.feature_extractor,
+        evaluation=evaluation if len(evaluation) else None,
+        gan_image_size=gan_size,
         seed=params.seed,
         inception_weights=params.inception_weights,
         memorization_threshold=params.memorization_threshold,
-        ssim_size=(side := min(params.quality_image_size, real.shape[1]), side),
+        ssim_size=(side := min(params.quality_image_size, training.shape[1]), side),
+        coverage_k=params.coverage_k,
+        collapse_margin=params.collapse_margin,
+        min_coverage_ratio=params.min_coverage_ratio,
+        auc_folds=params.auc_folds,
     )
-    report["compared_with"] = f"{len(real)} real training images of class '{params.label}'" + (
-        f" (a seeded sample of {available})" if available > len(real) else ""
+    report["compared_with"] = (
+        f"{len(evaluation)} evaluation and {len(training)} GAN-training real images of class "
+        f"'{params.label}', at the generator's {gan_size} px"
     )
     report["generator"] = getattr(generator, "source_path", "in-memory")
-    memorized = report["memorization"]["count_above"]
     logger.info(
-        "Synthetic '%s' quality (%s features): KID x1000 %s; %s memorized copies (SSIM > %.2f)",
+        "Synthetic '%s' quality (%s features, %d sets): %s. KID x1000 vs evaluation split %s, "
+        "vs GAN-training images %s; real-vs-synthetic AUC %s; %d memorized (SSIM >= %.2f)",
         params.label,
         params.feature_extractor,
-        f"{report['kid_x1000_mean']:.1f} +- {report['kid_x1000_std']:.1f}",
-        memorized,
+        len(sets),
+        report["verdict"],
+        _plus_minus(report["kid_vs_evaluation"], "x1000_mean", "x1000_std_between_sets"),
+        _plus_minus(report["kid_vs_training"], "x1000_mean", "x1000_std_between_sets"),
+        _plus_minus(report["real_vs_synthetic_auc"], "mean", "std_between_sets", ".2f"),
+        report["memorization"]["count_above"],
         params.memorization_threshold,
     )
-    return report, plot_gan_quality(report, sets, real)
+    return report, plot_gan_quality(report, sets, training)
+
+
+def _plus_minus(block: dict[str, Any] | None, mean: str, spread: str, form: str = ".1f") -> str:
+    """'12.3 +- 4.5' from a report block; 'n/a' where the number could not be computed."""
+    if not block or block.get(mean) is None:
+        return "n/a"
+    text = format(block[mean], form)
+    return text if block.get(spread) is None else f"{text} +- {format(block[spread], form)}"

@@ -18,7 +18,11 @@ class SynthesisParams(BaseModel):
         50, ge=1, description="images per class in the balanced set (synthetic_only experiment)"
     )
     output_size: int | None = Field(
-        None, ge=8, le=4096, description="PNG side in px; null = data_processing.image_size"
+        None,
+        ge=8,
+        le=4096,
+        description="PNG side in px; null = the generator's own size (no resampling); an int "
+        "resizes every image (cubic up, area down) and the manifest says from what",
     )
     seed: int = 1234
     batch_size: int = Field(64, ge=1)
@@ -30,4 +34,23 @@ class SynthesisParams(BaseModel):
     memorization_threshold: float = Field(0.9, gt=0, le=1)
     quality_image_size: int = Field(
         128, ge=16, le=1024, description="side at which SSIM and MS-SSIM compare images"
+    )
+    coverage_k: int = Field(
+        5, ge=1, le=50, description="neighbours per real image for coverage/density (Naeem: 5)"
+    )
+    collapse_margin: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="'collapsed' when synthetic MS-SSIM > real (at the GAN's size) + this",
+    )
+    min_coverage_ratio: float = Field(
+        0.6,
+        ge=0,
+        le=1,
+        description="'collapsed (missing modes)' when coverage < this x an equal number of "
+        "other real images' coverage",
+    )
+    auc_folds: int = Field(
+        5, ge=2, le=20, description="cross-validation folds of the real-vs-synthetic classifier"
     )

@@ -34,7 +34,14 @@ def _synthesis_pipeline() -> Pipeline:
             ),
             Node(
                 assess_synthetic_quality,
-                inputs=["generator", "synthetic_xrays", "xray_arrays", "xray_split", *_PARAMS],
+                inputs=[
+                    "generator",
+                    "synthetic_xrays",
+                    "xray_arrays",
+                    "xray_split",
+                    "gan_split",
+                    *_PARAMS,
+                ],
                 outputs=["gan_quality_report", "gan_quality_figure"],
                 name="assess_synthetic_quality",
             ),
@@ -48,7 +55,8 @@ def create_pipeline(**kwargs) -> Pipeline:
         Pipeline(
             _synthesis_pipeline(),
             namespace=name,
-            inputs={"xray_arrays", "xray_split"},
+            # shared: every variant is judged against the same GAN evaluation split
+            inputs={"xray_arrays", "xray_split", "gan_split"},
             parameters=set(_PARAMS),
         )
         for name in configured_variants()
