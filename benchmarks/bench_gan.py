@@ -312,6 +312,7 @@ def judge(arms: list[str], sets: int = 3, per_set: int = 50) -> dict:
     conditions: a classifier trained on the real training split (the `real` experiment's recipe,
     ResNet50 with weights null since ImageNet weights cannot be downloaded here, real images
     brought to the GAN's resolution and back) scores the generator's two classes."""
+    import cv2
     import keras
 
     from cxr_gan.data.gan_split import GAN_EVAL, GAN_TRAIN, images_with_role
@@ -346,8 +347,6 @@ def judge(arms: list[str], sets: int = 3, per_set: int = 50) -> dict:
         record["conditioning"] = _conditioning(arrays, samples, size)
         results[arm] = record
         sheet = _sheet(np.concatenate([samples[1][0][:8], samples[0][0][:8]]))
-        import cv2
-
         cv2.imwrite(str(IMAGES / f"gan_{arm}_samples.png"), sheet)
         print(json.dumps(_summary(arm, record)), flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -363,7 +362,7 @@ def _conditioning(arrays: dict, samples: dict[int, list[np.ndarray]], size: int)
     generator's covid vs normal samples: the class conditions if the intervals overlap."""
     import pandas as pd
 
-    from cxr_gan.data.preprocessing import down_and_up
+    from cxr_gan.data.preprocessing import down_and_up, resize_square
     from cxr_gan.metrics.classification import classification_metrics
     from cxr_gan.models.classifier import ClassifierConfig, predict, train_classifier
 
@@ -382,8 +381,6 @@ def _conditioning(arrays: dict, samples: dict[int, list[np.ndarray]], size: int)
     real = classification_metrics(labels[test], predict(model, images[test]), n_bootstrap=1000)
     fake_images = np.concatenate([samples[1][0], samples[0][0]])
     fake_labels = np.repeat([1, 0], [len(samples[1][0]), len(samples[0][0])])
-    from cxr_gan.data.preprocessing import resize_square
-
     enlarged = np.stack([resize_square(image, images.shape[1]) for image in fake_images])
     fake = classification_metrics(fake_labels, predict(model, enlarged), n_bootstrap=1000)
     auc = {name: metrics["roc_auc"] for name, metrics in (("real_test", real), ("synthetic", fake))}

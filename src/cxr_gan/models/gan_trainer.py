@@ -254,6 +254,7 @@ def train_gan(
             checkpoint_every,
             samples_per_class,
             run.real_diversity,
+            steps,
         )
         gan.fit(
             dataset,
@@ -286,8 +287,10 @@ class GanMonitor(keras.callbacks.Callback):
         checkpoint_every: int,
         samples_per_class: int,
         real_diversity: dict[int, float] | None = None,
+        steps_per_epoch: int = 1,
     ) -> None:
         super().__init__()
+        self.steps_per_epoch = steps_per_epoch
         self.run, self.checkpoint_dir = run, checkpoint_dir
         self.real_diversity = real_diversity or {}
         self.sample_every, self.checkpoint_every = sample_every, checkpoint_every
@@ -363,7 +366,7 @@ class GanMonitor(keras.callbacks.Callback):
                 "GAN training: about %s for the %d epochs left (%.2f s/step)",
                 format_seconds(record["seconds"] * (config.epochs - epoch)),
                 config.epochs - epoch,
-                record["seconds"] / max(1, int(np.ceil(self._steps_per_epoch()))),
+                record["seconds"] / self.steps_per_epoch,
             )
         # short epochs would give hundreds of lines: log this process's first and the last
         # epoch, and otherwise at most one line every EPOCH_LOG_SECONDS
@@ -389,9 +392,6 @@ class GanMonitor(keras.callbacks.Callback):
             if self.epochs_done == 1 and epoch < config.epochs
             else format_seconds((now - self.started) / self.epochs_done * (config.epochs - epoch)),
         )
-
-    def _steps_per_epoch(self) -> int:
-        return int(self.params.get("steps") or 1) if self.params else 1
 
 
 def _shard_by_data(dataset: tf.data.Dataset) -> tf.data.Dataset:
