@@ -47,5 +47,6 @@ def plot_grids(grids: Mapping[str, np.ndarray], title: str) -> Figure:
         axis.set_xticks([])
         axis.set_yticks([])
     figure.suptitle(title, fontsize=10)
-    figure.tight_layout()
+    # keep the top 0.4 inch for the suptitle: tight_layout alone lets the first title overlap it
+    figure.tight_layout(rect=(0, 0, 1, 1 - 0.4 / figure.get_figheight()))
     return figure
