@@ -268,9 +268,10 @@ class ConditionalGAN(keras.Model):
         r1 = self._lazy_r1(augmented_real, labels, average)
 
         latent = self._latent(batch, offset, global_batch)
+        g_labels = self._paired_labels(labels)
         with tf.GradientTape() as tape:
-            generated = self.generator([latent, labels], training=True)
-            logits = self.discriminator([self._augment(generated), labels], training=True)
+            generated = self.generator([latent, g_labels], training=True)
+            logits = self.discriminator([self._augment(generated), g_labels], training=True)
             g_losses = self._g_losses(logits[:, 0]) + self._mode_seeking(latent, generated)
             g_losses += self._imle(real_images, labels)
             g_loss = average(g_losses)
@@ -319,10 +320,21 @@ class ConditionalGAN(keras.Model):
     def _g_losses(self, fake: tf.Tensor) -> tf.Tensor:
         return -fake if self.config.loss == "hinge" else tf.nn.softplus(-fake)
 
+    def _paired_labels(self, labels: tf.Tensor) -> tf.Tensor:
+        """Labels for the generator's step: with the mode-seeking term on, the second half of
+        the batch repeats the first half's labels, so each (first half, second half) pair is one
+        class with two latents, as in MSGAN. Mixed-class pairs would let the generator meet the
+        term by making the two classes differ instead of varying within each class."""
+        if self.config.mode_seeking_weight <= 0:
+            return labels
+        half = tf.shape(labels)[0] // 2
+        return tf.concat([labels[:half], labels[:half], labels[2 * half :]], axis=0)
+
     def _mode_seeking(self, latent: tf.Tensor, images: tf.Tensor) -> tf.Tensor:
         """Mode-seeking term (Mao et al. 2019, MSGAN): 1 / (mean |G(z1) - G(z2)| / mean |z1 - z2|)
-        over the pairs (first half, second half) of this batch, the same value for each example:
-        a generator that maps different latents to one image pays for it."""
+        over the pairs (first half, second half) of this batch, which share their class
+        (`_paired_labels`), the same value for each example: a generator that maps different
+        latents to one image pays for it."""
         if self.config.mode_seeking_weight <= 0:
             return tf.constant(0.0)
         half = tf.shape(images)[0] // 2
