@@ -20,6 +20,7 @@ from cxr_gan.models.device import (
     dtype_policy,
     float32_copy,
     gpu_request,
+    mixed_precision_problem,
     start_training,
     training_precision,
 )
@@ -115,6 +116,9 @@ def test_mixed_precision_is_refused_on_a_cpu_with_a_one_line_message():
     assert "set it to false" in message and "uv sync --extra gpu" in message
     assert "\n" not in message
     assert keras.config.dtype_policy().name == "float32"
+    # the same check for a preflight, without starting anything
+    assert mixed_precision_problem(MIXED, "gan_training.distribution") == message
+    assert mixed_precision_problem(DistributionParams(), "gan_training.distribution") is None
 
 
 def test_both_training_nodes_refuse_before_any_work(caplog):

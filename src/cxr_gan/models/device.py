@@ -72,6 +72,15 @@ def mixed_precision_refusal(parameter: str) -> str:
     )
 
 
+def mixed_precision_problem(distribution: DistributionParams, parameter: str) -> str | None:
+    """The refusal message when `distribution` asks for mixed precision and TensorFlow sees no
+    GPU, else None. A check that can run before any node (a run's preflight) as well as at the
+    start of the training node (start_training)."""
+    if distribution.mixed_precision and not tf.config.list_physical_devices("GPU"):
+        return mixed_precision_refusal(parameter)
+    return None
+
+
 def strategy_devices(strategy: tf.distribute.Strategy) -> list[str]:
     """The devices the strategy's replicas run on, e.g. ["GPU:0", "GPU:1"]; for the default
     strategy, the device TensorFlow places work on (the first GPU, else the CPU)."""
@@ -114,9 +123,10 @@ def start_training(
     asked for and TensorFlow sees no GPU; and whatever make_strategy raises (a multi_worker
     strategy without a usable TF_CONFIG).
     """
+    refusal = mixed_precision_problem(distribution, parameter)
+    if refusal:
+        raise DistributionConfigError(refusal)
     gpus = tf.config.list_physical_devices("GPU")
-    if distribution.mixed_precision and not gpus:
-        raise DistributionConfigError(mixed_precision_refusal(parameter))
     strategy = make_strategy(distribution.strategy, f"{parameter}.strategy")
     precision = MIXED_POLICY if distribution.mixed_precision else keras.config.dtype_policy().name
     seen = visible_devices()
