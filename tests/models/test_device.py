@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
+import cxr_gan.models.gan_trainer as trainer
 from cxr_gan.data.phantom import draw_phantom
 from cxr_gan.datasets import KerasModelDataset
 from cxr_gan.models.classifier import ClassifierConfig, predict, train_classifier
@@ -247,3 +248,28 @@ def test_the_gan_node_logs_its_device_first(phantoms, caplog):
     messages = [record.getMessage() for record in caplog.records]
     assert messages[0].startswith("Device for gan_training: CPU:0 | strategy default, 1 replica")
     assert generator.output.dtype == "float32" and len(history["epochs"]) == 1
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_a_float32_checkpoint_resumes_under_mixed_precision(tmp_path, phantoms, monkeypatch):
+    """The loss scale is not part of a checkpoint, so a run can change precision on resume."""
+    config = GanConfig(gan_image_size=16, base_filters=8, batch_size=8, epochs=2)
+    save = trainer._save_checkpoint
+
+    def save_then_die(*args):
+        save(*args)
+        raise _Killed
+
+    monkeypatch.setattr(trainer, "_save_checkpoint", save_then_die)
+    with pytest.raises(_Killed):
+        trainer.train_gan(*phantoms, config, tmp_path, sample_every=1, checkpoint_every=1)
+    monkeypatch.setattr(trainer, "_save_checkpoint", save)
+    with training_precision(MIXED):
+        resumed = trainer.train_gan(*phantoms, config, tmp_path, sample_every=1)
+    assert isinstance(resumed.gan.g_optimizer, keras.optimizers.LossScaleOptimizer)
+    assert resumed.resumed_from_epoch == 1
+    assert [record["epoch"] for record in resumed.history] == [1, 2]
+    assert np.isfinite(resumed.history[-1]["g_loss"])
