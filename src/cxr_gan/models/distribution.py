@@ -25,7 +25,7 @@ from typing import Literal
 
 import keras
 import tensorflow as tf
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 StrategyName = Literal["default", "mirrored", "multi_worker"]
 STRATEGIES: tuple[str, ...] = StrategyName.__args__
@@ -38,6 +38,11 @@ class DistributionParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     strategy: StrategyName = "default"
+    mixed_precision: bool = Field(
+        False,
+        description="Keras' mixed_float16 policy for the training node; GPU only, refused on a "
+        "CPU (see cxr_gan.models.device)",
+    )
 
 
 class DistributionConfigError(ValueError):
