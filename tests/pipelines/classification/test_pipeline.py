@@ -5,7 +5,11 @@ from __future__ import annotations
 import pytest
 
 from cxr_gan.data.phantom import write_phantom_folder
-from cxr_gan.pipelines.classification.nodes import prepare_external_data, score_external
+from cxr_gan.pipelines.classification.nodes import (
+    PREDICTION_COLUMNS,
+    prepare_external_data,
+    score_external,
+)
 from cxr_gan.pipelines.data_processing.params import DataProcessingParams
 from tests.kedro_helpers import TINY_STUDY, run_kedro, use_tiny_phantoms, write_conf
 
@@ -117,4 +121,6 @@ def test_missing_external_folder_is_skipped(caplog):
     caplog.set_level("INFO")
     assert prepare_external_data(None, DataProcessingParams()) == {}
     assert "No external validation folder" in caplog.text
-    assert score_external(None, {}, None) == {"skipped": "no external validation folder"}
+    evaluation, predictions = score_external({"external": None}, None)
+    assert evaluation == {"skipped": "no external validation folder"}
+    assert predictions.empty and list(predictions.columns) == PREDICTION_COLUMNS
