@@ -98,3 +98,11 @@ def test_cxr_dev_like_sources_cannot_give_a_source_matched_auc():
     assert source_gap_sentence(1.0, matched) == matched["reason"]
     with pytest.raises(ValueError, match="40 labels, 39 probabilities"):
         source_matched_auc(labels, np.zeros(39), sources, 10)
+
+
+def test_a_model_at_chance_everywhere_is_not_said_to_read_the_archive():
+    _, labels, sources = _marked_external_set()
+    guesses = np.random.default_rng(5).uniform(size=len(labels))
+    matched = source_matched_auc(labels, guesses, sources, 5, n_bootstrap=300)
+    sentence = source_gap_sentence(roc_auc_score(labels, guesses), matched)
+    assert "learned little of either disease or archive" in sentence

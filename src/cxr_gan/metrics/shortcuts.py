@@ -222,12 +222,17 @@ def source_gap_sentence(overall_auc: float | None, matched: dict[str, Any]) -> s
         f"AUC {overall_auc:.3f} overall vs {value:.3f} [{low:.3f}, {high:.3f}] within a "
         f"source ({where})"
     )
+    gap = overall_auc - value
+    if low <= 0.5 <= high and gap <= 0.05:
+        return (
+            f"{numbers}: within a source the model cannot be told from chance, and its overall "
+            "score is hardly higher: it has learned little of either disease or archive."
+        )
     if low <= 0.5 <= high:
         return (
             f"{numbers}: within a source the model cannot be told from chance, so its overall "
             "score measures which archive an image came from, not disease."
         )
-    gap = overall_auc - value
     if high < overall_auc - 0.02 or gap > 0.05:
         return (
             f"{numbers}: the model does detect disease within a source, but the {gap:+.3f} gap "

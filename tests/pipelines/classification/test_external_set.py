@@ -208,3 +208,19 @@ def test_without_an_external_set_the_internal_set_answers():
     assert verdict["rests_on"] == "internal"
     assert verdict["sentence"].startswith("Answer, from the internal test set (40 images; no")
     assert "-0.100 (95% CI -0.200 to -0.010)" in verdict["sentence"]
+
+
+def test_an_internal_set_without_any_difference_neither_agrees_nor_disagrees():
+    flat = {
+        "verdict": "no detectable difference",
+        "difference": 0.0,
+        "ci_low": 0.0,
+        "ci_high": 0.0,
+        "confidence": 0.95,
+        "n_images": 40,
+    }
+    external = {**flat, "difference": -0.003, "ci_low": -0.015, "ci_high": 0.008, "n_images": 600}
+    verdict = synthetic_verdict(flat, external, "data/01_raw_external")
+    assert not verdict["internal_disagrees"]
+    assert "agrees" not in verdict["sentence"] and "points the other way" not in verdict["sentence"]
+    assert "On the internal test set (40 images): no detectable difference" in verdict["sentence"]

@@ -635,6 +635,11 @@ def synthetic_verdict(
             f" The internal test set ({internal['n_images']} images) points the other way: "
             f"{internal['verdict']}, {_effect_numbers(internal)}."
         )
+    elif internal["difference"] == 0 or external["difference"] == 0:
+        sentence += (
+            f" On the internal test set ({internal['n_images']} images): "
+            f"{internal['verdict']}, {_effect_numbers(internal)}."
+        )
     else:
         sentence += (
             f" The internal test set ({internal['n_images']} images) agrees in direction: "
