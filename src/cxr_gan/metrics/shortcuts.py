@@ -211,7 +211,8 @@ def no_mixed_source_reason(labels: np.ndarray, sources: np.ndarray, min_images: 
 
 
 def source_gap_sentence(overall_auc: float | None, matched: dict[str, Any]) -> str:
-    """One sentence on what the gap between the overall and the source-matched AUC means."""
+    """One sentence on what the gap between the overall and the source-matched AUC means
+    (matched: a source_matched_auc result; the reason itself when it is not computable)."""
     if not matched.get("computable"):
         return matched.get("reason", "The source-matched AUC cannot be computed.")
     value, low, high = matched["value"], matched["ci_low"], matched["ci_high"]
@@ -224,21 +225,27 @@ def source_gap_sentence(overall_auc: float | None, matched: dict[str, Any]) -> s
     )
     gap = overall_auc - value
     if low <= 0.5 <= high and gap <= 0.05:
-        return (
-            f"{numbers}: within a source the model cannot be told from chance, and its overall "
-            "score is hardly higher: it has learned little of either disease or archive."
+        reading = (
+            "within a source the model cannot be told from chance, and its overall score is "
+            "hardly higher: it has learned little of either disease or archive"
         )
-    if low <= 0.5 <= high:
-        return (
-            f"{numbers}: within a source the model cannot be told from chance, so its overall "
-            "score measures which archive an image came from, not disease."
+    elif low <= 0.5 <= high:
+        reading = (
+            "within a source the model cannot be told from chance, so its overall score "
+            "measures which archive an image came from, not disease"
         )
-    if high < overall_auc - 0.02 or gap > 0.05:
-        return (
-            f"{numbers}: the model does detect disease within a source, but the {gap:+.3f} gap "
-            "is the part of its overall score that comes from telling the archives apart."
+    elif high < 0.5:
+        reading = (
+            "within a source the model ranks COVID-19 below normal, worse than chance, so "
+            "whatever its overall score holds comes from the archive, not disease"
         )
-    return (
-        f"{numbers}: the score holds within a source, so it does not rest on telling the "
-        "archives apart."
-    )
+    elif high < overall_auc - 0.02 or gap > 0.05:
+        reading = (
+            f"the model does detect disease within a source, but the {gap:+.3f} gap is the part "
+            "of its overall score that comes from telling the archives apart"
+        )
+    else:
+        reading = (
+            "the score holds within a source, so it does not rest on telling the archives apart"
+        )
+    return f"{numbers}: {reading}."
