@@ -155,3 +155,19 @@ def test_bad_inputs_are_refused():
         classification_metrics([0, 2], [0.5, 0.5])
     with pytest.raises(ValueError, match="both classes"):
         compare_auc([1, 1], [0.2, 0.3], [0.3, 0.2])
+
+
+def test_paired_comparison_detects_a_planted_difference_and_none_between_identical_models():
+    from cxr_gan.metrics.classification import compare_auc
+
+    rng = np.random.default_rng(3)
+    labels = np.repeat([0, 1], 300)
+    weak = np.clip(0.15 * labels + rng.uniform(0, 0.85, 600), 0, 1)  # AUC ~0.67
+    strong = np.clip(0.45 * labels + rng.uniform(0, 0.55, 600), 0, 1)  # AUC ~0.95
+    planted = compare_auc(labels, weak, strong, images_name="external images", n_bootstrap=500)
+    assert planted["verdict"] == "helped" and planted["ci_low"] > 0
+    assert "paired bootstrap over 600 external images" in planted["sentence"]
+    assert compare_auc(labels, strong, weak, n_bootstrap=500)["verdict"] == "hurt"
+    same = compare_auc(labels, weak, weak.copy(), n_bootstrap=500)
+    assert same["verdict"] == "no detectable difference"
+    assert same["difference"] == 0 and same["ci_low"] == same["ci_high"] == 0

@@ -412,3 +412,44 @@ def resolve_label_conflicts(manifest: pd.DataFrame, on_label_conflict: str) -> p
         )
     logger.error("Label conflicts (near duplicates in two classes), left out: %s", listed)
     return manifest
+
+
+def read_source_column(
+    csv_files: Mapping[str, Callable[[], bytes]],
+    root: str,
+    relative_paths: list[str],
+    column: str,
+) -> list[str] | None:
+    """Each file's value of `column` (e.g. source_repo: the archive it came from) from a CSV at
+    the folder's root that has a file-name column and that column (names compared without case,
+    spaces, hyphens or underscores); files are matched as for patient ids (match_patient_rows).
+    Returns one string per path ("unknown" where no row names the file), or None when no root
+    CSV has the column or names any of the files. Unreadable CSVs are skipped with a log line."""
+    wanted = _normalise(column)
+    for name in sorted(csv_files):
+        try:
+            table, _ = read_csv_bytes(name, csv_files[name](), root)
+        except DataProcessingError as error:
+            logger.info("Not reading sources from %s/%s: %s", root, name, error)
+            continue
+        columns = {_normalise(c): c for c in table.columns}
+        file_column = next((columns[c] for c in FILE_COLUMNS if c in columns), None)
+        if file_column is None or wanted not in columns:
+            continue
+        found = PatientTable(name, "sources", file_column, None, table)
+        found.patient_ids = [str(row) for row in range(len(table))]  # every row its own key
+        rows = match_patient_rows(found, relative_paths)
+        if not any(row >= 0 for row in rows):
+            continue
+        values = table[columns[wanted]].astype(str).str.strip().tolist()
+        sources = [values[row] if row >= 0 and values[row] else "unknown" for row in rows]
+        logger.info(
+            "Image sources from %s/%s (column %s): %d of %d images matched",
+            root,
+            name,
+            columns[wanted],
+            sum(row >= 0 for row in rows),
+            len(rows),
+        )
+        return sources
+    return None

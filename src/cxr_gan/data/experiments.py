@@ -184,6 +184,32 @@ def as_seen_by(experiment: str, subset: ImageSubset, mask_fraction: float) -> Im
     return ImageSubset(masked, subset.labels, subset.ids, subset.synthetic)
 
 
+def training_parts(
+    experiment: str,
+    data: dict[str, Any],
+    synthetic_xrays: dict[str, Any],
+    synthetic_balanced_xrays: dict[str, Any],
+    mask_fraction: float = 0.7,
+) -> tuple[list[tuple[str, ImageSubset]], str | None]:
+    """The experiment's training images as named parts, in order ("train": the real training
+    split as the experiment sees it, "synthetic", "synthetic_balanced"), and the augmentation
+    preset it asks for (None: the configured one). Parts of the same name and view are the same
+    images in every experiment, which is what lets experiments share backbone features."""
+    real = data["train"]
+    size = real.images.shape[1]
+    if experiment == "real":
+        return [("train", real)], None
+    if experiment == "real_plus_synthetic":
+        return [("train", real), ("synthetic", synthetic_subset(synthetic_xrays, size))], None
+    if experiment == "classical_augmentation":
+        return [("train", real)], STRONG_AUGMENTATION
+    if experiment == "synthetic_only":
+        return [("synthetic_balanced", synthetic_subset(synthetic_balanced_xrays, size))], None
+    if experiment == SHORTCUT_PROBE:  # the same recipe as `real`, on borders only
+        return [("train", as_seen_by(experiment, real, mask_fraction))], None
+    raise ValueError(f"unknown experiment {experiment!r}")
+
+
 def training_set(
     experiment: str,
     data: dict[str, Any],
@@ -193,20 +219,11 @@ def training_set(
 ) -> tuple[ImageSubset, str | None]:
     """The experiment's training images, and the augmentation preset it asks for (None: the
     configured one)."""
-    real = data["train"]
-    size = real.images.shape[1]
-    if experiment == "real":
-        chosen, augmentation = real, None
-    elif experiment == "real_plus_synthetic":
-        chosen, augmentation = concatenate(real, synthetic_subset(synthetic_xrays, size)), None
-    elif experiment == "classical_augmentation":
-        chosen, augmentation = real, STRONG_AUGMENTATION
-    elif experiment == "synthetic_only":
-        chosen, augmentation = synthetic_subset(synthetic_balanced_xrays, size), None
-    elif experiment == SHORTCUT_PROBE:  # the same recipe as `real`, on borders only
-        chosen, augmentation = as_seen_by(experiment, real, mask_fraction), None
-    else:
-        raise ValueError(f"unknown experiment {experiment!r}")
+    parts, augmentation = training_parts(
+        experiment, data, synthetic_xrays, synthetic_balanced_xrays, mask_fraction
+    )
+    subsets = [subset for _, subset in parts]
+    chosen = subsets[0] if len(subsets) == 1 else concatenate(*subsets)
     check_no_leakage(chosen, data)
     return chosen, augmentation
 

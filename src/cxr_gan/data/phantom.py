@@ -189,6 +189,37 @@ def write_phantom_folder(out_dir: Path, count_per_class: int, size: int, seed: i
     return written
 
 
+def write_sourced_phantom_folder(
+    out_dir: Path,
+    sources: dict[str, tuple[int, int, bool]],
+    size: int,
+    seed: int,
+    source_column: str = "source_repo",
+) -> Path:
+    """Phantoms from several made-up archives, as an external folder with a manifest.
+
+    sources: {name: (covid count, normal count, marked)}; every image of a `marked` source
+    carries the corner marker (PhantomConfound "marker"), whatever its class, so the marker
+    tells archives apart, not classes. Images keep their class's disease signal. Writes
+    out_dir/{covid,normal}/<source>_<index>.png and out_dir/manifest.csv (filename, label,
+    `source_column`); returns the manifest's path."""
+    out_dir = Path(out_dir)
+    rows = []
+    for source, (covid, normal, marked) in sources.items():
+        for label, folder, count in ((COVID, "covid", covid), (NORMAL, "normal", normal)):
+            (out_dir / folder).mkdir(parents=True, exist_ok=True)
+            # the archive's mark on both classes: PhantomConfound marks the label it names
+            confound = PhantomConfound("marker", label=label) if marked else None
+            for index in range(count):
+                name = f"{folder}/{source}_{index:05d}.png"
+                drawn = draw_phantom(label, len(rows), seed, size, confound)
+                cv2.imwrite(str(out_dir / name), drawn)
+                rows.append(f"{name},{folder},{source}")
+    manifest = out_dir / "manifest.csv"
+    manifest.write_text("\n".join([f"filename,label,{source_column}", *rows]) + "\n")
+    return manifest
+
+
 def main(argv: list[str] | None = None) -> None:
     """Command line: write the demo's phantom X-rays to a folder to look at them."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

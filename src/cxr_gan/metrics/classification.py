@@ -44,12 +44,14 @@ def _check(labels: np.ndarray, *probabilities: np.ndarray) -> tuple[np.ndarray, 
 def _resample_counts(
     labels: np.ndarray, count: int, rng: np.random.Generator, stratified: bool
 ) -> np.ndarray:
-    """(count, n) how many times each image appears in each bootstrap resample."""
+    """(count, n) how many times each image appears in each bootstrap resample; stratified
+    resampling keeps the size of every stratum (each distinct value of `labels`: the classes, or
+    (source, class) codes for the source-matched AUC) fixed."""
     n = len(labels)
     if not stratified:
         return rng.multinomial(n, np.full(n, 1.0 / n), size=count).astype(np.float64)
     weights = np.zeros((count, n))
-    for value in (0, 1):
+    for value in np.unique(labels):  # 0 then 1 for classes, as before strata were allowed
         members = np.flatnonzero(labels == value)
         if len(members):
             draws = rng.multinomial(len(members), np.full(len(members), 1.0 / len(members)), count)
@@ -195,6 +197,7 @@ def compare_auc(
     *,
     baseline_name: str = "real only",
     candidate_name: str = "real + synthetic",
+    images_name: str = "test images",
     n_bootstrap: int = 2000,
     seed: int = 0,
     stratified: bool = True,
@@ -202,8 +205,13 @@ def compare_auc(
 ) -> dict[str, Any]:
     """Paired bootstrap of AUC(candidate) - AUC(baseline) on the same test images.
 
-    verdict: "helped" when the whole CI is above 0, "hurt" when below, else "no detectable
-    difference"; sentence says the same with the numbers.
+    labels: (n,) 0/1; both probability arrays (n,) floats in [0, 1], one per image in the same
+    order. Each resample draws images (stratified by class) and scores both models on the same
+    draw, so image difficulty cancels (the paired design of DeLong et al. 1988, by percentile
+    bootstrap instead of DeLong's variance). verdict: "helped" when the whole CI is above 0,
+    "hurt" when below, else "no detectable difference"; sentence says the same with the numbers
+    and names the images it rests on (`images_name`, e.g. "external images"). Raises ValueError
+    when the labels hold one class only or the arrays differ in length.
     """
     labels, baseline, candidate = _check(labels, baseline_probabilities, candidate_probabilities)
 
@@ -230,7 +238,7 @@ def compare_auc(
     numbers = (
         f"AUC {auc_cand:.3f} vs {auc_base:.3f}, difference {difference:+.3f} "
         f"({confidence:.0%} CI {_signed(low)} to {_signed(high)}; paired bootstrap over "
-        f"{len(labels)} test images, {interval['n_resamples_used']} resamples)"
+        f"{len(labels)} {images_name}, {interval['n_resamples_used']} resamples)"
     )
     if verdict == "no detectable difference":
         sentence = f"No detectable difference between {candidate_name} and {baseline_name}: "
@@ -243,6 +251,7 @@ def compare_auc(
         "auc_candidate": auc_cand,
         "difference": difference,
         **interval,
+        "n_images": int(len(labels)),
         "n_bootstrap": int(n_bootstrap),
         "confidence": float(confidence),
         "verdict": verdict,

@@ -7,7 +7,13 @@ from typing import Any
 
 import numpy as np
 
-from cxr_gan.metrics.classification import classification_metrics
+from cxr_gan.metrics.classification import (
+    _bootstrap,
+    _interval,
+    _value,
+    classification_metrics,
+    weighted_auc,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -92,3 +98,154 @@ def per_source_metrics(
             ", ".join(f"{s['source']} ({s['images']})" for s in skipped),
         )
     return {"min_images": min_images, "groups": groups, "skipped": skipped}
+
+
+def mixed_sources(
+    labels: np.ndarray, sources: np.ndarray, min_images: int
+) -> dict[str, dict[str, int]]:
+    """The sources holding both classes, at least `min_images` images of each: {source:
+    {"label_0": n, "label_1": n}}, sorted by name; {} when there is none."""
+    labels, sources = np.asarray(labels).astype(int), np.asarray(sources).astype(str)
+    found = {}
+    for source in sorted(set(sources.tolist())):
+        members = sources == source
+        counts = {f"label_{c}": int((labels[members] == c).sum()) for c in (0, 1)}
+        if min(counts.values()) >= min_images:
+            found[source] = counts
+    return found
+
+
+def source_matched_auc(
+    labels: np.ndarray,
+    probabilities: np.ndarray,
+    sources: np.ndarray,
+    min_images: int,
+    *,
+    n_bootstrap: int = 2000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> dict[str, Any]:
+    """ROC AUC counting only COVID-19 / normal pairs from the same source: the one comparison in
+    which the archive an image came from cannot tell the classes apart.
+
+    labels: (n,) 0/1; probabilities: (n,) floats; sources: (n,) source names (str). Only sources
+    with at least `min_images` images of EACH class take part (mixed_sources). With one such
+    source this is the AUC within it; with several, the AUC pooled over them: every within-source
+    (positive, negative) pair counts once, i.e. the per-source AUCs weighted by n_pos * n_neg
+    (the stratified AUC of e.g. Janes & Pepe 2008). Its 95% interval is a percentile bootstrap
+    that resamples images within each (source, class) stratum.
+
+    Returns {"computable": True, "value", "ci_low", "ci_high", "n_resamples_used", "sources":
+    {name: {"label_0", "label_1", "roc_auc"}}, "n_pairs", "min_images"} or, when no source holds
+    both classes, {"computable": False, "reason": sentence, "sources": {}, "min_images"}.
+    Raises ValueError when the three arrays differ in length.
+    """
+    labels = np.asarray(labels).astype(int).ravel()
+    scores = np.asarray(probabilities, np.float64).ravel()
+    sources = np.asarray(sources).astype(str).ravel()
+    if not len(labels) == len(scores) == len(sources):
+        raise ValueError(
+            f"{len(labels)} labels, {len(scores)} probabilities, {len(sources)} sources"
+        )
+    eligible = mixed_sources(labels, sources, min_images)
+    if not eligible:
+        return {
+            "computable": False,
+            "reason": no_mixed_source_reason(labels, sources, min_images),
+            "sources": {},
+            "min_images": min_images,
+        }
+    names = list(eligible)
+    keep = np.isin(sources, names)
+    labels, scores, sources = labels[keep], scores[keep], sources[keep]
+    code = np.searchsorted(names, sources)  # names are sorted
+    strata = code * 2 + labels
+    members = [np.flatnonzero(code == k) for k in range(len(names))]
+
+    def statistic(weights: np.ndarray) -> dict[str, np.ndarray]:
+        numerator = np.zeros(len(weights))
+        denominator = np.zeros(len(weights))
+        for rows in members:
+            w = weights[:, rows]
+            pairs = (w @ (labels[rows] == 1)) * (w @ (labels[rows] == 0))
+            numerator += np.nan_to_num(weighted_auc(w, labels[rows], scores[rows])) * pairs
+            denominator += pairs
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return {"auc": np.where(denominator > 0, numerator / denominator, np.nan)}
+
+    point = statistic(np.ones((1, len(labels))))["auc"][0]
+    samples = _bootstrap(strata, statistic, n_bootstrap, seed, stratified=True)["auc"]
+    per_source = {
+        name: {
+            **eligible[name],
+            "roc_auc": _value(weighted_auc(np.ones((1, len(rows))), labels[rows], scores[rows])[0]),
+        }
+        for name, rows in zip(names, members, strict=True)
+    }
+    return {
+        "computable": True,
+        "value": _value(point),
+        **_interval(samples, confidence),
+        "n_bootstrap": int(n_bootstrap),
+        "confidence": float(confidence),
+        "sources": per_source,
+        "n_pairs": int(sum(c["label_0"] * c["label_1"] for c in eligible.values())),
+        "min_images": min_images,
+    }
+
+
+def no_mixed_source_reason(labels: np.ndarray, sources: np.ndarray, min_images: int) -> str:
+    """Why the source-matched AUC cannot be computed, naming where each class comes from."""
+    labels, sources = np.asarray(labels).astype(int), np.asarray(sources).astype(str)
+    where = []
+    for label, name in ((0, "normal"), (1, "COVID-19")):
+        found = sorted(set(sources[labels == label].tolist()))
+        shown = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
+        where.append(f"its {name} images come from {shown or 'nowhere'}")
+    return (
+        "The source-matched AUC cannot be computed: no source holds at least "
+        f"{min_images} images of each class ({'; '.join(where)}), so there is no pair of a "
+        "COVID-19 and a normal image from the same archive, and no metric here can separate "
+        "disease from source."
+    )
+
+
+def source_gap_sentence(overall_auc: float | None, matched: dict[str, Any]) -> str:
+    """One sentence on what the gap between the overall and the source-matched AUC means
+    (matched: a source_matched_auc result; the reason itself when it is not computable)."""
+    if not matched.get("computable"):
+        return matched.get("reason", "The source-matched AUC cannot be computed.")
+    value, low, high = matched["value"], matched["ci_low"], matched["ci_high"]
+    if value is None or low is None or overall_auc is None:
+        return "The source-matched AUC could not be computed (too few pairs)."
+    where = ", ".join(matched["sources"])
+    numbers = (
+        f"AUC {overall_auc:.3f} overall vs {value:.3f} [{low:.3f}, {high:.3f}] within a "
+        f"source ({where})"
+    )
+    gap = overall_auc - value
+    if low <= 0.5 <= high and gap <= 0.05:
+        reading = (
+            "within a source the model cannot be told from chance, and its overall score is "
+            "hardly higher: it has learned little of either disease or archive"
+        )
+    elif low <= 0.5 <= high:
+        reading = (
+            "within a source the model cannot be told from chance, so its overall score "
+            "measures which archive an image came from, not disease"
+        )
+    elif high < 0.5:
+        reading = (
+            "within a source the model ranks COVID-19 below normal, worse than chance, so "
+            "whatever its overall score holds comes from the archive, not disease"
+        )
+    elif high < overall_auc - 0.02 or gap > 0.05:
+        reading = (
+            f"the model does detect disease within a source, but the {gap:+.3f} gap is the part "
+            "of its overall score that comes from telling the archives apart"
+        )
+    else:
+        reading = (
+            "the score holds within a source, so it does not rest on telling the archives apart"
+        )
+    return f"{numbers}: {reading}."

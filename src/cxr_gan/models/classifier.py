@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import logging
 import os
 from collections.abc import Mapping
@@ -448,6 +449,28 @@ class EpochLog(keras.callbacks.Callback):
         logger.info("%s: epoch %d/%d, %s", self.what, done, self.epochs, values)
 
 
+def backbone_fingerprint(model: keras.Model) -> str:
+    """A short digest (16 hex characters) of a classifier's backbone weights: the feature cache
+    refuses features computed by another backbone (ImageNet vs random, another random init, other
+    local weights). Hashes every weight array of the layers before the head, in order."""
+    digest = hashlib.blake2b(digest_size=8)
+    head = set(HEAD_LAYERS)
+    for layer in model.layers:
+        if layer.name in head:
+            continue
+        for weight in layer.get_weights():
+            digest.update(np.ascontiguousarray(weight).tobytes())
+    return digest.hexdigest()
+
+
+def augmentation_draws(config: ClassifierConfig) -> tuple[int, ...]:
+    """The feature cache's draws for a config: (1..augmentation_draws) with augmentation, (0,)
+    (the unaugmented image) without."""
+    if config.augmentation_params is None:
+        return (0,)
+    return tuple(range(1, config.augmentation_draws + 1))
+
+
 def _cached_datasets(
     model: keras.Model,
     *,
@@ -456,18 +479,27 @@ def _cached_datasets(
     is_val: np.ndarray,
     config: ClassifierConfig,
     seed: int,
+    augmentation_seed: int,
+    features: Mapping[str, Any] | None = None,
 ) -> tuple[tf.data.Dataset, tf.data.Dataset | None]:
-    extractor = feature_extractor(model)
-    params = config.augmentation_params
-    draws = tuple(range(1, config.augmentation_draws + 1)) if params else (0,)
-    train_features = extract_features(
-        extractor,
-        select_rows(images, np.flatnonzero(~is_val)),
-        seed,
-        augmentation=params,
-        draws=draws,
-        batch_size=config.feature_batch_size,
-    )
+    draws = augmentation_draws(config)
+    if features is None:
+        extractor = feature_extractor(model)
+        train_features = extract_features(
+            extractor,
+            select_rows(images, np.flatnonzero(~is_val)),
+            augmentation_seed,
+            augmentation=config.augmentation_params,
+            draws=draws,
+            batch_size=config.feature_batch_size,
+        )
+    else:
+        train_features = np.asarray(features["train"], np.float32)
+        if train_features.shape[:2] != (len(draws), int((~is_val).sum())):
+            raise ValueError(
+                f"cached training features have shape {train_features.shape}; expected "
+                f"({len(draws)} draws, {int((~is_val).sum())} images, features)"
+            )
     # (draws, n, d) stays one numpy array: only (row, draw) numbers go through tf.data, and each
     # batch gathers its features, so there is no second copy as a TF constant (GBs at 30k images)
     train_labels = labels[~is_val]
@@ -491,12 +523,19 @@ def _cached_datasets(
     )
     if not is_val.any():
         return train, None
-    val_features = extract_features(
-        extractor,
-        select_rows(images, np.flatnonzero(is_val)),
-        seed,
-        batch_size=config.feature_batch_size,
-    )[0]
+    if features is not None and features.get("validation") is not None:
+        val_features = np.asarray(features["validation"], np.float32)
+        if len(val_features) != int(is_val.sum()):
+            raise ValueError(
+                f"{len(val_features)} cached validation features for {int(is_val.sum())} images"
+            )
+    else:
+        val_features = extract_features(
+            feature_extractor(model),
+            select_rows(images, np.flatnonzero(is_val)),
+            augmentation_seed,
+            batch_size=config.feature_batch_size,
+        )[0]
     val = tf.data.Dataset.from_tensor_slices((val_features, labels[is_val]))
     return train, val.batch(config.batch_size)
 
@@ -559,6 +598,10 @@ def train_classifier(
     groups: np.ndarray | None = None,
     is_validation: np.ndarray | None = None,
     strategy: tf.distribute.Strategy | str | None = None,
+    *,
+    backbone_seed: int | None = None,
+    augmentation_seed: int | None = None,
+    features: Mapping[str, Any] | None = None,
 ) -> tuple[keras.Model, dict[str, list[float]]]:
     """Train on TRAINING images only; returns the compiled full model and its history.
 
@@ -572,6 +615,15 @@ def train_classifier(
     `strategy` (a tf.distribute strategy or its name; None: the default one): models and
     optimizers are built under its scope, and config.batch_size is the global batch, which
     Keras' fit splits across the replicas.
+    `backbone_seed` (default: seed) initialises a random (weights=None) backbone and
+    `augmentation_seed` (default: seed) draws the cached augmented copies, so several seeds can
+    share one backbone and one pool of features while `seed` still sets the head, the shuffles
+    and which copy each epoch sees.
+    `features` (feature-cache path only): precomputed backbone features {"fingerprint": the
+    backbone_fingerprint they came from, "train": float32 (draws, n_train, d) in the order of
+    the training images, draws as augmentation_draws(config), "validation": float32 (n_val, d)
+    or None}, e.g. from models.feature_cache; raises ValueError when they came from another
+    backbone or do not fit the images.
     """
     keras.utils.set_random_seed(seed)
     images = as_image_source(images)  # memmaps and LazyRows are read a batch at a time
@@ -593,7 +645,20 @@ def train_classifier(
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         refuse_multi_worker_fit("multi_worker", parameter)
     with strategy.scope():  # the models' and optimizers' variables live on the replicas
-        model = build_classifier(config, seed)
+        if backbone_seed is not None and backbone_seed != seed:
+            keras.utils.set_random_seed(backbone_seed)  # a random backbone's initial weights
+            model = build_classifier(config, seed)
+            keras.utils.set_random_seed(seed)
+        else:
+            model = build_classifier(config, seed)
+        if features is not None:
+            if not config.uses_feature_cache:
+                raise ValueError("precomputed features need a frozen backbone (feature_cache)")
+            if features.get("fingerprint") != backbone_fingerprint(model):
+                raise ValueError(
+                    "the cached features came from another backbone (weights or initialisation "
+                    "differ): recompute them with this configuration and backbone_seed"
+                )
         what = f"{config.backbone} classifier"
         logger.info(
             "Training %s on %d images (%d held out for validation), %s, augmentation %s",
@@ -607,7 +672,14 @@ def train_classifier(
         callbacks = [EpochLog(config.log_every_epochs, config.epochs, what)]
         if config.uses_feature_cache:
             train, val = _cached_datasets(
-                model, images=images, labels=labels, is_val=is_val, config=config, seed=seed
+                model,
+                images=images,
+                labels=labels,
+                is_val=is_val,
+                config=config,
+                seed=seed,
+                augmentation_seed=seed if augmentation_seed is None else augmentation_seed,
+                features=features,
             )
             trainee = _head_model(model.get_layer(HEAD_LAYERS[0]).input.shape[-1], config, seed)
         else:
@@ -642,3 +714,33 @@ def predict(model: keras.Model, images: np.ndarray, batch_size: int = 32) -> np.
         out.append(_infer(model, batch, batch_size)[:, 0])
         progress.update(len(batch))
     return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+
+def predict_from_features(
+    model: keras.Model, features: np.ndarray, batch_size: int = 256
+) -> np.ndarray:
+    """p(covid) per image from cached backbone features: the classifier's head alone, in
+    inference mode. features: float32 (n, d) from this model's backbone (feature_extractor);
+    returns (n,) float32 in [0, 1], equal to predict(model, images) up to float rounding."""
+    features = np.asarray(features, np.float32)
+    if features.ndim != 2:
+        raise ValueError(f"expected features (n, d), got shape {features.shape}")
+    head = _head_model(features.shape[-1], _head_config(model), 0)
+    for name in HEAD_LAYERS:
+        head.get_layer(name).set_weights(model.get_layer(name).get_weights())
+    out = [
+        _infer(head, features[start : start + batch_size], batch_size)[:, 0]
+        for start in range(0, len(features), batch_size)
+    ]
+    return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+
+def _head_config(model: keras.Model) -> ClassifierConfig:
+    """Enough of a config to rebuild the model's head (units, dropout, BN momentum)."""
+    return ClassifierConfig(
+        backbone="small_cnn",
+        weights=None,
+        dense_units=model.get_layer(HEAD_LAYERS[1]).units,
+        dropout=model.get_layer(HEAD_LAYERS[3]).rate,
+        batchnorm_momentum=model.get_layer(HEAD_LAYERS[0]).momentum,
+    )

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from cxr_gan.data.phantom import write_phantom_folder
-from cxr_gan.pipelines.classification.nodes import prepare_external_data, score_external
+from cxr_gan.data.phantom import write_sourced_phantom_folder
+from cxr_gan.pipelines.classification.nodes import (
+    PREDICTION_COLUMNS,
+    prepare_external_data,
+    score_external,
+)
 from cxr_gan.pipelines.data_processing.params import DataProcessingParams
 from tests.kedro_helpers import TINY_STUDY, run_kedro, use_tiny_phantoms, write_conf
 
@@ -26,7 +30,9 @@ def _tiny_phantoms(project):
 
 
 def test_whole_study_runs_and_answers_the_question(project_copy, tmp_path):
-    write_phantom_folder(tmp_path / "external", count_per_class=4, size=40, seed=99)
+    write_sourced_phantom_folder(  # 8 images, a manifest.csv naming each one's source
+        tmp_path / "external", {"site_a": (3, 1, True), "site_b": (1, 3, False)}, 40, 99
+    )
     write_conf(
         project_copy,
         "local/catalog.yml",
@@ -86,6 +92,23 @@ def test_whole_study_runs_and_answers_the_question(project_copy, tmp_path):
     assert model.source_path.endswith("classifier.keras")
     external = catalog.load("real.external_evaluation")
     assert external["images"] == 8 and external["metrics"]["n_images"] == 8
+    assert len(external["roc_auc_per_seed"]) == 2
+    assert set(external["per_source"]["skipped"][0]) >= {"source", "images"}  # 4 < 10 images
+    assert external["source_matched"]["computable"] is False
+    predictions = catalog.load("real.external_predictions")
+    assert list(predictions.columns) == [
+        "experiment",
+        "seed",
+        "id",
+        "label",
+        "source",
+        "probability",
+    ]
+    assert len(predictions) == 16 and sorted(set(predictions["seed"])) == [1, 2]
+    assert set(predictions["source"]) == {"site_a", "site_b"}
+    assert comparison["verdict"]["rests_on"] == "external"
+    assert comparison["verdict"]["sentence"] in table
+    assert set(comparison["synthetic_effect_by_set"]) == {"internal", "external"}
     assert by_name["synthetic_only"]["external"]["roc_auc"]["value"] is not None
     assert "## External validation" in table
     reports = project_copy / "data/08_reporting/classification"
@@ -117,4 +140,6 @@ def test_missing_external_folder_is_skipped(caplog):
     caplog.set_level("INFO")
     assert prepare_external_data(None, DataProcessingParams()) == {}
     assert "No external validation folder" in caplog.text
-    assert score_external(None, {}, None) == {"skipped": "no external validation folder"}
+    evaluation, predictions = score_external({"external": None}, None)
+    assert evaluation == {"skipped": "no external validation folder"}
+    assert predictions.empty and list(predictions.columns) == PREDICTION_COLUMNS

@@ -56,7 +56,12 @@ class ClassificationParams(ClassifierSettings):
     """
 
     experiments: list[Experiment] = Field(default_factory=lambda: list(EXPERIMENTS), min_length=1)
-    seeds: list[int] = Field(default_factory=lambda: [42], min_length=1)
+    seeds: list[int] = Field(
+        default_factory=lambda: [42, 43, 44, 45, 46],
+        min_length=1,
+        description="one model per seed; the first also chooses the validation images, a "
+        "random backbone's weights and the cached augmented copies",
+    )
     n_bootstrap: int = Field(2000, ge=100)
     gradcam_images: int = Field(8, ge=0, le=64)
     validation_fraction: float = Field(

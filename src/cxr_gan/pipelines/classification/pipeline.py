@@ -9,6 +9,7 @@ from kedro.pipeline import Node, Pipeline
 
 from cxr_gan.pipelines.classification.nodes import (
     compare_experiments,
+    compute_backbone_features,
     explain_with_gradcam,
     plot_experiment_curves,
     plot_experiment_roc,
@@ -24,15 +25,32 @@ from cxr_gan.pipelines.classification.params import (
 )
 from cxr_gan.pipelines.registration import configured_experiments
 
-_SHARED = {"classification_data", "synthetic_xrays", "synthetic_balanced_xrays", "external_data"}
+_SHARED = {
+    "classification_data",
+    "synthetic_xrays",
+    "synthetic_balanced_xrays",
+    "external_data",
+    "backbone_features",
+}
 
 
 def _for_experiment(experiment: str):
     def train_experiment(
-        classification_data, synthetic_xrays, synthetic_balanced_xrays, params: ClassificationParams
+        classification_data,
+        synthetic_xrays,
+        synthetic_balanced_xrays,
+        external_data,
+        backbone_features,
+        params: ClassificationParams,
     ):
         return train_and_evaluate(
-            experiment, classification_data, synthetic_xrays, synthetic_balanced_xrays, params
+            experiment,
+            classification_data,
+            synthetic_xrays,
+            synthetic_balanced_xrays,
+            params,
+            external_data,
+            backbone_features,
         )
 
     def plot_curves(classification_history):
@@ -55,6 +73,8 @@ def _experiment_pipeline(experiment: str) -> Pipeline:
                 "classification_data",
                 "synthetic_xrays",
                 "synthetic_balanced_xrays",
+                "external_data",
+                "backbone_features",
                 "params:classification",
             ],
             outputs=["classifier", "classification_history", "classification_evaluation"],
@@ -64,8 +84,8 @@ def _experiment_pipeline(experiment: str) -> Pipeline:
         Node(plot_experiment_roc, "classification_evaluation", "roc_curve", name="plot_roc_curve"),
         Node(
             score_external,
-            ["classifier", "external_data", "params:classification"],
-            "external_evaluation",
+            ["classification_evaluation", "params:classification"],
+            ["external_evaluation", "external_predictions"],
             name="score_external",
         ),
         Node(
@@ -97,15 +117,32 @@ def create_pipeline(**kwargs) -> Pipeline:
     )
     external = Node(
         prepare_external_data,
-        ["external_xrays", "params:data_processing", "classification_data"],
+        [
+            "external_xrays",
+            "params:data_processing",
+            "classification_data",
+            "params:classification",
+        ],
         "external_data",
         name="prepare_external_data",
+    )
+    features = Node(
+        compute_backbone_features,
+        [
+            "classification_data",
+            "synthetic_xrays",
+            "synthetic_balanced_xrays",
+            "external_data",
+            "params:classification",
+        ],
+        "backbone_features",
+        name="compute_backbone_features",
     )
     with warnings.catch_warnings():  # "a.b" names here are namespaced outputs, used on purpose
         warnings.filterwarnings("ignore", message="One or more dataset names contain")
         compare = _comparison_node(experiments)
     return (
-        Pipeline([prepare, external])
+        Pipeline([prepare, external, features])
         + sum((_experiment_pipeline(e) for e in experiments), Pipeline([]))
         + Pipeline([compare])
     )
