@@ -6,7 +6,6 @@ import dataclasses
 import logging
 from typing import Any
 
-import keras
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -34,8 +33,7 @@ from cxr_gan.metrics.shortcuts import (
     shortcut_warning,
     sources_confounded,
 )
-from cxr_gan.models.classifier import predict, train_classifier
-from cxr_gan.models.gradcam import gradcam_figure, gradcam_heatmaps
+from cxr_gan.models import KerasModel
 from cxr_gan.pipelines.classification.params import SHORTCUT_PROBE, ClassificationParams
 from cxr_gan.pipelines.data_processing.params import DataProcessingParams
 from cxr_gan.reporting.classification_figures import (
@@ -110,12 +108,14 @@ def train_and_evaluate(
     synthetic_xrays: dict[str, Any],
     synthetic_balanced_xrays: dict[str, Any],
     params: ClassificationParams,
-) -> tuple[keras.Model, list[dict[str, Any]], dict[str, Any]]:
+) -> tuple[KerasModel, list[dict[str, Any]], dict[str, Any]]:
     """Train the experiment once per seed; evaluate every model on the real test split.
 
     Returns the first seed's model, the histories, and the evaluation (metrics with 95%
     bootstrap intervals per seed, their mean and std across seeds, test predictions).
     """
+    from cxr_gan.models.classifier import predict, train_classifier  # TensorFlow
+
     train, augmentation = training_set(
         experiment,
         classification_data,
@@ -205,11 +205,13 @@ def prepare_external_data(
 
 
 def score_external(
-    classifier: keras.Model, external_data: dict[str, Any], params: ClassificationParams
+    classifier: KerasModel, external_data: dict[str, Any], params: ClassificationParams
 ) -> dict[str, Any]:
     """The trained model (first seed) on the external folder, with the same metrics."""
     if not external_data:
         return {"skipped": "no external validation folder"}
+    from cxr_gan.models.classifier import predict  # TensorFlow
+
     probabilities = predict(classifier, external_data["images"])
     return {
         "source": external_data["root"],
@@ -233,12 +235,15 @@ def plot_experiment_roc(classification_evaluation: dict[str, Any]) -> Figure:
 
 def explain_with_gradcam(
     experiment: str,
-    classifier: keras.Model,
+    classifier: KerasModel,
     classification_data: dict[str, Any],
     params: ClassificationParams,
 ) -> Figure:
     """Grad-CAM on the first test images of each class: does the model look at the lungs, or at
     borders and text markers?"""
+    from cxr_gan.models.classifier import predict  # TensorFlow
+    from cxr_gan.models.gradcam import gradcam_figure, gradcam_heatmaps
+
     test = as_seen_by(experiment, classification_data["test"], params.mask_fraction)
     per_class = max(1, params.gradcam_images // 2)
     chosen = np.concatenate([np.flatnonzero(test.labels == c)[:per_class] for c in (0, 1)])

@@ -5,13 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import keras
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from cxr_gan.data.gan_split import GAN_EVAL, GAN_TRAIN, gan_evaluation_split, images_with_role
-from cxr_gan.models.gan_trainer import train_gan
+from cxr_gan.models import KerasModel
 from cxr_gan.pipelines.gan_training.params import GanTrainingParams
 from cxr_gan.reporting.gan_figures import pick_epochs, plot_grids, plot_loss_curves
 
@@ -26,9 +25,11 @@ def split_gan_evaluation(xray_split: pd.DataFrame, params: GanTrainingParams) ->
 
 def train_conditional_gan(
     xray_arrays: dict[str, np.ndarray], gan_split: pd.DataFrame, params: GanTrainingParams
-) -> tuple[keras.Model, dict[str, Any], dict[str, Any]]:
+) -> tuple[KerasModel, dict[str, Any], dict[str, Any]]:
     """Train on the GAN's training images; return the (moving-average) generator, history and
     grids."""
+    from cxr_gan.models.gan_trainer import train_gan  # TensorFlow: only when training
+
     images, labels = images_with_role(xray_arrays, gan_split, GAN_TRAIN)
     config = params.gan_config()
     if config.n_classes <= int(labels.max()):
