@@ -23,6 +23,7 @@ from cxr_gan.pipelines.parameter_check import (  # noqa: F401 (imported from her
     parameter_problems,
 )
 from cxr_gan.pipelines.shape import configured_shape, pipeline_shape, shape_differences
+from cxr_gan.preflight import check_preflight
 
 SHAPE_HINT = (
     "these keys decide which pipeline copies exist, and Kedro builds the pipelines before a "
@@ -43,3 +44,19 @@ class ParameterCheckHooks:
         problems = shape_differences(configured_shape(), pipeline_shape(params))
         if problems:
             raise InvalidParametersError([*problems, SHAPE_HINT])
+
+
+class PreflightHooks:
+    """Stops a run whose nodes would fail on the machine (missing weights offline, a missing
+    folder, no room or no write access for outputs, a missing extra) before any node runs."""
+
+    def __init__(self) -> None:
+        self._params: dict[str, Any] = {}
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        self._params = dict(context.config_loader["parameters"])  # this session's, merged
+
+    @hook_impl(tryfirst=True)  # before plugins (kedro-mlflow) start runs or write anything
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        check_preflight(pipeline, catalog, self._params)
