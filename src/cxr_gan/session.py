@@ -64,7 +64,8 @@ class NamespaceSession(KedroSession):
             names = kwargs.get("pipeline_names") or (
                 [kwargs["pipeline_name"]] if kwargs.get("pipeline_name") else None
             )
-            pipelines.set_requested(names)  # as KedroSession.run does before it builds them
+            if hasattr(pipelines, "set_requested"):  # Kedro >= 1.5 loads only those requested
+                pipelines.set_requested(names)  # as KedroSession.run does before building them
             combined = sum((pipelines[name] for name in names or ["__default__"]), Pipeline([]))
             catalog_config = self._get_config_loader()["catalog"]
             kwargs["node_names"] = [
