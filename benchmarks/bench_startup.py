@@ -1,7 +1,10 @@
 """Start-up time of commands that train nothing, side by side with importing Kedro alone.
 
     uv run python benchmarks/bench_startup.py                     # 3 rounds, this checkout
-    uv run python benchmarks/bench_startup.py --rounds 2 --before /work/main/.venv/bin/python
+    uv run python benchmarks/bench_startup.py --rounds 2 --before /path/to/other/.venv/bin/python
+
+Measure the default install (`uv sync --locked`, no extras): kedro-mlflow, when installed, adds
+MLflow's import (seconds) to every `kedro` command, floor included.
 
 Each round runs every command once, in turn, each in a fresh process (so each pays its imports):
 
@@ -148,7 +151,7 @@ def main() -> None:
             rounds[name].append(one_round(python, projects[name], env))
             print(f"round {index + 1} {name}: {json.dumps(rounds[name][-1])}", flush=True)
     result = {
-        "command": "uv run python benchmarks/bench_startup.py " + " ".join(sys.argv[1:]),
+        "command": f"{sys.executable} benchmarks/bench_startup.py " + " ".join(sys.argv[1:]),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, "
         f"Python {platform.python_version()}",
         "images": 200,

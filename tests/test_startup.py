@@ -30,7 +30,7 @@ def imported_modules(args: list[str], cwd: Path) -> tuple[subprocess.CompletedPr
         check=False,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=540,
     )
     modules = {
         line.rsplit("|", 1)[-1].strip()
@@ -53,7 +53,7 @@ def _heavy(modules: set[str]) -> set[str]:
     ],
     ids=["registry-list", "catalog-describe", "parameter-error"],
 )
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(600)
 def test_commands_that_train_nothing_import_no_tensorflow(project_copy, command):
     process, modules = imported_modules(["-m", "kedro", *command], project_copy)
     if command[0] == "run":
@@ -66,7 +66,7 @@ def test_commands_that_train_nothing_import_no_tensorflow(project_copy, command)
     assert not _heavy(modules), sorted(_heavy(modules))[:5]
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(600)
 def test_data_processing_runs_without_tensorflow(project_copy):
     use_tiny_phantoms(project_copy, count_per_class=12)
     write_conf(project_copy, "local/parameters.yml", {"data_processing": {"image_size": 32}})
@@ -78,7 +78,7 @@ def test_data_processing_runs_without_tensorflow(project_copy):
     assert not _heavy(modules), sorted(_heavy(modules))[:5]
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(600)
 def test_the_probe_sees_tensorflow_when_it_is_imported(tmp_path):
     """The control: a module that imports TensorFlow is caught by the same probe."""
     process, modules = imported_modules(["-c", "import cxr_gan.models.gan"], tmp_path)
