@@ -241,6 +241,11 @@ QUALITY_ARMS = {
     },
     "default64": {},
     "default128": {"gan_image_size": 128},
+    # screening at 128 px (same-class mode-seeking pairs, a stronger mode-seeking term)
+    "screen128_pairs": {"gan_image_size": 128},
+    "screen128_ms3": {"gan_image_size": 128, "mode_seeking_weight": 3.0},
+    "screen64_ms3": {"mode_seeking_weight": 3.0},
+    "default64_seed7": {"seed": 7},  # the default again from another seed: is it reliable?
 }
 GENERATORS = ROOT / "data" / "benchmarks" / "gan_quality"  # git-ignored: weights never committed
 

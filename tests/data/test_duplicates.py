@@ -105,3 +105,34 @@ def test_a_cropped_copy_at_another_stored_size_is_found():
         candidates_per_image=3,
     )
     assert set(found) == {(5, 10)} and found[(5, 10)].startswith("orb ")
+
+
+def test_threads_find_the_same_pairs_as_one_thread_and_read_images_concurrently():
+    import threading
+
+    rng = np.random.default_rng(3)
+    images = _phantoms(24)
+    for source in (3, 11, 17):  # a rotated, a cropped and a re-encoded copy
+        image = images[source]
+        if source == 3:
+            images.append(_rotated(image, 4.0))
+        elif source == 11:
+            images.append(resize_square(image[6:-9, 5:-3], FEATURE_SIZE))
+        else:
+            encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 75])[1]
+            images.append(cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE))
+    hashes = [f"{int(rng.integers(0, 2**62)):016x}" for _ in images]
+    readers: set[int] = set()
+
+    def image_at(index: int) -> np.ndarray:
+        readers.add(threading.get_ident())
+        return images[index]
+
+    arguments = {"max_distance": 4, "min_inliers": 44, "candidates_per_image": 3}
+    one = find_near_duplicate_pairs(
+        len(images), lambda i: images[i], hashes, **arguments, threads=1
+    )
+    several = find_near_duplicate_pairs(len(images), image_at, hashes, **arguments, threads=3)
+    assert set(one) == {(3, 24), (11, 25), (17, 26)}
+    assert several == one
+    assert len(readers) > 1  # the work really ran on several threads

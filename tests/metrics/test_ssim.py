@@ -16,7 +16,9 @@ from cxr_gan.metrics.ssim import (
     class_diversity,
     cross_ssim,
     mean_pairwise_ms_ssim,
+    ms_ssim_settings,
     nearest_real_ssim,
+    pairwise_ms_ssim,
     ssim_filter_size,
 )
 
@@ -61,6 +63,29 @@ def test_cross_ssim_handles_more_images_than_one_opencv_call_takes():
     np.testing.assert_allclose(scores[[0, 1], [0, 1]], 1.0, atol=1e-5)
     expected = tf.image.ssim(second[:1, ..., None], second[129:, ..., None], 1.0).numpy()
     np.testing.assert_allclose(scores[0, 129], expected[0], atol=1e-4)
+
+
+@pytest.mark.parametrize("size", [(128, 128), (85, 99), (37, 45), (12, 12)])
+def test_pairwise_ms_ssim_equals_tf_image_ssim_multiscale(size):
+    """4 scales (128 px), odd sides halved at every scale (85 x 99), 2 scales with an odd side
+    (37 x 45), a shrunk filter (12 px); pairs in batches smaller than their number."""
+    images = np.concatenate([phantoms(6, 64, seed=3), phantoms(1, 64, seed=3)])  # one copy
+    unit = resize_unit(images, size)
+    settings = ms_ssim_settings(min(size))
+    first, second = np.triu_indices(len(unit), k=1)
+    expected = tf.image.ssim_multiscale(
+        unit[first],
+        unit[second],
+        max_val=1.0,
+        power_factors=settings.power_factors,
+        filter_size=settings.filter_size,
+        filter_sigma=settings.filter_sigma,
+    ).numpy()
+    scores = pairwise_ms_ssim(unit[..., 0], first, second, settings, batch_size=5)
+    np.testing.assert_allclose(scores, expected, atol=2e-5)
+    assert scores[(first == 0) & (second == 6)] == pytest.approx(1.0, abs=1e-5)
+    with pytest.raises(ValueError, match="smaller than the 11-px filter"):
+        pairwise_ms_ssim(unit[..., 0], first, second, ms_ssim_settings(2 * min(size) + 40))
 
 
 def test_class_diversity_is_fast_and_tells_collapse_from_variety():

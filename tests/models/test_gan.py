@@ -222,3 +222,15 @@ def test_imle_term_is_the_distance_to_the_nearest_candidate_and_reaches_the_gene
     assert any(g is not None and float(tf.reduce_max(tf.abs(g))) > 0 for g in gradients)
     off = trainer.ConditionalGAN(GanConfig(**TINY))
     assert float(off._imle(real, labels)) == 0.0
+
+
+def test_mode_seeking_pairs_share_their_class():
+    import tensorflow as tf
+
+    gan = trainer.ConditionalGAN(GanConfig(**TINY))
+    labels = tf.constant([[0], [1], [1], [0], [1], [0], [0]])
+    paired = gan._paired_labels(labels).numpy()[:, 0]
+    # pairs (k, k + 3) share their class; the odd one out keeps its own label
+    assert paired.tolist() == [0, 1, 1, 0, 1, 1, 0]
+    off = trainer.ConditionalGAN(GanConfig(**{**TINY, "mode_seeking_weight": 0.0}))
+    assert off._paired_labels(labels).numpy()[:, 0].tolist() == [0, 1, 1, 0, 1, 0, 0]

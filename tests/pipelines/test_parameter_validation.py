@@ -30,7 +30,11 @@ CASES = [
         "typo_in_nested_key",
         {"gan_training.distribution.strategi": "mirrored"},
         None,
-        ["gan_training.distribution.strategi: unknown key", "'strategy'", "allowed keys: strategy"],
+        [
+            "gan_training.distribution.strategi: unknown key",
+            "'strategy'",
+            "allowed keys: mixed_precision, strategy",
+        ],
     ),
     (
         "unknown_classifier_key",

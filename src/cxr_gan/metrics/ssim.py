@@ -7,6 +7,9 @@
   as tf.image.ssim (float32, within 1e-4), many times faster.
 - Diversity: mean pairwise MS-SSIM within a set (Odena et al. 2017); higher means more alike.
   Compare with real images measured the same way at the same size (see ms_ssim_settings).
+  tf.image.ssim_multiscale's arithmetic, with the same trick as above at every scale: each
+  image is halved, filtered and squared once, and only x*y is filtered per pair (same numbers
+  within 1e-5; about 5x faster on 1000 pairs of 128 px images on 2 CPU cores).
 
 Images are numpy uint8 arrays of shape (n, h, w) in 0..255.
 """
@@ -19,7 +22,6 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-import tensorflow as tf
 
 from cxr_gan.metrics.image_sets import as_image_array, common_size, resize_unit
 from cxr_gan.progress import ProgressLog
@@ -191,21 +193,70 @@ def mean_pairwise_ms_ssim(
         raise ValueError("mean_pairwise_ms_ssim needs at least 2 images")
     size = image_size or images.shape[1:3]
     settings = ms_ssim_settings(min(size))
-    unit = resize_unit(images, tuple(size))
+    unit = resize_unit(images, tuple(size))[..., 0]
     first, second = _pairs(len(unit), max_pairs, seed)
-    scores = []
-    for start in range(0, len(first), batch_size):
-        scores.append(
-            tf.image.ssim_multiscale(
-                unit[first[start : start + batch_size]],
-                unit[second[start : start + batch_size]],
-                max_val=1.0,
-                power_factors=settings.power_factors,
-                filter_size=settings.filter_size,
-                filter_sigma=settings.filter_sigma,
-            ).numpy()
-        )
-    return float(np.mean(np.concatenate(scores)))
+    return float(np.mean(pairwise_ms_ssim(unit, first, second, settings, batch_size)))
+
+
+def _halve(images: np.ndarray) -> np.ndarray:
+    """tf.image.ssim_multiscale's step to the next scale on (h, w, n): an odd side gets its
+    last row or column mirrored (SYMMETRIC padding), then 2x2 average pooling."""
+    height, width = images.shape[:2]
+    if height % 2 or width % 2:
+        images = np.pad(images, ((0, height % 2), (0, width % 2), (0, 0)), mode="symmetric")
+    pooled = images[0::2, 0::2] + images[1::2, 0::2] + images[0::2, 1::2] + images[1::2, 1::2]
+    return np.ascontiguousarray(pooled / np.float32(4.0), dtype=np.float32)
+
+
+def pairwise_ms_ssim(
+    unit: np.ndarray,
+    first: np.ndarray,
+    second: np.ndarray,
+    settings: MsSsimSettings,
+    batch_size: int = 128,
+) -> np.ndarray:
+    """MS-SSIM of the pairs (unit[first[k]], unit[second[k]]) of float32 (n, h, w) images in
+    [0, 1]: float64 (pairs,), what tf.image.ssim_multiscale(max_val=1, the settings' power
+    factors, filter size and sigma) gives for those pairs, within 1e-5.
+
+    At every scale each image's Gaussian local mean and local mean of squares are filtered
+    once (VALID, separable, cv2), and only the cross product x*y is filtered per pair, a batch
+    of pairs at a time (memory: a few filtered copies of `batch_size` images). Every scale but
+    the last contributes its contrast-structure term, the last its SSIM, each clipped at 0 and
+    raised to its power factor, as in TensorFlow. Raises ValueError when an image is smaller
+    than the filter at some scale (ms_ssim_settings chooses settings that fit)."""
+    window = gaussian_window(settings.filter_size, settings.filter_sigma).astype(np.float32)
+    c1, c2 = np.float32(SSIM_K1**2), np.float32(SSIM_K2**2)
+    first, second = np.asarray(first), np.asarray(second)
+    product = np.ones(len(first))
+    images = np.ascontiguousarray(np.moveaxis(np.asarray(unit, np.float32), 0, -1))  # (h, w, n)
+    last = settings.scales - 1
+    for scale, weight in enumerate(settings.power_factors):
+        if scale:
+            images = _halve(images)
+        if min(images.shape[:2]) < settings.filter_size:
+            raise ValueError(
+                f"at scale {scale} the images are {images.shape[:2]} px, smaller than the "
+                f"{settings.filter_size}-px filter: use ms_ssim_settings for their size"
+            )
+        means = gaussian_filter_valid(images, window)
+        squares = gaussian_filter_valid(images * images, window)
+        for start in range(0, len(first), batch_size):
+            a, b = first[start : start + batch_size], second[start : start + batch_size]
+            mean_a, mean_b = means[:, :, a], means[:, :, b]
+            cross = gaussian_filter_valid(images[:, :, a] * images[:, :, b], window)
+            mean_product = mean_a * mean_b * np.float32(2.0)
+            mean_squares = np.square(mean_a) + np.square(mean_b)
+            contrast_structure = (cross * np.float32(2.0) - mean_product + c2) / (
+                squares[:, :, a] + squares[:, :, b] - mean_squares + c2
+            )
+            if scale == last:
+                luminance = (mean_product + c1) / (mean_squares + c1)
+                value = (luminance * contrast_structure).mean(axis=(0, 1))
+            else:
+                value = contrast_structure.mean(axis=(0, 1))
+            product[start : start + len(a)] *= np.maximum(value, 0.0).astype(np.float64) ** weight
+    return product
 
 
 def class_diversity(

@@ -62,6 +62,7 @@ from cxr_gan.data.lazy_rows import select_rows
 from cxr_gan.data.split import stratified_group_split
 from cxr_gan.data.tf_batches import gathered_batches
 from cxr_gan.models.classifier_config import BACKBONES, ClassifierConfig  # noqa: F401 (its old home)
+from cxr_gan.models.device import float32_copy
 from cxr_gan.models.distribution import refuse_multi_worker_fit, resolve_strategy
 from cxr_gan.models.weights import (
     RESNET50_WEIGHTS_FILE,
@@ -210,6 +211,7 @@ def _head(features: keras.KerasTensor, config: ClassifierConfig, seed: int) -> k
         activation="sigmoid",
         kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 3),
         name=HEAD_LAYERS[4],
+        dtype="float32",  # float32 p(covid) and loss also under mixed_float16 (Keras' advice)
     )(x)
 
 
@@ -549,8 +551,11 @@ def train_classifier(
         if trainee is not model:  # the head trained on cached features goes into the full model
             for name in HEAD_LAYERS:
                 model.get_layer(name).set_weights(trainee.get_layer(name).get_weights())
-            _compile(model, config)
-    return model, {key: [float(v) for v in values] for key, values in history.history.items()}
+        # trained under mixed_float16 (cxr_gan.models.device): a float32 copy leaves training
+        trained = float32_copy(model)
+        if trained is not trainee:
+            _compile(trained, config)
+    return trained, {key: [float(v) for v in values] for key, values in history.history.items()}
 
 
 def predict(model: keras.Model, images: np.ndarray, batch_size: int = 32) -> np.ndarray:

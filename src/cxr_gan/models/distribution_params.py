@@ -10,7 +10,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 StrategyName = Literal["default", "mirrored", "multi_worker"]
 STRATEGIES: tuple[str, ...] = StrategyName.__args__
@@ -22,6 +22,11 @@ class DistributionParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     strategy: StrategyName = "default"
+    mixed_precision: bool = Field(
+        False,
+        description="Keras' mixed_float16 policy for the training node; GPU only, refused on a "
+        "CPU (see cxr_gan.models.device)",
+    )
 
 
 class DistributionConfigError(ValueError):

@@ -24,6 +24,12 @@ from keras import layers
 from cxr_gan.models.diffaugment import diff_augment
 from cxr_gan.models.gan_config import GanConfig
 
+# The dtype of every model's last layer, whatever Keras' global policy: under mixed_float16 (see
+# cxr_gan.models.device) images and logits stay float32, so losses, the LeCam averages and the
+# R1 penalty are float32, as the Keras mixed-precision guide advises; under float32 it changes
+# nothing.
+_OUTPUT = "float32"
+
 
 def _label_input() -> keras.KerasTensor:
     return keras.Input(shape=(1,), dtype="int32", name="label")
@@ -50,8 +56,8 @@ def build_dense_generator(config: GanConfig) -> keras.Model:
         x = layers.Dense(width)(x)
         x = layers.LeakyReLU(negative_slope=0.2)(x)
         x = _batch_norm(momentum=0.8)(x)
-    x = layers.Dense(size * size, activation="tanh")(x)
-    image = layers.Reshape((size, size, 1), name="image")(x)
+    x = layers.Dense(size * size, activation="tanh", dtype=_OUTPUT)(x)
+    image = layers.Reshape((size, size, 1), name="image", dtype=_OUTPUT)(x)
     return keras.Model([latent, label], image, name="dense_generator")
 
 
@@ -71,7 +77,7 @@ def build_dense_discriminator(config: GanConfig) -> keras.Model:
     for width in config.discriminator_widths:
         x = layers.Dense(width, activation="relu")(x)
         x = layers.Dropout(config.dropout)(x)
-    logit = layers.Dense(1, name="logit")(x)
+    logit = layers.Dense(1, name="logit", dtype=_OUTPUT)(x)
     return keras.Model([image, label], logit, name="dense_discriminator")
 
 
@@ -87,8 +93,10 @@ class MinibatchStdDev(layers.Layer):
     Used in the discriminator only, which is never saved: the generator stays built-in layers."""
 
     def call(self, x):
-        spread = keras.ops.sqrt(keras.ops.var(x, axis=0) + 1e-8)
-        value = keras.ops.mean(spread)
+        # in float32 also under mixed_float16: 1e-8 is 0 in float16, and sqrt's gradient at 0
+        # is infinite
+        spread = keras.ops.sqrt(keras.ops.var(keras.ops.cast(x, "float32"), axis=0) + 1e-8)
+        value = keras.ops.cast(keras.ops.mean(spread), x.dtype)
         return keras.ops.concatenate([x, keras.ops.ones_like(x[..., :1]) * value], axis=-1)
 
     def compute_output_shape(self, input_shape):
@@ -128,7 +136,7 @@ def build_dcgan_generator(config: GanConfig) -> keras.Model:
             x = layers.Conv2D(channels, 3, padding="same", use_bias=not normalise)(x)
         x = _batch_norm()(x) if normalise else x
         x = layers.LeakyReLU(negative_slope=0.2)(x)
-    image = layers.Conv2D(1, 3, padding="same", activation="tanh", name="image")(x)
+    image = layers.Conv2D(1, 3, padding="same", activation="tanh", name="image", dtype=_OUTPUT)(x)
     return keras.Model([latent, label], image, name="dcgan_generator")
 
 
@@ -156,7 +164,7 @@ def build_dcgan_discriminator(config: GanConfig) -> keras.Model:
     unconditional = _discriminator_layer(layers.Dense(1), config)(features)
     class_vector = layers.Flatten()(layers.Embedding(config.n_classes, features.shape[-1])(label))
     projection = layers.Dot(axes=1)([class_vector, features])
-    logit = layers.Add(name="logit")([unconditional, projection])
+    logit = layers.Add(name="logit", dtype=_OUTPUT)([unconditional, projection])
     return keras.Model([image, label], logit, name="dcgan_discriminator")
 
 
@@ -201,8 +209,21 @@ class ConditionalGAN(keras.Model):
     def compile(self, d_optimizer=None, g_optimizer=None, **kwargs) -> None:
         super().compile(**kwargs)
         config = self.config
-        self.d_optimizer = d_optimizer or self._adam(config.d_learning_rate or config.learning_rate)
-        self.g_optimizer = g_optimizer or self._adam(config.learning_rate)
+        self.d_optimizer = self._loss_scaled(
+            d_optimizer or self._adam(config.d_learning_rate or config.learning_rate)
+        )
+        self.g_optimizer = self._loss_scaled(g_optimizer or self._adam(config.learning_rate))
+
+    def _loss_scaled(self, optimizer: keras.optimizers.Optimizer) -> keras.optimizers.Optimizer:
+        """Under mixed_float16 (the policy when the GAN was built), the optimizer wrapped in a
+        LossScaleOptimizer, as Keras' compile does for its own optimizer: train_step scales
+        each loss (optimizer.scale_loss) so float16 gradients do not underflow, and the
+        wrapper unscales them and skips steps with inf/NaN. Otherwise the optimizer itself."""
+        if self.dtype_policy.name != "mixed_float16" or isinstance(
+            optimizer, keras.optimizers.LossScaleOptimizer
+        ):
+            return optimizer
+        return keras.optimizers.LossScaleOptimizer(optimizer)
 
     def _adam(self, rate: float) -> keras.optimizers.Optimizer:
         return keras.optimizers.Adam(rate, beta_1=self.config.beta_1, beta_2=self.config.beta_2)
@@ -260,7 +281,9 @@ class ConditionalGAN(keras.Model):
             fake_logits = self.discriminator([self._augment(fake_images), labels], training=True)
             d_losses = self._d_losses(real_logits[:, 0], fake_logits[:, 0])
             d_loss = average(d_losses)
-        gradients = tape.gradient(d_loss, self.discriminator.trainable_weights)
+            # the loss itself, except under mixed precision (see _loss_scaled)
+            scaled = self.d_optimizer.scale_loss(d_loss)
+        gradients = tape.gradient(scaled, self.discriminator.trainable_weights)
         self.d_optimizer.apply_gradients(
             zip(gradients, self.discriminator.trainable_weights, strict=True)
         )
@@ -268,13 +291,15 @@ class ConditionalGAN(keras.Model):
         r1 = self._lazy_r1(augmented_real, labels, average)
 
         latent = self._latent(batch, offset, global_batch)
+        g_labels = self._paired_labels(labels)
         with tf.GradientTape() as tape:
-            generated = self.generator([latent, labels], training=True)
-            logits = self.discriminator([self._augment(generated), labels], training=True)
+            generated = self.generator([latent, g_labels], training=True)
+            logits = self.discriminator([self._augment(generated), g_labels], training=True)
             g_losses = self._g_losses(logits[:, 0]) + self._mode_seeking(latent, generated)
             g_losses += self._imle(real_images, labels)
             g_loss = average(g_losses)
-        gradients = tape.gradient(g_loss, self.generator.trainable_weights)
+            scaled = self.g_optimizer.scale_loss(g_loss)
+        gradients = tape.gradient(scaled, self.generator.trainable_weights)
         self.g_optimizer.apply_gradients(
             zip(gradients, self.generator.trainable_weights, strict=True)
         )
@@ -319,10 +344,21 @@ class ConditionalGAN(keras.Model):
     def _g_losses(self, fake: tf.Tensor) -> tf.Tensor:
         return -fake if self.config.loss == "hinge" else tf.nn.softplus(-fake)
 
+    def _paired_labels(self, labels: tf.Tensor) -> tf.Tensor:
+        """Labels for the generator's step: with the mode-seeking term on, the second half of
+        the batch repeats the first half's labels, so each (first half, second half) pair is one
+        class with two latents, as in MSGAN. Mixed-class pairs would let the generator meet the
+        term by making the two classes differ instead of varying within each class."""
+        if self.config.mode_seeking_weight <= 0:
+            return labels
+        half = tf.shape(labels)[0] // 2
+        return tf.concat([labels[:half], labels[:half], labels[2 * half :]], axis=0)
+
     def _mode_seeking(self, latent: tf.Tensor, images: tf.Tensor) -> tf.Tensor:
         """Mode-seeking term (Mao et al. 2019, MSGAN): 1 / (mean |G(z1) - G(z2)| / mean |z1 - z2|)
-        over the pairs (first half, second half) of this batch, the same value for each example:
-        a generator that maps different latents to one image pays for it."""
+        over the pairs (first half, second half) of this batch, which share their class
+        (`_paired_labels`), the same value for each example: a generator that maps different
+        latents to one image pays for it."""
         if self.config.mode_seeking_weight <= 0:
             return tf.constant(0.0)
         half = tf.shape(images)[0] // 2
@@ -376,8 +412,9 @@ class ConditionalGAN(keras.Model):
                 slopes = inner.gradient(logits, images)  # of the sum over the batch
                 penalty = tf.reduce_sum(tf.square(slopes), axis=[1, 2, 3])
                 loss = average(0.5 * config.r1_gamma * config.r1_every * penalty)
+                scaled = self.d_optimizer.scale_loss(loss)
             weights = self.discriminator.trainable_weights
-            gradients = tape.gradient(loss, weights)
+            gradients = tape.gradient(scaled, weights)
             # the last layer's bias does not change the slope: it has no gradient here
             self.d_optimizer.apply_gradients(
                 [(g, w) for g, w in zip(gradients, weights, strict=True) if g is not None]
@@ -406,13 +443,15 @@ class ConditionalGAN(keras.Model):
 
     def state_variables(self) -> list[keras.Variable]:
         """Every variable a checkpoint must hold to resume exactly: the three models, both
-        optimizers, the random-number state and the EMA step count."""
+        optimizers, the random-number state and the EMA step count. Under mixed precision the
+        loss scale is left out: a checkpoint then resumes in either precision (the scale starts
+        again from its initial value and adapts within a few steps)."""
         return [
             *self.generator.variables,
             *self.discriminator.variables,
             *self.ema_generator.variables,
-            *self.d_optimizer.variables,
-            *self.g_optimizer.variables,
+            *_unscaled(self.d_optimizer).variables,
+            *_unscaled(self.g_optimizer).variables,
             self.seed_generator.state,
             self.ema_updates,
             self.lecam_real,
@@ -430,6 +469,13 @@ class ConditionalGAN(keras.Model):
         latent = tf.convert_to_tensor(latent, tf.float32)
         labels = tf.reshape(tf.cast(labels, tf.int32), (-1, 1))
         return model([latent, labels], training=False)
+
+
+def _unscaled(optimizer: keras.optimizers.Optimizer) -> keras.optimizers.Optimizer:
+    """The optimizer inside a LossScaleOptimizer, or the optimizer itself."""
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        return optimizer.inner_optimizer
+    return optimizer
 
 
 class _ReplicaSeedGenerator(keras.random.SeedGenerator):

@@ -113,9 +113,18 @@ def train_and_evaluate(
 
     Returns the first seed's model, the histories, and the evaluation (metrics with 95%
     bootstrap intervals per seed, their mean and std across seeds, test predictions).
+    Logs the device, strategy and precision first (cxr_gan.models.device.start_training);
+    raises DistributionConfigError when classification.distribution asks for mixed precision
+    and TensorFlow sees no GPU.
     """
     from cxr_gan.models.classifier import predict, train_classifier  # TensorFlow
+    from cxr_gan.models.device import start_training, training_precision
 
+    strategy = start_training(
+        f"classification (experiment {experiment})",
+        params.distribution,
+        "classification.distribution",
+    )
     train, augmentation = training_set(
         experiment,
         classification_data,
@@ -135,14 +144,15 @@ def train_and_evaluate(
     logger.info("Experiment %s: training set %s", experiment, train.counts())
     first_model, histories, per_seed = None, [], []
     for seed in params.seeds:
-        model, history = train_classifier(
-            images,
-            labels,
-            config,
-            seed=seed,
-            is_validation=is_validation,
-            strategy=params.distribution.strategy,
-        )
+        with training_precision(params.distribution):
+            model, history = train_classifier(
+                images,
+                labels,
+                config,
+                seed=seed,
+                is_validation=is_validation,
+                strategy=strategy,
+            )
         probabilities = predict(model, test.images)
         metrics = classification_metrics(
             test.labels, probabilities, n_bootstrap=params.n_bootstrap, seed=seed

@@ -27,9 +27,16 @@ def train_conditional_gan(
     xray_arrays: dict[str, np.ndarray], gan_split: pd.DataFrame, params: GanTrainingParams
 ) -> tuple[KerasModel, dict[str, Any], dict[str, Any]]:
     """Train on the GAN's training images; return the (moving-average) generator, history and
-    grids."""
+    grids.
+
+    Logs the device, strategy and precision first (cxr_gan.models.device.start_training);
+    raises DistributionConfigError when gan_training.distribution asks for mixed precision and
+    TensorFlow sees no GPU. The generator returned computes in float32 whatever the training
+    precision."""
+    from cxr_gan.models.device import float32_copy, start_training, training_precision
     from cxr_gan.models.gan_trainer import train_gan  # TensorFlow: only when training
 
+    strategy = start_training("gan_training", params.distribution, "gan_training.distribution")
     images, labels = images_with_role(xray_arrays, gan_split, GAN_TRAIN)
     config = params.gan_config()
     if config.n_classes <= int(labels.max()):
@@ -37,16 +44,17 @@ def train_conditional_gan(
             f"gan_training.n_classes={config.n_classes} but the data has labels up to "
             f"{int(labels.max())}: set n_classes to the number of class folders"
         )
-    run = train_gan(
-        images,
-        labels,
-        config,
-        checkpoint_root=params.checkpoint_dir,
-        sample_every=params.sample_every,
-        checkpoint_every=params.checkpoint_every,
-        samples_per_class=params.samples_per_class,
-        strategy=params.distribution.strategy,
-    )
+    with training_precision(params.distribution):
+        run = train_gan(
+            images,
+            labels,
+            config,
+            checkpoint_root=params.checkpoint_dir,
+            sample_every=params.sample_every,
+            checkpoint_every=params.checkpoint_every,
+            samples_per_class=params.samples_per_class,
+            strategy=strategy,
+        )
     history = {
         "settings": config.model_dump(mode="json"),
         "training_images": int(len(images)),
@@ -63,7 +71,7 @@ def train_conditional_gan(
             {"filename": [f"epoch_{epoch:05d}.png" for epoch in epochs], "epoch": epochs}
         ),
     }
-    return run.gan.ema_generator, history, grids
+    return float32_copy(run.gan.ema_generator), history, grids
 
 
 def plot_training_curves(gan_history: dict[str, Any]) -> Figure:
