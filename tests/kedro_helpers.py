@@ -45,18 +45,24 @@ def nested(dotted: dict | None) -> dict:
 
 
 def run_kedro(project: Path, env: str | None = None, params: dict | None = None, **run_args):
-    """Run in the tmp project copy, from its folder, as `kedro run` would; return the session's
+    """Run in the tmp project copy, from its folder, as `kedro run --env <env>` would (KEDRO_ENV
+    set to env meanwhile: the pipelines' shape is read from its files); return the session's
     catalog for loading outputs back. params take dotted keys like --params."""
     params = nested(params)
     bootstrap_project(project)
-    cwd = os.getcwd()
+    cwd, kedro_env = os.getcwd(), os.environ.pop("KEDRO_ENV", None)
     os.chdir(project)
+    if env:  # outside the command line, the pipelines' shape is read from KEDRO_ENV's files
+        os.environ["KEDRO_ENV"] = env
     try:
         with KedroSession.create(project_path=project, env=env, runtime_params=params) as session:
             session.run(**run_args)
             return session.load_context().catalog
     finally:
         os.chdir(cwd)
+        os.environ.pop("KEDRO_ENV", None)
+        if kedro_env is not None:
+            os.environ["KEDRO_ENV"] = kedro_env
 
 
 def write_conf(project: Path, relative: str, content: dict) -> None:

@@ -24,9 +24,9 @@ TINY = {
     **TINY_STUDY,
     "data_processing.max_pixels": 3_000_000,  # the 10000x200 image passes, the 2000^2 one not
     "gan_training.epochs": 1,
-    "classification.experiments": ["real", "real_plus_synthetic"],
-    "classification.shortcut_probe": False,
 }
+# pipeline-shaping keys: read from the run's env files when the pipelines are built
+SHAPE = {"experiments": ["real", "real_plus_synthetic"], "shortcut_probe": False}
 GOOD_PER_CLASS = 14
 
 
@@ -113,16 +113,7 @@ def study(tmp_path_factory) -> tuple[Path, object, dict[str, str]]:
     write_phantom_folder(raw, count_per_class=GOOD_PER_CLASS, size=48, seed=7)
     expected = write_bad_and_odd_files(raw)
     # the demo env draws phantoms; here it reads the folder instead (tmp copy of conf/demo)
-    write_conf(  # experiment names shape the pipeline, read from files before the run
-        project,
-        "local/parameters_classification.yml",
-        {
-            "classification": {
-                "experiments": TINY["classification.experiments"],
-                "shortcut_probe": False,
-            }
-        },
-    )
+    write_conf(project, "demo/parameters_shape.yml", {"classification": SHAPE})
     write_conf(
         project,
         "demo/catalog.yml",

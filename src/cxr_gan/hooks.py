@@ -1,81 +1,37 @@
-"""Project hooks: every pipeline's parameters are checked before a run starts.
+"""Project hooks: a run's parameters, the pipelines' shape and its preconditions are checked
+before any node runs.
 
-Kedro 1.7 validates type-hinted node parameters too, but only while it builds the catalog, and a
-bad value reaches the user as a long traceback ending in pydantic's multi-line report, with the
-key split from its section. This check runs first (`after_context_created`, before the pipelines
-are built or any plugin sets up) and stops with one line per problem: the dotted key, the value
-and what is allowed. It checks all four sections whatever pipeline runs, like the pipeline
-registration that reads experiments and variants from the same files.
+- `after_context_created` (before the pipelines are built or any plugin sets up): every section
+  of the merged parameters (files + `--params`) against the pipelines' pydantic models, one line
+  per problem (cxr_gan.pipelines.parameter_check); then the keys that shape the pipelines
+  (experiments, shortcut probe, GAN variants) against what the pipelines are built from
+  (cxr_gan.pipelines.shape), so a session whose own parameters would be ignored stops instead.
+- `before_pipeline_run` (the pipeline and catalog are known, no node has run): what the nodes
+  about to run need from the machine, in the same style (cxr_gan.preflight).
 """
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Mapping
 from typing import Any
 
-import click
 from kedro.framework.hooks import hook_impl
-from pydantic import BaseModel, ValidationError
 
+from cxr_gan.pipelines.parameter_check import (  # noqa: F401 (imported from here by users)
+    InvalidParametersError,
+    check_parameters,
+    parameter_models,
+    parameter_problems,
+)
+from cxr_gan.pipelines.shape import configured_shape, pipeline_shape, shape_differences
+from cxr_gan.preflight import check_preflight
 
-class InvalidParametersError(click.ClickException, ValueError):
-    """Parameters that would fail a run. A ClickException, so `kedro run` prints the message
-    alone (exit code 1) instead of a traceback; a ValueError for everyone else."""
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__(
-            "Invalid parameters; nothing was run. Fix them in conf/ or --params:\n"
-            + "\n".join(f"  - {problem}" for problem in problems)
-        )
-
-
-def parameter_models() -> dict[str, type[BaseModel]]:
-    """Top-level parameter key -> the pydantic model its pipeline's nodes are typed with.
-
-    Imported here, not at module level: settings.py imports this module for every Kedro command,
-    and the classification params import TensorFlow."""
-    from cxr_gan.pipelines.classification.params import ClassificationParams
-    from cxr_gan.pipelines.data_processing.params import DataProcessingParams
-    from cxr_gan.pipelines.gan_training.params import GanTrainingParams
-    from cxr_gan.pipelines.synthesis.params import SynthesisParams
-
-    return {
-        "data_processing": DataProcessingParams,
-        "gan_training": GanTrainingParams,
-        "synthesis": SynthesisParams,
-        "classification": ClassificationParams,
-    }
-
-
-def parameter_problems(params: Mapping[str, Any]) -> list[str]:
-    """One readable line per problem in the run's merged parameters; [] when all is well."""
-    models = parameter_models()
-    problems: list[str] = []
-    for key in params:
-        if key not in models:
-            close = difflib.get_close_matches(key, models, n=1, cutoff=0.8)
-            if close:  # other top-level keys may be the user's own; near misses are typos
-                problems.append(
-                    f"{key}: unknown parameter section, did you mean '{close[0]}'? "
-                    f"Sections: {', '.join(models)}"
-                )
-    for section, model in models.items():
-        if section not in params:
-            continue
-        section_problems = _model_problems(section, model, params[section])
-        problems += section_problems
-        if section == "gan_training" and not section_problems:
-            problems += _variant_problems(model, params[section])
-    return problems
-
-
-def check_parameters(params: Mapping[str, Any]) -> None:
-    """Raise InvalidParametersError listing every problem, or return quietly."""
-    problems = parameter_problems(params)
-    if problems:
-        raise InvalidParametersError(problems)
+SHAPE_HINT = (
+    "these keys decide which pipeline copies exist, and Kedro builds the pipelines before a "
+    "session's parameters exist: outside the `kedro` command line (a KedroSession made in "
+    "Python, a notebook) they are read from conf/base and conf/$KEDRO_ENV (else conf/local). "
+    "Set them in those files (and KEDRO_ENV to the session's env), or run `kedro run --env "
+    "<env> --params ...`, which reads both"
+)
 
 
 class ParameterCheckHooks:
@@ -83,66 +39,24 @@ class ParameterCheckHooks:
 
     @hook_impl(tryfirst=True)  # before plugins (kedro-mlflow) create runs or folders
     def after_context_created(self, context: Any) -> None:
-        from cxr_gan.pipelines.registration import use_environment
-
-        use_environment(context.env)  # pipelines are built next, from this env's files
-        check_parameters(context.config_loader["parameters"])  # files merged with --params
-
-
-def _model_problems(prefix: str, model: type[BaseModel], raw: Any) -> list[str]:
-    try:
-        model.model_validate(raw)
-    except ValidationError as error:
-        return [_describe(prefix, model, item) for item in error.errors()]
-    return []
+        params = context.config_loader["parameters"]  # files merged with --params
+        check_parameters(params)
+        problems = shape_differences(configured_shape(), pipeline_shape(params))
+        if problems:
+            raise InvalidParametersError([*problems, SHAPE_HINT])
 
 
-def _variant_problems(model: type[BaseModel], raw: Mapping[str, Any]) -> list[str]:
-    """gan_training.variants.<name>: each variant's overrides, checked like the base settings."""
-    variants = raw.get("variants") or {}
-    problems = []
-    for name, overrides in variants.items():
-        prefix = f"gan_training.variants.{name}"
-        if not str(name).isidentifier():
-            problems.append(
-                f"{prefix}: not a valid variant name; use letters, digits and underscores "
-                "(it becomes a namespace in the catalog and kedro-viz)"
-            )
-            continue
-        if not isinstance(overrides, Mapping):
-            problems.append(f"{prefix} = {overrides!r}: should be a mapping of overrides")
-            continue
-        if "variants" in overrides:
-            problems.append(f"{prefix}.variants: variants cannot be nested")
-            continue
-        merged = {**raw, **overrides, "variants": {}}
-        problems += _model_problems(prefix, model, merged)
-    return problems
+class PreflightHooks:
+    """Stops a run whose nodes would fail on the machine (missing weights offline, a missing
+    folder, no room or no write access for outputs, a missing extra) before any node runs."""
 
+    def __init__(self) -> None:
+        self._params: dict[str, Any] = {}
 
-def _describe(prefix: str, model: type[BaseModel], item: Any) -> str:
-    """`section.key = value: what is wrong and what is allowed`, from one pydantic error."""
-    loc = [str(part) for part in item["loc"]]
-    key = ".".join([prefix, *loc])
-    message = str(item["msg"]).removeprefix("Value error, ")
-    if item["type"] == "extra_forbidden":
-        allowed = _allowed_keys(model, loc[:-1])
-        close = difflib.get_close_matches(loc[-1], allowed, n=1, cutoff=0.6)
-        hint = f"did you mean '{close[0]}'? " if close else ""
-        return f"{key}: unknown key; {hint}allowed keys: {', '.join(allowed)}"
-    if not loc:  # a check across keys (gan_image_size vs architecture): its message names them
-        return f"{prefix}: {message}"
-    if item["type"] == "missing":
-        return f"{key}: required key is missing"
-    return f"{key} = {item['input']!r}: {message}"
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        self._params = dict(context.config_loader["parameters"])  # this session's, merged
 
-
-def _allowed_keys(model: type[BaseModel], parents: list[str]) -> list[str]:
-    """The field names at a nested location (a sub-model's), else the model's own."""
-    for part in parents:
-        field = model.model_fields.get(part)
-        annotation = getattr(field, "annotation", None)
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
-            break
-        model = annotation
-    return sorted(model.model_fields)
+    @hook_impl(tryfirst=True)  # before plugins (kedro-mlflow) start runs or write anything
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        check_preflight(pipeline, catalog, self._params)

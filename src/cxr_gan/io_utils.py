@@ -44,18 +44,51 @@ def explained_write_errors(target: str | Path, parameter: str | None = None) -> 
     except OutputWriteError:
         raise
     except OSError as error:
-        advice = _ADVICE.get(error.errno)
-        if advice is None:
+        explained = write_error_sentence(error, target, parameter)
+        if explained is None:
             raise
-        if parameter is not None:
-            advice = advice.replace("this catalog entry's filepath", parameter).replace(
-                "conf/local/catalog.yml", "conf/local/parameters.yml"
-            )
         raise OutputWriteError(
             error.errno,
-            f"cannot write {target}: {os.strerror(error.errno)}; {advice}. No partial file was "
-            "left behind; inputs and earlier versions are untouched",
+            f"{explained}. No partial file was left behind; inputs and earlier versions are "
+            "untouched",
         ) from error
+
+
+def write_error_sentence(
+    error: OSError, target: str | Path, parameter: str | None = None
+) -> str | None:
+    """ "cannot write <target>: <reason>; <what to do>" for the errors a person can fix (disk
+    full, read-only, permissions; None for others). The fix names the catalog entry's
+    filepath, or `parameter` (a dotted parameter key) when a parameter chose the folder."""
+    advice = _ADVICE.get(error.errno)
+    if advice is None:
+        return None
+    if parameter is not None:
+        advice = advice.replace("this catalog entry's filepath", parameter).replace(
+            "conf/local/catalog.yml", "conf/local/parameters.yml"
+        )
+    return f"cannot write {target}: {os.strerror(error.errno)}; {advice}"
+
+
+def unwritable(folder: str | Path, parameter: str | None = None) -> str | None:
+    """None when a file can be made in `folder` (or, if it does not exist yet, in its nearest
+    existing parent, where it would be created); else why not, as write_error_sentence says it.
+
+    Tries for real (a temporary file, removed at once): permission bits alone miss read-only
+    mounts, full disks and quotas."""
+    probe = Path(folder).absolute()
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        handle, name = tempfile.mkstemp(prefix=".cxr_gan_write_check.", dir=probe)
+    except OSError as error:
+        target = Path(folder).absolute()
+        return write_error_sentence(error, target, parameter) or (
+            f"cannot write {target}: {error.strerror or error} at {probe}"
+        )
+    os.close(handle)
+    os.unlink(name)
+    return None
 
 
 @contextlib.contextmanager

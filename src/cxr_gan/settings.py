@@ -27,9 +27,13 @@ CONFIG_LOADER_ARGS = {
 warnings.filterwarnings("ignore", message="register_new_resolver", category=UserWarning)
 warnings.filterwarnings("ignore", message="Accessing the 'model_fields' attribute")
 
-# Parameters are checked before a run starts (hooks.py); optional MLflow tracking (extra
-# `mlflow`, docs/tracking.md) is a no-op without an active run.
-from cxr_gan.hooks import ParameterCheckHooks  # noqa: E402
+# Parameters, then what the run's nodes need from the machine, are checked before any node runs
+# (hooks.py); optional MLflow tracking (extra `mlflow`, docs/tracking.md) is a no-op without an
+# active run.
+from cxr_gan.hooks import ParameterCheckHooks, PreflightHooks  # noqa: E402
+from cxr_gan.session import NamespaceSession  # noqa: E402
 from cxr_gan.tracking import MlflowTracking  # noqa: E402
 
-HOOKS = (MlflowTracking(), ParameterCheckHooks())
+HOOKS = (MlflowTracking(), ParameterCheckHooks(), PreflightHooks())
+# `kedro run --namespaces real` also runs the shared nodes that slice reads from memory
+SESSION_CLASS = NamespaceSession

@@ -41,6 +41,16 @@ class XrayFolderDataset(_ReadOnlyDataset):
         self._optional = optional
         self.metadata = metadata
 
+    @property
+    def path(self) -> Path:
+        """The folder, as the catalog entry gives it."""
+        return Path(self._path)
+
+    @property
+    def optional(self) -> bool:
+        """Whether a missing folder loads as None (else it is an error)."""
+        return self._optional
+
     def load(self) -> RawXrayCollection | None:
         """The folder's files; None for an optional folder that does not exist."""
         if self._optional and not Path(self._path).is_dir():

@@ -20,7 +20,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import roc_curve
 
 METRICS = ("accuracy", "roc_auc", "sensitivity", "specificity", "precision", "f1")
 CHUNK = 250  # resamples per vectorised block: bounds memory at CHUNK x n floats
@@ -180,6 +179,8 @@ def roc_curve_points(labels: np.ndarray, probabilities: np.ndarray) -> dict[str,
     """False and true positive rates for plotting; the first threshold (sklearn's inf, "call
     nothing covid") is given as None so the dict stays valid JSON."""
     labels, probabilities = _check(labels, probabilities)
+    from sklearn.metrics import roc_curve  # scikit-learn takes seconds to import
+
     fpr, tpr, thresholds = roc_curve(labels, probabilities)
     auc = weighted_auc(np.ones((1, len(labels))), labels, probabilities)[0]
     return {

@@ -66,6 +66,11 @@ from cxr_gan.metrics.ssim import (
     nearest_real_ssim,
     ssim_filter_size,
 )
+from cxr_gan.models.weights import (  # noqa: F401 (the constants lived here)
+    INCEPTION_V3_NOTOP_FILE,
+    INCEPTION_V3_NOTOP_MD5,
+    INCEPTION_V3_NOTOP_URL,
+)
 from cxr_gan.progress import ProgressLog
 
 __all__ = [
@@ -104,12 +109,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 FEATURE_EXTRACTORS = ("random_cnn", "inception_v3")
-INCEPTION_V3_NOTOP_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
-INCEPTION_V3_NOTOP_URL = (
-    "https://storage.googleapis.com/tensorflow/keras-applications/inception_v3/"
-    + INCEPTION_V3_NOTOP_FILE
-)
-INCEPTION_V3_NOTOP_MD5 = "bcbd6486424b2319ff4ef7d526e38f63"  # as keras.applications checks it
 INCEPTION_V3_SIZE = 299
 
 

@@ -21,44 +21,19 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal
 
-import keras
 import tensorflow as tf
-from pydantic import BaseModel, ConfigDict, Field
 
-StrategyName = Literal["default", "mirrored", "multi_worker"]
-STRATEGIES: tuple[str, ...] = StrategyName.__args__
+# parameter models import these from the module without TensorFlow; importable from here as before
+from cxr_gan.models.distribution_params import (  # noqa: F401
+    STRATEGIES,
+    DistributionConfigError,
+    DistributionParams,
+    StrategyName,
+    refuse_multi_worker_fit,
+)
+
 _created: dict[str, tf.distribute.Strategy] = {}
-
-
-class DistributionParams(BaseModel):
-    """`distribution:` under gan_training and classification."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    strategy: StrategyName = "default"
-    mixed_precision: bool = Field(
-        False,
-        description="Keras' mixed_float16 policy for the training node; GPU only, refused on a "
-        "CPU (see cxr_gan.models.device)",
-    )
-
-
-class DistributionConfigError(ValueError):
-    """The chosen strategy cannot run here; the message names the parameter and the fix."""
-
-
-def refuse_multi_worker_fit(strategy_name: str, parameter: str) -> None:
-    """Keras' own fit cannot run under MultiWorkerMirroredStrategy in Keras 3.15 (it fails
-    averaging a distributed batch and the step's scalar logs across workers); the GAN works
-    around it in its own train step, the classifier, which uses Keras' train step, cannot."""
-    if strategy_name == "multi_worker":
-        raise DistributionConfigError(
-            f"{parameter}: multi_worker is not available for the classifier (Keras "
-            f"{keras.__version__} fit fails under MultiWorkerMirroredStrategy); use mirrored for "
-            "several GPUs of one machine, or default (see docs/distributed.md)"
-        )
 
 
 def _check_tf_config(parameter: str) -> dict:

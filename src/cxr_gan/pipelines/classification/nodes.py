@@ -7,7 +7,6 @@ import logging
 import time
 from typing import Any
 
-import keras
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -40,17 +39,8 @@ from cxr_gan.metrics.shortcuts import (
     source_matched_auc,
     sources_confounded,
 )
-from cxr_gan.models.classifier import (
-    ClassifierConfig,
-    augmentation_draws,
-    backbone_fingerprint,
-    build_classifier,
-    extract_features,
-    feature_extractor,
-    predict,
-    predict_from_features,
-    train_classifier,
-)
+from cxr_gan.models import KerasModel
+from cxr_gan.models.classifier_config import ClassifierConfig
 from cxr_gan.models.feature_cache import (
     FeatureCache,
     FeatureKey,
@@ -59,7 +49,6 @@ from cxr_gan.models.feature_cache import (
     images_identity,
     view_name,
 )
-from cxr_gan.models.gradcam import gradcam_figure, gradcam_heatmaps
 from cxr_gan.pipelines.classification.params import SHORTCUT_PROBE, ClassificationParams
 from cxr_gan.pipelines.data_processing.params import DataProcessingParams
 from cxr_gan.reporting.classification_figures import (
@@ -217,6 +206,16 @@ def compute_backbone_features(
         )
         logger.info("Classification: %s", reason)
         return FeatureCache(reason=reason)
+    import keras  # TensorFlow: imported when features are computed, not at start-up
+
+    from cxr_gan.models.classifier import (
+        augmentation_draws,
+        backbone_fingerprint,
+        build_classifier,
+        extract_features,
+        feature_extractor,
+    )
+
     started = time.perf_counter()
     backbone_seed = params.seeds[0]
     keras.utils.set_random_seed(backbone_seed)
@@ -305,6 +304,8 @@ def _cached_for_experiment(
     )
     if expected != cache.backbone:
         return None
+    from cxr_gan.models.classifier import augmentation_draws  # TensorFlow
+
     draws = augmentation_draws(config)
     part_keys = [
         _keys(cache, name, subset, experiment, params, _preset(config), draws)
@@ -323,11 +324,13 @@ def _cached_for_experiment(
 
 
 def _scored(
-    model: keras.Model, cached: dict[str, Any] | None, subset: ImageSubset | None, part: str
+    model: KerasModel, cached: dict[str, Any] | None, subset: ImageSubset | None, part: str
 ) -> np.ndarray | None:
     """p(covid) of a test part: from the cached features when there are, else from images."""
     if subset is None or not len(subset):
         return None
+    from cxr_gan.models.classifier import predict, predict_from_features  # TensorFlow
+
     if cached is not None:
         return predict_from_features(model, cached[part])
     return predict(model, subset.images)
@@ -341,7 +344,7 @@ def train_and_evaluate(
     params: ClassificationParams,
     external_data: dict[str, Any] | None = None,
     backbone_features: FeatureCache | None = None,
-) -> tuple[keras.Model, list[dict[str, Any]], dict[str, Any]]:
+) -> tuple[KerasModel, list[dict[str, Any]], dict[str, Any]]:
     """Train the experiment once per seed; evaluate every model on the real test split and,
     when there is one, the external folder.
 
@@ -354,6 +357,7 @@ def train_and_evaluate(
     raises DistributionConfigError when classification.distribution asks for mixed precision
     and TensorFlow sees no GPU.
     """
+    from cxr_gan.models.classifier import train_classifier  # TensorFlow
     from cxr_gan.models.device import start_training, training_precision
 
     strategy = start_training(
@@ -577,12 +581,15 @@ def plot_experiment_roc(classification_evaluation: dict[str, Any]) -> Figure:
 
 def explain_with_gradcam(
     experiment: str,
-    classifier: keras.Model,
+    classifier: KerasModel,
     classification_data: dict[str, Any],
     params: ClassificationParams,
 ) -> Figure:
     """Grad-CAM on the first test images of each class: does the model look at the lungs, or at
     borders and text markers?"""
+    from cxr_gan.models.classifier import predict  # TensorFlow
+    from cxr_gan.models.gradcam import gradcam_figure, gradcam_heatmaps
+
     test = as_seen_by(experiment, classification_data["test"], params.mask_fraction)
     per_class = max(1, params.gradcam_images // 2)
     chosen = np.concatenate([np.flatnonzero(test.labels == c)[:per_class] for c in (0, 1)])

@@ -7,8 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from cxr_gan.models.classifier import ClassifierConfig
-from cxr_gan.models.distribution import DistributionParams, refuse_multi_worker_fit
+from cxr_gan.models.classifier_config import ClassifierConfig
+from cxr_gan.models.distribution_params import DistributionParams, refuse_multi_worker_fit
 
 Experiment = Literal["real", "real_plus_synthetic", "classical_augmentation", "synthetic_only"]
 EXPERIMENTS: tuple[str, ...] = Experiment.__args__

@@ -18,12 +18,8 @@ from cxr_gan.pipelines.classification.nodes import (
     score_external,
     train_and_evaluate,
 )
-from cxr_gan.pipelines.classification.params import (
-    EXPERIMENTS,
-    SHORTCUT_PROBE,
-    ClassificationParams,
-)
-from cxr_gan.pipelines.registration import configured_experiments
+from cxr_gan.pipelines.classification.params import ClassificationParams
+from cxr_gan.pipelines.shape import configured_shape
 
 _SHARED = {
     "classification_data",
@@ -101,7 +97,7 @@ def _experiment_pipeline(experiment: str) -> Pipeline:
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    experiments = configured_experiments(EXPERIMENTS, SHORTCUT_PROBE)
+    experiments = list(configured_shape().experiments)
     prepare = Node(
         prepare_classification_data,
         [

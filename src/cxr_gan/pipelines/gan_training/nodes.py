@@ -5,13 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import keras
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from cxr_gan.data.gan_split import GAN_EVAL, GAN_TRAIN, gan_evaluation_split, images_with_role
-from cxr_gan.models.gan_trainer import train_gan
+from cxr_gan.models import KerasModel
 from cxr_gan.pipelines.gan_training.params import GanTrainingParams
 from cxr_gan.reporting.gan_figures import pick_epochs, plot_grids, plot_loss_curves
 
@@ -26,7 +25,7 @@ def split_gan_evaluation(xray_split: pd.DataFrame, params: GanTrainingParams) ->
 
 def train_conditional_gan(
     xray_arrays: dict[str, np.ndarray], gan_split: pd.DataFrame, params: GanTrainingParams
-) -> tuple[keras.Model, dict[str, Any], dict[str, Any]]:
+) -> tuple[KerasModel, dict[str, Any], dict[str, Any]]:
     """Train on the GAN's training images; return the (moving-average) generator, history and
     grids.
 
@@ -35,6 +34,7 @@ def train_conditional_gan(
     TensorFlow sees no GPU. The generator returned computes in float32 whatever the training
     precision."""
     from cxr_gan.models.device import float32_copy, start_training, training_precision
+    from cxr_gan.models.gan_trainer import train_gan  # TensorFlow: only when training
 
     strategy = start_training("gan_training", params.distribution, "gan_training.distribution")
     images, labels = images_with_role(xray_arrays, gan_split, GAN_TRAIN)

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import Field
 
-from cxr_gan.models.distribution import DistributionParams
+from cxr_gan.models.distribution_params import DistributionParams
 from cxr_gan.models.gan_config import GanConfig
 
 

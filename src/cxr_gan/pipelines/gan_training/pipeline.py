@@ -1,6 +1,6 @@
 """gan_training: training split -> conditional GAN generator, history, sample grids, figures.
 
-One extra namespaced copy per entry of gan_training.variants (see pipelines/registration.py), and a
+One extra namespaced copy per entry of gan_training.variants (see pipelines/shape.py), and a
 figure comparing every variant's final samples.
 """
 
@@ -19,7 +19,7 @@ from cxr_gan.pipelines.gan_training.nodes import (
     train_conditional_gan,
 )
 from cxr_gan.pipelines.gan_training.params import GanTrainingParams
-from cxr_gan.pipelines.registration import configured_variants
+from cxr_gan.pipelines.shape import configured_shape
 
 
 def _trainer_with(overrides: dict[str, Any]):
@@ -68,7 +68,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         ]
     )
     main = split + _training_pipeline(train_conditional_gan)
-    variants = configured_variants()
+    variants = configured_shape().variants
     if not variants:
         return main
     shared = {"xray_arrays", "gan_split"}

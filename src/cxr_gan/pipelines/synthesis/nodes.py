@@ -5,14 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import keras
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from cxr_gan.data.gan_split import GAN_EVAL, GAN_TRAIN, images_with_role
-from cxr_gan.metrics.gan_quality import gan_quality_report, plot_gan_quality
-from cxr_gan.models.synthesis import generator_output_size, sample_generator
+from cxr_gan.models import KerasModel
 from cxr_gan.pipelines.data_processing.params import DataProcessingParams
 from cxr_gan.pipelines.synthesis.params import SynthesisParams
 
@@ -45,7 +43,7 @@ def _resampling(generator_size: int, output_size: int) -> dict[str, Any]:
 
 
 def _image_set(
-    generator: keras.Model,
+    generator: KerasModel,
     folders: list[str],
     count: int,
     params: SynthesisParams,
@@ -56,6 +54,8 @@ def _image_set(
     s is synthesis.output_size, else the generator's own size; the manifest's generator_size,
     size, upsampled_from and interpolation columns say whether and how each image was resized.
     """
+    from cxr_gan.models.synthesis import generator_output_size, sample_generator  # TensorFlow
+
     generator_size = generator_output_size(generator)
     output_size = params.output_size or generator_size
     resampling = _resampling(generator_size, output_size)
@@ -84,7 +84,7 @@ def _image_set(
 
 
 def synthesize_xrays(
-    generator: keras.Model, params: SynthesisParams, data_params: DataProcessingParams
+    generator: KerasModel, params: SynthesisParams, data_params: DataProcessingParams
 ) -> dict[str, Any]:
     """The study's set: n_images of one class (default 50 COVID-19), as one versioned set.
 
@@ -105,7 +105,7 @@ def synthesize_xrays(
 
 
 def synthesize_balanced_xrays(
-    generator: keras.Model, params: SynthesisParams, data_params: DataProcessingParams
+    generator: KerasModel, params: SynthesisParams, data_params: DataProcessingParams
 ) -> dict[str, Any]:
     """per_class_images of every class, for training on synthetic images alone."""
     return _image_set(
@@ -145,10 +145,12 @@ def _class_images(
 
 
 def _quality_sets(
-    generator: keras.Model, first: np.ndarray, label: int, params: SynthesisParams
+    generator: KerasModel, first: np.ndarray, label: int, params: SynthesisParams
 ) -> list[np.ndarray]:
     """The written set plus quality_sample_sets - 1 new draws (new seeds), at the generator's
     own size: the spread between sets is what each number's +- means."""
+    from cxr_gan.models.synthesis import sample_generator  # TensorFlow
+
     sets = [first]
     for extra in range(1, params.quality_sample_sets):
         batch, _ = sample_generator(
@@ -159,7 +161,7 @@ def _quality_sets(
 
 
 def assess_synthetic_quality(
-    generator: keras.Model,
+    generator: KerasModel,
     synthetic_xrays: dict[str, Any],
     xray_arrays: dict[str, np.ndarray],
     xray_split: pd.DataFrame,
@@ -174,6 +176,9 @@ def assess_synthetic_quality(
     memorization against the images it trained on (role "train"), which also give coverage's
     real reference. Real images are judged at the generator's resolution
     (generator.output_shape[1]). Returns the JSON report and its figure."""
+    from cxr_gan.metrics.gan_quality import gan_quality_report, plot_gan_quality  # TensorFlow
+    from cxr_gan.models.synthesis import generator_output_size
+
     label = _label_of(params.label, data_params.classes)
     _refuse_test_images(xray_split, gan_split)
     training = _class_images(xray_arrays, gan_split, GAN_TRAIN, label, params.seed)

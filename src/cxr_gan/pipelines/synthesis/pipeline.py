@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from kedro.pipeline import Node, Pipeline
 
-from cxr_gan.pipelines.registration import configured_variants
+from cxr_gan.pipelines.shape import configured_shape
 from cxr_gan.pipelines.synthesis.nodes import (
     assess_synthetic_quality,
     synthesize_balanced_xrays,
@@ -59,6 +59,6 @@ def create_pipeline(**kwargs) -> Pipeline:
             inputs={"xray_arrays", "xray_split", "gan_split"},
             parameters=set(_PARAMS),
         )
-        for name in configured_variants()
+        for name in configured_shape().variants
     ]
     return main + sum(copies, Pipeline([]))
