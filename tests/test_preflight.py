@@ -79,7 +79,9 @@ def test_cached_weights_pass(tiny_project):
         run_kedro(
             tiny_project, params={**TINY_STUDY, **imagenet}, pipeline_names=["classification"]
         )
-    assert not isinstance(caught.value, PreflightError)
+    if isinstance(caught.value, PreflightError):  # this fresh project has no saved inputs
+        problems = caught.value.problems
+        assert all("no saved version yet" in problem for problem in problems), problems
 
 
 def test_an_external_folder_asked_for_must_exist(tiny_project):
@@ -184,3 +186,20 @@ def test_compressed_dicom_without_the_dicom_extra(project_copy):
     assert "raw_xrays: 1 DICOM file(s) (e.g. covid/scan.dcm)" in output
     assert "uv sync --extra dicom" in output
     assert _files(project_copy) - before <= {project_copy / "info.log"}
+
+
+def test_mixed_precision_on_a_cpu_stops_the_study_before_the_gan(tiny_project):
+    import tensorflow as tf
+
+    if tf.config.list_physical_devices("GPU"):
+        pytest.skip("a GPU is visible: mixed precision is allowed here")
+    (problem,) = _refused(tiny_project, {"classification.distribution.mixed_precision": True})
+    assert problem.startswith("classification.distribution.mixed_precision: true needs a GPU")
+
+
+def test_a_slice_reading_outputs_never_saved_names_them_and_the_pipeline_to_run(tiny_project):
+    problems = _refused(tiny_project, {}, pipeline_names=["classification"])
+    named = {problem.split(":", 1)[0] for problem in problems}
+    assert "xray_arrays" in named  # made by data_processing, never run in this fresh project
+    arrays = next(p for p in problems if p.startswith("xray_arrays:"))
+    assert "no saved version yet" in arrays and "`kedro run`" in arrays

@@ -66,3 +66,16 @@ def test_kedro_run_namespaces_runs_one_experiment_with_its_shared_nodes(project_
     assert _versions(project_copy, "synthetic_only/evaluation.json") == 1  # not in the slice
     comparisons = (project_copy / "data/08_reporting/classification_comparison.json").iterdir()
     assert len(list(comparisons)) == 1
+
+
+def test_an_unknown_namespace_is_one_line_naming_those_that_exist(project_copy, monkeypatch):
+    use_tiny_phantoms(project_copy, count_per_class=12, env="demo")
+    monkeypatch.chdir(project_copy)
+    monkeypatch.delenv("KEDRO_ENV", raising=False)
+    bootstrap_project(project_copy)
+    result = CliRunner().invoke(
+        KedroCLI(project_path=project_copy), ["run", "--env", "demo", "--namespaces", "nosuch"]
+    )
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert "--namespaces nosuch" in result.output and "real" in result.output

@@ -10,7 +10,11 @@ less than the whole study) and need no TensorFlow:
   present, with a sub-folder for every class of data_processing.classes;
 - every local folder an output of those nodes is saved in (and data_processing.scratch_dir)
   can be written, and the normalised arrays (images x image_size^2 bytes) fit on their disks;
-- an optional extra the data needs: compressed DICOM files that only the `dicom` extra decodes.
+- an optional extra the data needs: compressed DICOM files that only the `dicom` extra decodes;
+- mixed precision (gan_training / classification .distribution.mixed_precision) only where
+  TensorFlow sees a GPU (TensorFlow is imported for this check only when it is asked for);
+- a slice (`--pipelines`, `--namespaces`) that reads a saved output no node of it makes: that
+  output has a saved version (else the run would fail at its first load, with a traceback).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import click
+from kedro.io.core import AbstractVersionedDataset
 from kedro.pipeline import Pipeline
 
 from cxr_gan.io_utils import unwritable
@@ -73,7 +78,55 @@ def preflight_problems(pipeline: Pipeline, catalog: Any, params: Mapping[str, An
         problems += _backbone_problems(dict(params.get("classification") or {}))
     if "assess_synthetic_quality" in steps:
         problems += _inception_problems(section["synthesis"])
+    for name, step in (
+        ("gan_training", "train_conditional_gan"),
+        ("classification", "train_and_evaluate"),
+    ):
+        if step in steps:
+            problems += _mixed_precision_problems(name, dict(params.get(name) or {}))
+    problems += _saved_input_problems(pipeline, catalog)
     problems += _output_folder_problems(pipeline, catalog)
+    return problems
+
+
+def _mixed_precision_problems(section: str, settings: Mapping[str, Any]) -> list[str]:
+    """The training node's refusal (models.device.mixed_precision_problem), before any node."""
+    distribution = dict(settings.get("distribution") or {})
+    if not distribution.get("mixed_precision"):
+        return []
+    from pydantic import ValidationError
+
+    from cxr_gan.models.device import mixed_precision_problem  # TensorFlow: asked for only
+    from cxr_gan.models.distribution_params import DistributionParams
+
+    try:
+        checked = DistributionParams(**distribution)
+    except ValidationError:  # the parameter check names a malformed value
+        return []
+    problem = mixed_precision_problem(checked, f"{section}.distribution")
+    return [problem] if problem else []
+
+
+def _saved_input_problems(pipeline: Pipeline, catalog: Any) -> list[str]:
+    """Saved (versioned) inputs of this run that none of its nodes makes and that have no saved
+    version yet: `--namespaces real` or `--pipelines classification` on a fresh project."""
+    problems = []
+    for name in sorted(pipeline.inputs()):
+        if name.startswith("params:") or name == "parameters":
+            continue
+        dataset = _dataset(catalog, name)
+        if not isinstance(dataset, AbstractVersionedDataset):
+            continue
+        try:
+            if dataset.exists():
+                continue
+        except Exception:  # noqa: BLE001 - an unreadable dataset fails the run itself
+            continue
+        problems.append(
+            f"{name}: no saved version yet, and no node of this run makes it; run the "
+            "pipelines before this one first (the whole study: `kedro run`; or `kedro run "
+            "--pipelines <name>` for the one that makes it: `kedro registry describe <name>`)"
+        )
     return problems
 
 

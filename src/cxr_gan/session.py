@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+import click
 from kedro.framework.project import pipelines
 from kedro.framework.session import KedroSession
 from kedro.io.catalog_config_resolver import DEFAULT_RUNTIME_PATTERN, CatalogConfigResolver
@@ -68,8 +69,16 @@ class NamespaceSession(KedroSession):
                 pipelines.set_requested(names)  # as KedroSession.run does before building them
             combined = sum((pipelines[name] for name in names or ["__default__"]), Pipeline([]))
             catalog_config = self._get_config_loader()["catalog"]
-            kwargs["node_names"] = [
-                node.name for node in nodes_for_namespaces(combined, namespaces, catalog_config)
-            ]
+            try:
+                chosen = nodes_for_namespaces(combined, namespaces, catalog_config)
+            except ValueError as error:  # a namespace no node has: one line, not a traceback
+                known = sorted({n.namespace.split(".")[0] for n in combined.nodes if n.namespace})
+                raise click.ClickException(
+                    f"--namespaces {','.join(namespaces)}: {error}. Namespaces in this run: "
+                    f"{', '.join(known) or 'none'} (an experiment turned off in "
+                    "classification.experiments, or a GAN variant not in "
+                    "gan_training.variants, has no nodes)"
+                ) from error
+            kwargs["node_names"] = [node.name for node in chosen]
             namespaces = None
         return super().run(*args, namespaces=namespaces, **kwargs)

@@ -426,7 +426,8 @@ def train_and_evaluate(
         if external_probabilities is not None:
             run["external_probabilities"] = external_probabilities.astype(float).round(6).tolist()
         per_seed.append(run)
-        first_model = first_model or model
+        if first_model is None:
+            first_model = model
     evaluation = {
         "experiment": experiment,
         "training_set": train.counts(),
