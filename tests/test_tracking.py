@@ -144,3 +144,21 @@ def test_without_an_active_run_the_hook_logs_nothing_and_raises_nothing(tmp_path
     plt.close(figure)
     assert mlflow.active_run() is None
     assert set(Path.cwd().iterdir()) == before  # no mlruns/ or mlflow.db appeared
+
+
+def test_disabled_autologging_noise_is_dropped_and_other_warnings_kept(caplog):
+    import logging
+
+    from cxr_gan.tracking import quiet_disabled_autologging
+
+    quiet_disabled_autologging()
+    quiet_disabled_autologging()  # once only
+    fluent = logging.getLogger("mlflow.tracking.fluent")
+    assert sum(type(f).__name__ == "DisabledAutologNoise" for f in fluent.filters) == 1
+    with caplog.at_level("WARNING", logger="mlflow.tracking.fluent"):
+        fluent.warning(
+            "Exception raised while enabling autologging for %s: %s", "tensorflow", "circular"
+        )
+        fluent.warning("Something else went wrong")
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages == ["Something else went wrong"]

@@ -49,6 +49,26 @@ def _register_kedro_mlflow_resolver() -> None:
         OmegaConf.register_new_resolver("km.random_name", resolve_random_name, use_cache=True)
 
 
+class DisabledAutologNoise(logging.Filter):
+    """Drops MLflow's "Exception raised while enabling autologging for ..." warning while
+    autologging is off (mlflow.yml: disable_autologging). kedro-mlflow still registers MLflow's
+    post-import hooks; TensorFlow is first imported inside a training node (start-up imports no
+    TensorFlow), so the hook fires halfway through Keras' own import and warns of a circular
+    import that concerns autologging only, which is off."""
+
+    PREFIX = "Exception raised while enabling autologging"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.PREFIX)
+
+
+def quiet_disabled_autologging() -> None:
+    """Install DisabledAutologNoise on MLflow's logger once."""
+    fluent = logging.getLogger("mlflow.tracking.fluent")
+    if not any(isinstance(f, DisabledAutologNoise) for f in fluent.filters):
+        fluent.addFilter(DisabledAutologNoise())
+
+
 class MlflowTracking:
     """Kedro hooks that log the study's results to the active mlflow run, if there is one."""
 
@@ -65,6 +85,11 @@ class MlflowTracking:
             conf = loader["mlflow"]
         except Exception:  # noqa: BLE001 - missing or broken: kedro-mlflow reports it
             return
+        disabled = ((conf.get("tracking") or {}).get("disable_tracking") or {}).get(
+            "disable_autologging", True
+        )
+        if disabled:
+            quiet_disabled_autologging()
         server = conf.get("server") or {}
         for key in ("mlflow_tracking_uri", "mlflow_registry_uri"):
             if server.get(key):
