@@ -222,10 +222,15 @@ def training_set(
     parts, augmentation = training_parts(
         experiment, data, synthetic_xrays, synthetic_balanced_xrays, mask_fraction
     )
+    return joined_parts(parts, data), augmentation
+
+
+def joined_parts(parts: list[tuple[str, ImageSubset]], data: dict[str, Any]) -> ImageSubset:
+    """training_parts' parts as one training set, checked for leaks (check_no_leakage)."""
     subsets = [subset for _, subset in parts]
     chosen = subsets[0] if len(subsets) == 1 else concatenate(*subsets)
     check_no_leakage(chosen, data)
-    return chosen, augmentation
+    return chosen
 
 
 def check_no_leakage(training: ImageSubset, data: dict[str, Any]) -> None:

@@ -15,12 +15,12 @@ from cxr_gan.data.annotations import read_source_column
 from cxr_gan.data.experiments import (
     ImageSubset,
     as_seen_by,
+    joined_parts,
     match_resolution,
     resolution_plan,
     split_real_images,
     synthetic_generator_size,
     training_parts,
-    training_set,
 )
 from cxr_gan.data.ingest import OK, ingest_collection
 from cxr_gan.data.lazy_rows import LazyRows
@@ -366,13 +366,6 @@ def train_and_evaluate(
         "classification.distribution",
     )
     external_data = external_data or {}
-    train, _ = training_set(
-        experiment,
-        classification_data,
-        synthetic_xrays,
-        synthetic_balanced_xrays,
-        params.mask_fraction,
-    )
     parts, config, seen = _experiment_inputs(
         experiment,
         classification_data,
@@ -381,6 +374,7 @@ def train_and_evaluate(
         external_data,
         params,
     )
+    train = joined_parts(parts, classification_data)  # the parts once, not built again
     validation, test, external = seen["validation"], seen["test"], seen["external"]
     images = LazyRows.concatenate(train.images, validation.images)  # read batch by batch
     labels = np.concatenate([train.labels, validation.labels])
