@@ -202,15 +202,15 @@ def test_experiment_subsets_select_rows_of_the_memmap_without_copying(tmp_path):
     )
     arrays = {"images": RowReadLog(images), "labels": labels, "ids": ids}
     data = split_real_images(arrays, split, validation_fraction=0.25, seed=0)
-    assert isinstance(data["train"].images, LazyRows) and not arrays["images"].rows_read
-    probe = as_seen_by("shortcut_probe", data["test"], 0.5)
+    assert isinstance(data.train.images, LazyRows) and not arrays["images"].rows_read
+    probe = as_seen_by("shortcut_probe", data.test, 0.5)
     np.testing.assert_array_equal(probe.images[[0, 7]], mask_center(images[[32, 39]], 0.5))
     synthetic = {
         "images": np.full((3, 8, 8), 9, np.uint8),
         "manifest": pd.DataFrame({"filename": ["a.png", "b.png", "c.png"], "label": [1, 1, 1]}),
     }
     mixed, _ = training_set("real_plus_synthetic", data, synthetic, synthetic)
-    assert isinstance(mixed.images, LazyRows) and len(mixed.images) == len(data["train"]) + 3
+    assert isinstance(mixed.images, LazyRows) and len(mixed.images) == len(data.train) + 3
     assert (mixed.images[[-1]] == 9).all()
     assert max(len(rows) for rows in arrays["images"].rows_read) <= 2  # only what was indexed
 

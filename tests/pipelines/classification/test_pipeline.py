@@ -10,6 +10,7 @@ from cxr_gan.pipelines.classification.nodes import (
     prepare_external_data,
     score_external,
 )
+from cxr_gan.pipelines.classification.params import ClassificationParams
 from cxr_gan.pipelines.data_processing.params import DataProcessingParams
 from tests.kedro_helpers import TINY_STUDY, run_kedro, use_tiny_phantoms, write_conf
 
@@ -138,8 +139,8 @@ def test_experiment_subset_and_bad_parameters_are_reported(project_copy):
 
 def test_missing_external_folder_is_skipped(caplog):
     caplog.set_level("INFO")
-    assert prepare_external_data(None, DataProcessingParams()) == {}
+    assert prepare_external_data(None, DataProcessingParams().classes) == {}
     assert "No external validation folder" in caplog.text
-    evaluation, predictions = score_external({"external": None}, None)
+    evaluation, predictions = score_external({"external": None}, ClassificationParams())
     assert evaluation == {"skipped": "no external validation folder"}
     assert predictions.empty and list(predictions.columns) == PREDICTION_COLUMNS
