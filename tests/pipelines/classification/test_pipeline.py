@@ -144,3 +144,9 @@ def test_missing_external_folder_is_skipped(caplog):
     evaluation, predictions = score_external({"external": None}, ClassificationParams())
     assert evaluation == {"skipped": "no external validation folder"}
     assert predictions.empty and list(predictions.columns) == PREDICTION_COLUMNS
+
+
+def test_the_external_folder_is_ingested_with_every_data_processing_ingest_option():
+    from cxr_gan.pipelines.classification.pipeline import INGEST_OPTIONS
+
+    assert set(INGEST_OPTIONS) == set(DataProcessingParams().ingest_options())
