@@ -12,14 +12,13 @@ import pandas as pd
 from cxr_gan.data.phantom import PhantomConfound, draw_phantom
 from cxr_gan.data.sources import scan_folder
 from cxr_gan.datasets import PhantomXrayDataset
+from cxr_gan.metrics.comparison import PREDICTION_COLUMNS, synthetic_verdict
 from cxr_gan.pipelines.classification.nodes import (
-    PREDICTION_COLUMNS,
     compare_experiments,
     compute_backbone_features,
     prepare_classification_data,
     prepare_external_data,
     score_external,
-    synthetic_verdict,
     train_and_evaluate,
 )
 from cxr_gan.pipelines.classification.params import ClassificationParams

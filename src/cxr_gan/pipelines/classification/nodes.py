@@ -7,7 +7,9 @@ features), metrics.comparison (the numbers), reporting (the Markdown and the fig
 
 from __future__ import annotations
 
+import importlib
 import logging
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,13 +31,7 @@ from cxr_gan.data.experiments import (
     synthetic_generator_size,
 )
 from cxr_gan.data.sources import RawXrayCollection
-from cxr_gan.metrics.comparison import (
-    PREDICTION_COLUMNS,  # noqa: F401 (part of this module's interface)
-    ComparisonSettings,
-    compare,
-    external_scores,
-    synthetic_verdict,  # noqa: F401 (its old home)
-)
+from cxr_gan.metrics.comparison import ComparisonSettings, compare, external_scores
 from cxr_gan.models import KerasModel
 from cxr_gan.models.experiments import ExperimentPlan, experiment_evaluation, train_over_seeds
 from cxr_gan.models.feature_cache import FeatureCache
@@ -45,18 +41,36 @@ from cxr_gan.models.shared_features import (
     no_shared_features,
 )
 from cxr_gan.pipelines.classification.params import SHORTCUT_PROBE, ClassificationParams
+from cxr_gan.reporting import comparison as report
 from cxr_gan.reporting.classification_figures import (
     plot_comparison,
     plot_roc,
     plot_training_curves,
 )
-from cxr_gan.reporting.comparison import (
-    comparison_markdown,
-    comparison_title,
-    gan_quality_line,
-)
 
 logger = logging.getLogger(__name__)
+# public names that moved out of this module, kept here for one release (see __getattr__)
+_MOVED = {
+    "BASELINE": "cxr_gan.metrics.comparison",
+    "CANDIDATE": "cxr_gan.metrics.comparison",
+    "PREDICTION_COLUMNS": "cxr_gan.metrics.comparison",
+    "SOURCE_CONFOUND": "cxr_gan.metrics.comparison",
+    "synthetic_verdict": "cxr_gan.metrics.comparison",
+    "comparison_markdown": "cxr_gan.reporting.comparison",
+    "gan_quality_line": "cxr_gan.reporting.comparison",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The old import path of what moved to metrics.comparison and reporting.comparison."""
+    if name not in _MOVED:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    warnings.warn(
+        f"{__name__}.{name} moved to {_MOVED[name]}.{name}; the old path goes in the next release",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return getattr(importlib.import_module(_MOVED[name]), name)
 
 
 def prepare_classification_data(
@@ -266,9 +280,9 @@ def compare_experiments(
         evaluations,
         externals or {},
         classification_data.test_sources,
-        gan_quality_line(gan_quality_report),
+        report.gan_quality_line(gan_quality_report),
         classification_data.resolution,
         _settings(params),
     )
-    plot = plot_comparison(comparison["experiments"], comparison_title(comparison))
-    return comparison, comparison_markdown(comparison), plot
+    plot = plot_comparison(comparison["experiments"], report.comparison_title(comparison))
+    return comparison, report.comparison_markdown(comparison), plot
