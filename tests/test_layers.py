@@ -23,7 +23,13 @@ ALLOWED = {
     "pipelines": {"base", "data", "metrics", "models", "reporting"},
     "wiring": {"base", "data", "metrics", "models", "reporting", "datasets", "pipelines"},
 }
-BASE = {"cxr_gan", "cxr_gan.io_utils", "cxr_gan.progress", "cxr_gan.tf_startup"}
+BASE = {
+    "cxr_gan",
+    "cxr_gan.deprecation",
+    "cxr_gan.io_utils",
+    "cxr_gan.progress",
+    "cxr_gan.tf_startup",
+}
 LAYERED = {"data", "metrics", "models", "reporting", "datasets", "pipelines"}
 PIPELINE_COMMON = {
     "cxr_gan.pipelines",
