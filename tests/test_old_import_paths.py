@@ -1,4 +1,4 @@
-"""Names that left models.gan and models.gan_trainer (issue 15's split) still import from there
+"""Names that left models.gan, models.gan_trainer and data.decoding (issue 15's split) still import from there
 for one release, with a DeprecationWarning naming the new home; unknown names still fail."""
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ MOVED = [
     ("cxr_gan.models.gan_trainer", "tile_grid", "cxr_gan.models.gan_monitor"),
     ("cxr_gan.models.gan_trainer", "EPOCH_LOG_SECONDS", "cxr_gan.models.gan_monitor"),
     ("cxr_gan.models.gan_trainer", "SAMPLES_FOLDER", "cxr_gan.models.gan_checkpoints"),
+    ("cxr_gan.data.decoding", "DICOM_EXTRA_INSTALL", "cxr_gan.data.dicom"),
+    ("cxr_gan.data.decoding", "DICOM_EXTRA_SYNTAXES", "cxr_gan.data.dicom"),
 ]
 
 
