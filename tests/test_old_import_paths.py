@@ -1,5 +1,6 @@
-"""Names that left models.gan, models.gan_trainer and data.decoding (issue 15's split) still import from there
-for one release, with a DeprecationWarning naming the new home; unknown names still fail."""
+"""Names that left models.gan, models.gan_trainer and data.decoding (issue 15's split) still
+import from there for one release, with a DeprecationWarning naming the new home; unknown names
+still fail."""
 
 from __future__ import annotations
 
