@@ -1,6 +1,6 @@
-"""Names that left models.gan, models.gan_trainer and data.decoding (issue 15's split) still
-import from there for one release, with a DeprecationWarning naming the new home; unknown names
-still fail."""
+"""Names that left models.gan, models.gan_trainer, data.decoding and data.annotations (issue
+15's split) still import from there for one release, with a DeprecationWarning naming the new
+home; unknown names still fail."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ MOVED = [
     ("cxr_gan.models.gan_trainer", "SAMPLES_FOLDER", "cxr_gan.models.gan_checkpoints"),
     ("cxr_gan.data.decoding", "DICOM_EXTRA_INSTALL", "cxr_gan.data.dicom"),
     ("cxr_gan.data.decoding", "DICOM_EXTRA_SYNTAXES", "cxr_gan.data.dicom"),
+    ("cxr_gan.data.annotations", "find_patient_table", "cxr_gan.data.patients"),
+    ("cxr_gan.data.annotations", "understand_patient_table", "cxr_gan.data.patients"),
 ]
 
 

@@ -9,12 +9,13 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from cxr_gan.data.annotations import annotate_near_duplicates, find_patient_table
+from cxr_gan.data.annotations import annotate_near_duplicates
 from cxr_gan.data.ingest import (
     DataProcessingError,
     check_class_counts,
     ingest_collection,
 )
+from cxr_gan.data.patients import find_patient_table
 from cxr_gan.data.sources import scan_folder
 
 CLASSES = {"normal": 0, "covid": 1}

@@ -9,12 +9,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from cxr_gan.data.annotations import (
-    annotate_near_duplicates,
-    attach_patient_ids,
-    find_patient_table,
-    resolve_label_conflicts,
-)
+from cxr_gan.data.annotations import annotate_near_duplicates, resolve_label_conflicts
 from cxr_gan.data.ingest import (
     IngestResult,
     check_class_counts,
@@ -23,6 +18,7 @@ from cxr_gan.data.ingest import (
     ingest_collection,
     usable_mask,
 )
+from cxr_gan.data.patients import attach_patient_ids, find_patient_table
 from cxr_gan.data.sources import RawXrayCollection
 from cxr_gan.data.split import connected_groups, links_from_keys, stratified_group_split
 from cxr_gan.pipelines.data_processing.params import DataProcessingParams
