@@ -1,4 +1,3 @@
-import dataclasses
 import io
 
 import keras
@@ -11,7 +10,7 @@ from cxr_gan.models.gradcam import gradcam_figure, gradcam_heatmaps, last_conv_l
 from tests.models.test_classifier import SMALL_CNN as CLASSIFIER_SMALL_CNN
 
 CORNER = 10  # the bright square that makes an image "covid" covers [:10, :10]
-SMALL_CNN = dataclasses.replace(CLASSIFIER_SMALL_CNN, epochs=10, validation_fraction=0)
+SMALL_CNN = CLASSIFIER_SMALL_CNN.model_copy(update={"epochs": 10, "validation_fraction": 0})
 
 
 def corner_xrays(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
