@@ -6,19 +6,14 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from cxr_gan.models import classifier
-from cxr_gan.models.classifier import (
-    HEAD_LAYERS,
-    ClassifierConfig,
-    WeightsUnavailableError,
-    build_classifier,
-    extract_features,
-    feature_extractor,
-    predict,
-    train_classifier,
-    validation_mask,
-)
+from cxr_gan.models import weights
+from cxr_gan.models.classifier import train_classifier
+from cxr_gan.models.classifier_config import ClassifierConfig
+from cxr_gan.models.classifier_input import extract_features, validation_mask
+from cxr_gan.models.classifier_network import HEAD_LAYERS, build_classifier, feature_extractor
+from cxr_gan.models.classifier_predict import predict
 from cxr_gan.models.gradcam import gradcam_heatmaps
+from cxr_gan.models.weights import WeightsUnavailableError
 
 # ResNet50 at 32 px, random weights, tiny head: seconds instead of minutes, same code path
 TINY_RESNET = ClassifierConfig(
@@ -73,7 +68,7 @@ def test_config_refuses_bad_values_and_unknown_keys():
 
 def test_imagenet_weights_offline_raise_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
-    monkeypatch.setattr(classifier, "RESNET50_WEIGHTS_ORIGIN", "http://127.0.0.1:9/")
+    monkeypatch.setattr(weights, "RESNET50_WEIGHTS_ORIGIN", "http://127.0.0.1:9/")
     with pytest.raises(WeightsUnavailableError) as raised:
         build_classifier(TINY_RESNET.model_copy(update={"weights": "imagenet"}))
     message = str(raised.value)
@@ -168,7 +163,7 @@ def test_cached_training_with_augmentation_reports_history_and_saves(tmp_path, c
     config = TINY_RESNET.model_copy(
         update={"augmentation": "classical", "augmentation_draws": 2, "validation_fraction": 0.25}
     )
-    with caplog.at_level(logging.INFO, logger="cxr_gan.models.classifier"):
+    with caplog.at_level(logging.INFO, logger="cxr_gan.models"):
         model, history = train_classifier(images, labels, config, seed=0)
     assert set(history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
     assert all(len(values) == 2 for values in history.values())
@@ -184,7 +179,7 @@ def test_cached_training_with_augmentation_reports_history_and_saves(tmp_path, c
 
 def test_small_cnn_inference_predictions_separate_the_classes(caplog):
     images, labels = toy_xrays(64, seed=3)
-    with caplog.at_level(logging.INFO, logger="cxr_gan.models.classifier"):
+    with caplog.at_level(logging.INFO, logger="cxr_gan.models"):
         model, history = train_classifier(images, labels, SMALL_CNN, seed=1)
     assert "epoch 4/12" in caplog.text and "epoch 12/12" in caplog.text
     assert history["val_accuracy"][-1] >= 0.9
@@ -232,5 +227,40 @@ def test_training_refuses_one_class_and_bad_shapes():
 
 def test_keras_cache_dir_follows_keras_home(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
-    assert classifier.keras_cache_dir() == Path(tmp_path)
+    assert weights.keras_cache_dir() == Path(tmp_path)
     assert (tmp_path / "models").is_dir()
+
+
+@pytest.mark.parametrize(
+    ("name", "home"),
+    [
+        ("ClassifierConfig", "classifier_config"),
+        ("BACKBONES", "classifier_config"),
+        ("HEAD_LAYERS", "classifier_network"),
+        ("build_classifier", "classifier_network"),
+        ("feature_extractor", "classifier_network"),
+        ("backbone_fingerprint", "classifier_network"),
+        ("as_image_batch", "classifier_input"),
+        ("indexed_batches", "classifier_input"),
+        ("validation_mask", "classifier_input"),
+        ("extract_features", "classifier_input"),
+        ("augmentation_draws", "classifier_input"),
+        ("predict", "classifier_predict"),
+        ("predict_from_features", "classifier_predict"),
+        ("WeightsUnavailableError", "weights"),
+        ("keras_cache_dir", "weights"),
+        ("resolve_resnet50_weights", "weights"),
+        ("RESNET50_WEIGHTS_ORIGIN", "weights"),
+    ],
+)
+def test_names_that_left_classifier_still_import_from_it_with_a_warning(name, home):
+    """One release of grace for code that imports from cxr_gan.models.classifier."""
+    import importlib
+
+    from cxr_gan.models import classifier
+
+    new_home = importlib.import_module(f"cxr_gan.models.{home}")
+    with pytest.warns(DeprecationWarning, match=f"cxr_gan.models.{home}.{name}"):
+        assert getattr(classifier, name) is getattr(new_home, name)
+    with pytest.raises(AttributeError):
+        classifier.no_such_name  # noqa: B018

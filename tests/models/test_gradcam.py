@@ -5,7 +5,10 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from cxr_gan.models.classifier import ClassifierConfig, build_classifier, predict, train_classifier
+from cxr_gan.models.classifier import train_classifier
+from cxr_gan.models.classifier_config import ClassifierConfig
+from cxr_gan.models.classifier_network import build_classifier
+from cxr_gan.models.classifier_predict import predict
 from cxr_gan.models.gradcam import gradcam_figure, gradcam_heatmaps, last_conv_layer_name
 from tests.models.test_classifier import SMALL_CNN as CLASSIFIER_SMALL_CNN
 

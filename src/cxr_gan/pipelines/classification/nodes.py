@@ -208,11 +208,10 @@ def compute_backbone_features(
         return FeatureCache(reason=reason)
     import keras  # TensorFlow: imported when features are computed, not at start-up
 
-    from cxr_gan.models.classifier import (
-        augmentation_draws,
+    from cxr_gan.models.classifier_input import augmentation_draws, extract_features
+    from cxr_gan.models.classifier_network import (
         backbone_fingerprint,
         build_classifier,
-        extract_features,
         feature_extractor,
     )
 
@@ -304,7 +303,7 @@ def _cached_for_experiment(
     )
     if expected != cache.backbone:
         return None
-    from cxr_gan.models.classifier import augmentation_draws  # TensorFlow
+    from cxr_gan.models.classifier_input import augmentation_draws  # TensorFlow
 
     draws = augmentation_draws(config)
     part_keys = [
@@ -329,7 +328,7 @@ def _scored(
     """p(covid) of a test part: from the cached features when there are, else from images."""
     if subset is None or not len(subset):
         return None
-    from cxr_gan.models.classifier import predict, predict_from_features  # TensorFlow
+    from cxr_gan.models.classifier_predict import predict, predict_from_features  # TensorFlow
 
     if cached is not None:
         return predict_from_features(model, cached[part])
@@ -582,7 +581,7 @@ def explain_with_gradcam(
 ) -> Figure:
     """Grad-CAM on the first test images of each class: does the model look at the lungs, or at
     borders and text markers?"""
-    from cxr_gan.models.classifier import predict  # TensorFlow
+    from cxr_gan.models.classifier_predict import predict  # TensorFlow
     from cxr_gan.models.gradcam import gradcam_figure, gradcam_heatmaps
 
     test = as_seen_by(experiment, classification_data["test"], params.mask_fraction)

@@ -69,5 +69,5 @@ class ClassificationParams(ClassifierConfig):
 
 
 __getattr__ = moved_names(
-    __name__, {"ClassifierSettings": "cxr_gan.models.classifier_config:ClassifierConfig"}
+    __name__, {"cxr_gan.models.classifier_config": "ClassifierSettings=ClassifierConfig"}
 )
