@@ -34,8 +34,7 @@ import cxr_gan
 from cxr_gan.data.lazy_rows import read_in_chunks
 from cxr_gan.data.tf_batches import gathered_batches
 from cxr_gan.io_utils import atomic_path
-from cxr_gan.metrics.gan_quality import class_diversity
-from cxr_gan.metrics.ssim import COMPARISON_SIZE
+from cxr_gan.metrics.ssim import COMPARISON_SIZE, class_diversity
 from cxr_gan.models.distribution import chief_path, is_chief, resolve_strategy
 from cxr_gan.models.gan import ConditionalGAN
 from cxr_gan.models.gan_config import GanConfig
