@@ -291,3 +291,17 @@ def test_names_that_left_gan_quality_still_import_from_it_with_a_warning(name, h
         assert getattr(gan_quality, name) is getattr(importlib.import_module(home), name)
     with pytest.raises(AttributeError):
         gan_quality.no_such_name  # noqa: B018
+
+
+def test_report_defaults_are_the_quality_settings_that_synthesis_extends():
+    """One model for the report's settings: the synthesis parameters extend it, and
+    gan_quality_report's defaults are its defaults."""
+    import inspect
+
+    from cxr_gan.metrics.gan_quality_settings import GanQualitySettings
+    from cxr_gan.pipelines.synthesis.params import SynthesisParams
+
+    assert issubclass(SynthesisParams, GanQualitySettings)
+    parameters = inspect.signature(gan_quality_report).parameters
+    for name, field in GanQualitySettings.model_fields.items():
+        assert parameters[name].default == field.default == getattr(SynthesisParams(), name), name

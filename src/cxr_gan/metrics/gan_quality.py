@@ -42,7 +42,7 @@ from cxr_gan.deprecation import moved_names
 # modules, not names, where a name was public here before: those reach this module only
 # through __getattr__ below, with a warning
 from cxr_gan.metrics import feature_distances, gan_features, gan_verdict, image_sets, ssim
-from cxr_gan.metrics.coverage import NAEEM_K
+from cxr_gan.metrics.gan_quality_settings import DEFAULTS
 from cxr_gan.metrics.gan_set_scores import RealSides, ScoreSettings, evaluation_images, set_scores
 from cxr_gan.progress import ProgressLog
 
@@ -235,7 +235,7 @@ def _report_verdict(
 def gan_quality_report(
     synthetic: image_sets.ImageSet,
     real: np.ndarray,
-    feature_extractor: str | gan_features.FeatureExtractor = "random_cnn",
+    feature_extractor: str | gan_features.FeatureExtractor = DEFAULTS.feature_extractor,
     *,
     evaluation: np.ndarray | None = None,
     gan_image_size: int | None = None,
@@ -247,13 +247,13 @@ def gan_quality_report(
     kid_subset_size: int | None = None,
     kid_subsets: int = 100,
     ms_ssim_max_pairs: int = 1000,
-    memorization_threshold: float = 0.9,
+    memorization_threshold: float = DEFAULTS.memorization_threshold,
     ssim_size: tuple[int, int] | None = None,
     batch_size: int = 32,
-    coverage_k: int = NAEEM_K,
-    collapse_margin: float = 0.05,
-    min_coverage_ratio: float = 0.6,
-    auc_folds: int = 5,
+    coverage_k: int = DEFAULTS.coverage_k,
+    collapse_margin: float = DEFAULTS.collapse_margin,
+    min_coverage_ratio: float = DEFAULTS.min_coverage_ratio,
+    auc_folds: int = DEFAULTS.auc_folds,
 ) -> dict[str, Any]:
     """Realism, coverage, detectability, diversity and memorization of synthetic images, as JSON.
 
@@ -269,7 +269,9 @@ def gan_quality_report(
     FeatureSpace). `seed` drives KID subsets, MS-SSIM pairs, AUC folds and reference draws;
     `feature_seed` fixes the random CNN, so keep both constant to compare runs. The verdict:
     collapsed when synthetic MS-SSIM > real (at the GAN's resolution) + collapse_margin, or
-    coverage < min_coverage_ratio x that of an equal number of other real images."""
+    coverage < min_coverage_ratio x that of an equal number of other real images. Defaults:
+    GanQualitySettings (cxr_gan.metrics.gan_quality_settings), which the synthesis parameters
+    extend."""
     sets = [
         image_sets.at_gan_resolution(images, gan_image_size)
         for images in image_sets.as_image_sets(synthetic)
@@ -384,5 +386,7 @@ __getattr__ = moved_names(
         "SSIM_FILTER_SIZE MsSsimSettings class_diversity count_memorized mean_pairwise_ms_ssim "
         "ms_ssim_settings nearest_real_ssim ssim_filter_size",
         "cxr_gan.reporting.gan_figures": "plot_gan_quality",
+        "cxr_gan.metrics.coverage": "NAEEM_K knn_scores",
+        "cxr_gan.metrics.detectability": "real_vs_synthetic_auc",
     },
 )
