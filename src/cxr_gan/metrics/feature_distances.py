@@ -1,12 +1,12 @@
 """KID, FID and the feature space the GAN-quality report compares features in (no TensorFlow).
 
-
 Why the random-CNN features are standardised: raw random-ReLU features share a large common mean,
 so KID's cubic kernel saw little but the mean and rated one realistic image repeated 50 times as
 excellent (KID x1000 27.8 on a collapsed generator). Each feature is therefore centred and scaled
 by the real images' statistics (FeatureSpace); KID and FID then see the standardised vectors
 scaled to norm sqrt(d), which keeps the cubic kernel bounded (a few off-distribution images cannot
 dominate it). With that, the report ranks held-out real < blurred < a few images repeated < noise
+(tests/metrics/test_report_ranking.py); KID numbers are on this scale, not the raw one.
 """
 
 from __future__ import annotations

@@ -16,7 +16,6 @@ Model (one flat functional Keras model, built-in layers only, so it saves as .ke
 - head (the study's): BatchNorm -> Dense(units, ReLU) -> BatchNorm -> Dropout(0.4) ->
   Dense(1, sigmoid); SGD(learning_rate=0.001), batch size 25, 100 epochs.
 
-
 Also here: the head alone (trained on cached features), the backbone's fingerprint, and
 inference on one padded batch. Settings: cxr_gan.models.classifier_config; training:
 cxr_gan.models.classifier; prediction: cxr_gan.models.classifier_predict.

@@ -81,7 +81,7 @@ class FeatureCache:
     ) -> None:
         self._store: dict[FeatureKey, np.ndarray] = {}
         self.backbone = backbone  # backbone_identity() of the backbone that computed them
-        self.fingerprint = fingerprint  # classifier.backbone_fingerprint() of that backbone
+        self.fingerprint = fingerprint  # classifier_network.backbone_fingerprint() of it
         self.reason = reason
         self.computed_images = 0
         self.seconds = 0.0
