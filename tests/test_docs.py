@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from cxr_gan.metrics.gan_quality_settings import GanQualitySettings
 from cxr_gan.models.classifier_config import ClassifierConfig
+from cxr_gan.models.gan_config import GanConfig
 from cxr_gan.pipelines.classification.params import ClassificationParams
 from cxr_gan.pipelines.data_processing.params import DataProcessingParams
 from cxr_gan.pipelines.gan_training.params import GanTrainingParams
@@ -52,11 +54,19 @@ def test_every_parameter_is_documented(section):
     assert _documented(section) - MODELS[section] == set()
 
 
-def test_classifier_rows_give_the_models_defaults():
-    """The classifier's rows of the table are checked against ClassifierConfig, the one model
-    that both the pipeline and the model code use: a changed default fails here."""
-    rows = _rows("classification")
-    for name, field in ClassifierConfig.model_fields.items():
+# the settings models that the model code and the pipelines share: their rows are checked
+# against them, so a default changed in code and not in the docs fails here
+SHARED_MODELS = {
+    "classification": ClassifierConfig,
+    "gan_training": GanConfig,
+    "synthesis": GanQualitySettings,
+}
+
+
+@pytest.mark.parametrize("section", sorted(SHARED_MODELS))
+def test_shared_settings_rows_give_the_models_defaults(section):
+    rows = _rows(section)
+    for name, field in SHARED_MODELS[section].model_fields.items():
         assert rows[name] == _as_yaml(field.default), name
 
 
