@@ -19,7 +19,8 @@ from _project import cxr_dev_training_split
 
 
 def main() -> None:
-    from cxr_gan.models.classifier import ClassifierConfig, train_classifier
+    from cxr_gan.models.classifier import train_classifier
+    from cxr_gan.models.classifier_config import ClassifierConfig
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--direct-epochs", type=int, default=2)

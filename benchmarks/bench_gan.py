@@ -369,7 +369,9 @@ def _conditioning(arrays: dict, samples: dict[int, list[np.ndarray]], size: int)
 
     from cxr_gan.data.preprocessing import down_and_up, resize_square
     from cxr_gan.metrics.classification import classification_metrics
-    from cxr_gan.models.classifier import ClassifierConfig, predict, train_classifier
+    from cxr_gan.models.classifier import train_classifier
+    from cxr_gan.models.classifier_config import ClassifierConfig
+    from cxr_gan.models.classifier_predict import predict
 
     split = pd.read_csv(
         next(CXR_DEV_CACHE.glob("xray_split.csv/*/xray_split.csv")),

@@ -41,7 +41,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "quality_report.json"
 PARTS = {  # gan_quality's module-level function -> the name of its line in the results
-    "_set_scores": "set_scores",
+    "set_scores": "set_scores",
     "_diversity_block": "diversity",
     "_memorization_block": "memorization",
 }
@@ -74,12 +74,13 @@ def run_report(synthetic: list[np.ndarray], real: np.ndarray, size: int) -> tupl
     import dataclasses
 
     import cxr_gan.metrics.gan_quality as quality
+    from cxr_gan.metrics import gan_features
 
     seconds: dict[str, float] = defaultdict(float)
     preparing = []  # non-empty while the real side's features are computed
 
     @dataclasses.dataclass(frozen=True)
-    class TimedExtractor(quality.FeatureExtractor):
+    class TimedExtractor(gan_features.FeatureExtractor):
         def __call__(self, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
             started = time.perf_counter()
             try:
@@ -89,13 +90,13 @@ def run_report(synthetic: list[np.ndarray], real: np.ndarray, size: int) -> tupl
                     seconds["synthetic_features"] += time.perf_counter() - started
 
     started = time.perf_counter()
-    built = quality.build_feature_extractor("random_cnn", 0, 128, None)
+    built = gan_features.build_feature_extractor("random_cnn", 0, 128, None)
     extractor = TimedExtractor(
         **{field.name: getattr(built, field.name) for field in dataclasses.fields(built)}
     )
     seconds["build_extractor"] = time.perf_counter() - started
     originals = {name: getattr(quality, name) for name in PARTS}
-    original_prepare = quality._Real.prepare
+    original_prepare = quality.RealSides.prepare
 
     def prepare(*args: Any, **kwargs: Any) -> Any:
         preparing.append(True)
@@ -110,7 +111,7 @@ def run_report(synthetic: list[np.ndarray], real: np.ndarray, size: int) -> tupl
     try:
         for name, label in PARTS.items():
             setattr(quality, name, _timed(originals[name], label, seconds))
-        quality._Real.prepare = prepare
+        quality.RealSides.prepare = prepare
         began, cpu = time.perf_counter(), time.process_time()
         report = quality.gan_quality_report(
             synthetic,
@@ -126,7 +127,7 @@ def run_report(synthetic: list[np.ndarray], real: np.ndarray, size: int) -> tupl
     finally:
         for name in PARTS:
             setattr(quality, name, originals[name])
-        quality._Real.prepare = original_prepare
+        quality.RealSides.prepare = original_prepare
     parts = {name: round(value, 2) for name, value in seconds.items()}
     parts["other"] = round(total - sum(seconds.values()), 2)  # feature space, coverage, verdict
     # process CPU seconds (all threads): on a shared machine, closer to what a quiet one needs

@@ -12,12 +12,12 @@ import pytest
 import yaml
 from kedro.io.core import AbstractDataset, DatasetError, Version
 from PIL import Image
-from pydicom.dataset import FileDataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.dataset import FileDataset
 
 from cxr_gan.data.phantom import write_phantom_folder
 from cxr_gan.datasets import KerasModelDataset
 from tests.conftest import copy_project
+from tests.dicom_helpers import file_meta
 from tests.kedro_helpers import TINY_STUDY, run_kedro, write_conf
 
 TINY = {
@@ -37,10 +37,7 @@ def _png_bytes(pixels: np.ndarray) -> bytes:
 
 
 def _dicom_without_pixels(path: Path) -> None:
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.88.11"  # a basic text SR
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    meta = file_meta(sop_class="1.2.840.10008.5.1.4.1.1.88.11")  # a basic text SR
     dataset = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
     dataset.PatientName = "Report^Only"
     dataset.Modality = "SR"

@@ -10,14 +10,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pydicom
 import pytest
-from pydicom.dataset import FileMetaDataset
-from pydicom.uid import JPEGLosslessSV1, SecondaryCaptureImageStorage, generate_uid
+from pydicom.uid import JPEGLosslessSV1
 
 from cxr_gan.data.phantom import write_phantom_folder
 from cxr_gan.models import weights
 from cxr_gan.preflight import PreflightError
+from tests.dicom_helpers import header_only
 from tests.kedro_helpers import TINY_STUDY, run_kedro, use_tiny_phantoms, write_conf
 
 CLOSED_PORT = "http://127.0.0.1:9/"  # nothing listens: "cannot be reached", online or not
@@ -144,15 +143,7 @@ def test_no_room_for_the_arrays(tiny_project):
 
 def _jpeg_lossless_dicom(path: Path) -> None:
     """A DICOM file whose header says JPEG Lossless (the check reads headers only)."""
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = JPEGLosslessSV1
-    dataset = pydicom.Dataset()
-    dataset.file_meta = meta
-    dataset.SOPClassUID = meta.MediaStorageSOPClassUID
-    dataset.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    dataset.save_as(path, enforce_file_format=True)
+    header_only(JPEGLosslessSV1).save_as(path, enforce_file_format=True)
 
 
 @pytest.mark.timeout(300)

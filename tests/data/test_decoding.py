@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
-import pydicom
 import pytest
 from PIL import Image
-from pydicom.dataset import FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 
 from cxr_gan.data.decoding import BadImageError, decode_xray, is_hidden_file, scale_to_uint8
 from tests.conftest import gradient_image
+from tests.dicom_helpers import dicom_bytes, image_dataset
 
 
 def _roundtrip(tmp_path: Path, image: Image.Image, name: str, **save_args) -> np.ndarray:
@@ -101,27 +98,11 @@ def test_exif_orientation_is_applied(tmp_path):
 def _dicom_bytes(
     pixels: np.ndarray, photometric: str = "MONOCHROME2", with_pixels: bool = True, **tags
 ) -> bytes:
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    dataset = pydicom.Dataset()
-    dataset.file_meta = meta
-    dataset.SOPClassUID = meta.MediaStorageSOPClassUID
-    dataset.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    dataset.Modality = "CR"
-    dataset.Rows, dataset.Columns = pixels.shape
-    dataset.SamplesPerPixel = 1
-    dataset.PhotometricInterpretation = photometric
-    dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit = 16, 12, 11
-    dataset.PixelRepresentation = 0
-    for key, value in tags.items():
-        setattr(dataset, key, value)
-    if with_pixels:
-        dataset.PixelData = pixels.astype(np.uint16).tobytes()
-    buffer = io.BytesIO()
-    dataset.save_as(buffer, enforce_file_format=True)
-    return buffer.getvalue()
+    """A 12-bit (16 allocated) CR image."""
+    dataset = image_dataset(
+        pixels.astype(np.uint16), photometric, with_pixels, BitsStored=12, HighBit=11, **tags
+    )
+    return dicom_bytes(dataset)
 
 
 def test_dicom_monochrome2_uses_full_range():

@@ -14,7 +14,6 @@ import numpy as np
 import pydicom
 import pytest
 from PIL import Image
-from pydicom.dataset import FileMetaDataset
 from pydicom.encaps import encapsulate
 from pydicom.pixels import (
     apply_color_lut,
@@ -24,14 +23,12 @@ from pydicom.pixels import (
     convert_color_space,
 )
 from pydicom.uid import (
-    ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
     JPEGLosslessSV1,
-    SecondaryCaptureImageStorage,
-    generate_uid,
 )
 
 from cxr_gan.data.decoding import DICOM_EXTRA_INSTALL, BadImageError, decode_xray
+from tests.dicom_helpers import dicom_bytes, image_dataset
 
 
 def _chest(height: int = 64, width: int = 80) -> np.ndarray:
@@ -159,36 +156,6 @@ def test_tiff_min_is_white_is_shown_as_a_viewer_shows_it(depth):
 # --- DICOM: pydicom's chain ------------------------------------------------------------------
 
 
-def _dataset(pixels: np.ndarray, photometric: str = "MONOCHROME2", **tags) -> pydicom.Dataset:
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    dataset = pydicom.Dataset()
-    dataset.file_meta = meta
-    dataset.SOPClassUID = meta.MediaStorageSOPClassUID
-    dataset.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    dataset.Modality = "CR"
-    dataset.Rows, dataset.Columns = pixels.shape[:2]
-    dataset.SamplesPerPixel = 1 if pixels.ndim == 2 else pixels.shape[2]
-    dataset.PhotometricInterpretation = photometric
-    bits = 8 if pixels.dtype.itemsize == 1 else 16
-    dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit = bits, bits, bits - 1
-    dataset.PixelRepresentation = int(pixels.dtype.kind == "i")
-    if pixels.ndim == 3:
-        dataset.PlanarConfiguration = 0
-    for key, value in tags.items():
-        setattr(dataset, key, value)
-    dataset.PixelData = pixels.tobytes()
-    return dataset
-
-
-def _bytes(dataset: pydicom.Dataset, **write_args) -> bytes:
-    buffer = io.BytesIO()
-    dataset.save_as(buffer, **({"enforce_file_format": True} | write_args))
-    return buffer.getvalue()
-
-
 def _reference(dataset: pydicom.Dataset) -> np.ndarray:
     """pydicom's own rendering: modality LUT, VOI LUT or window, Presentation LUT."""
     values = apply_voi_lut(apply_modality_lut(dataset.pixel_array, dataset), dataset)
@@ -213,9 +180,9 @@ def test_monochrome_and_presentation_lut_shape_in_every_combination(photometric,
     tags = {"WindowCenter": 2000, "WindowWidth": 3000, "RescaleSlope": 1, "RescaleIntercept": 0}
     if shape:
         tags["PresentationLUTShape"] = shape
-    decoded = decode_xray(_bytes(_dataset(raw, photometric, **tags)), "x.dcm")
+    decoded = decode_xray(dicom_bytes(image_dataset(raw, photometric, **tags)), "x.dcm")
     assert decoded.mode == photometric
-    windowed = apply_voi_lut(raw.astype(float), _dataset(raw, **tags))
+    windowed = apply_voi_lut(raw.astype(float), image_dataset(raw, **tags))
     assert _corr(decoded.pixels, windowed) * (-1 if inverted else 1) > 0.99
 
 
@@ -225,30 +192,30 @@ def test_presentation_lut_sequence_matches_pydicom():
     item.LUTDescriptor = [256, 0, 16]
     curve = 65535 * (np.arange(256) / 255) ** 0.5
     item.LUTData = curve.astype("<u2").tobytes()
-    dataset = _dataset(raw, WindowCenter=2000, WindowWidth=4000)
+    dataset = image_dataset(raw, WindowCenter=2000, WindowWidth=4000)
     dataset.PresentationLUTSequence = [item]
-    decoded = decode_xray(_bytes(dataset), "plut.dcm").pixels
-    reread = pydicom.dcmread(io.BytesIO(_bytes(dataset)))
+    decoded = decode_xray(dicom_bytes(dataset), "plut.dcm").pixels
+    reread = pydicom.dcmread(io.BytesIO(dicom_bytes(dataset)))
     assert _corr(decoded, _reference(reread)) > 0.99
 
 
 def test_signed_dicom_keeps_its_sign():
     raw = (_chest().astype(np.int32) - 2048).astype(np.int16)  # CT-like, half negative
-    decoded = decode_xray(_bytes(_dataset(raw)), "signed.dcm").pixels
+    decoded = decode_xray(dicom_bytes(image_dataset(raw)), "signed.dcm").pixels
     assert _corr(decoded, raw) > 0.999
 
 
 def test_palette_colour_dicom_goes_through_its_colour_lut():
     indices = (_chest() >> 4).astype(np.uint8)
     ramp = np.arange(256)
-    dataset = _dataset(indices, "PALETTE COLOR")
+    dataset = image_dataset(indices, "PALETTE COLOR")
     for colour, values in (("Red", ramp), ("Green", ramp[::-1]), ("Blue", ramp // 2)):
         setattr(dataset, f"{colour}PaletteColorLookupTableDescriptor", [256, 0, 16])
         setattr(
             dataset, f"{colour}PaletteColorLookupTableData", (values * 257).astype("<u2").tobytes()
         )
-    decoded = decode_xray(_bytes(dataset), "palette.dcm")
-    rgb = apply_color_lut(indices, pydicom.dcmread(io.BytesIO(_bytes(dataset))))
+    decoded = decode_xray(dicom_bytes(dataset), "palette.dcm")
+    rgb = apply_color_lut(indices, pydicom.dcmread(io.BytesIO(dicom_bytes(dataset))))
     assert decoded.mode == "PALETTE COLOR"
     assert _corr(decoded.pixels, rgb.astype(float) @ [0.299, 0.587, 0.114]) > 0.99
 
@@ -257,7 +224,7 @@ def test_ybr_full_dicom_is_converted_to_rgb_then_luma():
     grey = (_chest() >> 4).astype(np.uint8)
     rgb = np.dstack([grey, grey // 2 + 60, 255 - grey])
     ybr = convert_color_space(rgb, "RGB", "YBR_FULL")
-    decoded = decode_xray(_bytes(_dataset(ybr, "YBR_FULL")), "ybr.dcm").pixels
+    decoded = decode_xray(dicom_bytes(image_dataset(ybr, "YBR_FULL")), "ybr.dcm").pixels
     assert _corr(decoded, rgb.astype(float) @ [0.299, 0.587, 0.114]) > 0.99
 
 
@@ -278,7 +245,7 @@ def _bare(dataset: pydicom.Dataset, implicit: bool = True) -> bytes:
 @pytest.mark.parametrize("name", ["chest.dcm", "IM000001", "scan.img"])
 def test_dicom_without_file_meta_is_recognised_by_content(implicit, name):
     raw = _chest()
-    data = _bare(_dataset(raw, "MONOCHROME1"), implicit)
+    data = _bare(image_dataset(raw, "MONOCHROME1"), implicit)
     decoded = decode_xray(data, name)
     assert decoded.format == "DICOM" and decoded.mode == "MONOCHROME1"
     assert _corr(decoded.pixels, raw) < -0.99  # MONOCHROME1: bone bright
@@ -344,11 +311,11 @@ def _jpeg_lossless(pixels: np.ndarray, precision: int = 16) -> bytes:
 
 
 def _jpeg_lossless_dicom(raw: np.ndarray, photometric: str = "MONOCHROME1") -> bytes:
-    dataset = _dataset(raw, photometric, BitsStored=12, HighBit=11)
+    dataset = image_dataset(raw, photometric, BitsStored=12, HighBit=11)
     dataset.file_meta.TransferSyntaxUID = JPEGLosslessSV1
     dataset.PixelData = encapsulate([_jpeg_lossless(raw)])
     dataset["PixelData"].VR = "OB"
-    return _bytes(dataset)
+    return dicom_bytes(dataset)
 
 
 def test_jpeg_lossless_dicom_decodes_with_the_extra():

@@ -18,7 +18,7 @@ from cxr_gan.data.lazy_rows import LazyRows, select_rows
 from cxr_gan.data.masking import mask_center
 from cxr_gan.data.npy_scratch import scratch_npy, shrink_npy_rows
 from cxr_gan.datasets import NpyFolderDataset
-from cxr_gan.models.classifier import indexed_batches
+from cxr_gan.models.classifier_input import indexed_batches
 from cxr_gan.models.gan_config import GanConfig
 from cxr_gan.models.gan_trainer import gan_input_pipeline, to_gan_range, train_gan
 from tests.kedro_helpers import run_kedro, use_tiny_phantoms

@@ -12,12 +12,9 @@ import numpy as np
 import pytest
 
 from cxr_gan.data.phantom import COVID, draw_phantom
-from cxr_gan.metrics.gan_quality import (
-    build_feature_extractor,
-    diversity_verdict,
-    gan_quality_report,
-    quality_verdict,
-)
+from cxr_gan.metrics.gan_features import build_feature_extractor
+from cxr_gan.metrics.gan_quality import gan_quality_report
+from cxr_gan.metrics.gan_verdict import diversity_verdict, quality_verdict
 
 SIZE = 32
 
@@ -147,7 +144,7 @@ def test_verdict_texts():
 
 
 def test_a_varied_but_unrealistic_set_is_not_called_simply_diverse():
-    from cxr_gan.metrics.gan_quality import with_realism
+    from cxr_gan.metrics.gan_verdict import with_realism
 
     text = with_realism("diverse: synthetic MS-SSIM 0.41 vs real 0.48 at 32 px", 0.975)
     assert text.startswith("diverse") and "UNREALISTIC" in text and "0.97" in text

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from cxr_gan.data.phantom import COVID, draw_phantom
-from cxr_gan.metrics.gan_quality import FeatureSpace, build_feature_extractor, compare_features
+from cxr_gan.metrics.feature_distances import FeatureSpace, compare_features
+from cxr_gan.metrics.gan_features import build_feature_extractor
 
 SIZE, N_IMAGES, DRAWS = 32, 200, 3
 BLUR_SIGMA = 0.55  # px at 32 px: visibly softer, far less harm than collapsing to 3 images

@@ -13,7 +13,9 @@ from cxr_gan.metrics.shortcuts import (
     source_gap_sentence,
     source_matched_auc,
 )
-from cxr_gan.models.classifier import ClassifierConfig, predict, train_classifier
+from cxr_gan.models.classifier import train_classifier
+from cxr_gan.models.classifier_config import ClassifierConfig
+from cxr_gan.models.classifier_predict import predict
 
 SIZE = 32
 

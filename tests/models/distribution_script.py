@@ -89,7 +89,9 @@ def mirrored(result_path: Path) -> None:
 
 def classifier(strategy) -> dict:
     """A tiny small_cnn classifier, 2 epochs under `strategy`."""
-    from cxr_gan.models.classifier import ClassifierConfig, predict, train_classifier
+    from cxr_gan.models.classifier import train_classifier
+    from cxr_gan.models.classifier_config import ClassifierConfig
+    from cxr_gan.models.classifier_predict import predict
 
     images, labels = tiny_data(8)
     config = ClassifierConfig(

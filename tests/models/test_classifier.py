@@ -1,5 +1,4 @@
 import logging
-from dataclasses import replace
 from pathlib import Path
 
 import keras
@@ -7,19 +6,14 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from cxr_gan.models import classifier
-from cxr_gan.models.classifier import (
-    HEAD_LAYERS,
-    ClassifierConfig,
-    WeightsUnavailableError,
-    build_classifier,
-    extract_features,
-    feature_extractor,
-    predict,
-    train_classifier,
-    validation_mask,
-)
+from cxr_gan.models import weights
+from cxr_gan.models.classifier import train_classifier
+from cxr_gan.models.classifier_config import ClassifierConfig
+from cxr_gan.models.classifier_input import extract_features, validation_mask
+from cxr_gan.models.classifier_network import HEAD_LAYERS, build_classifier, feature_extractor
+from cxr_gan.models.classifier_predict import predict
 from cxr_gan.models.gradcam import gradcam_heatmaps
+from cxr_gan.models.weights import WeightsUnavailableError
 
 # ResNet50 at 32 px, random weights, tiny head: seconds instead of minutes, same code path
 TINY_RESNET = ClassifierConfig(
@@ -61,7 +55,7 @@ def test_config_refuses_bad_values_and_unknown_keys():
     config = ClassifierConfig.from_dict({"backbone": "small_cnn", "small_cnn_filters": [4, 8]})
     assert config.small_cnn_filters == (4, 8) and not config.uses_feature_cache
     assert ClassifierConfig().uses_feature_cache  # the study: frozen ResNet50
-    assert not replace(ClassifierConfig(), fine_tune_layers=3).uses_feature_cache
+    assert not ClassifierConfig().model_copy(update={"fine_tune_layers": 3}).uses_feature_cache
     with pytest.raises(ValueError, match="unknown classifier parameter"):
         ClassifierConfig.from_dict({"epoch": 3})
     with pytest.raises(ValueError, match="backbone"):
@@ -74,9 +68,9 @@ def test_config_refuses_bad_values_and_unknown_keys():
 
 def test_imagenet_weights_offline_raise_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
-    monkeypatch.setattr(classifier, "RESNET50_WEIGHTS_ORIGIN", "http://127.0.0.1:9/")
+    monkeypatch.setattr(weights, "RESNET50_WEIGHTS_ORIGIN", "http://127.0.0.1:9/")
     with pytest.raises(WeightsUnavailableError) as raised:
-        build_classifier(replace(TINY_RESNET, weights="imagenet"))
+        build_classifier(TINY_RESNET.model_copy(update={"weights": "imagenet"}))
     message = str(raised.value)
     expected = (
         tmp_path / "keras" / "models" / "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
@@ -88,7 +82,9 @@ def test_imagenet_weights_offline_raise_a_clear_error(tmp_path, monkeypatch):
 
 def test_missing_local_weights_file_is_named(tmp_path):
     with pytest.raises(WeightsUnavailableError, match="does not exist"):
-        build_classifier(replace(TINY_RESNET, weights=str(tmp_path / "nope.weights.h5")))
+        build_classifier(
+            TINY_RESNET.model_copy(update={"weights": str(tmp_path / "nope.weights.h5")})
+        )
 
 
 def test_local_weights_file_is_loaded_and_random_init_is_frozen(tmp_path):
@@ -97,7 +93,7 @@ def test_local_weights_file_is_loaded_and_random_init_is_frozen(tmp_path):
     )
     path = tmp_path / "resnet50_notop.weights.h5"
     reference.save_weights(path)
-    loaded = build_classifier(replace(TINY_RESNET, weights=str(path)))
+    loaded = build_classifier(TINY_RESNET.model_copy(update={"weights": str(path)}))
     random = build_classifier(TINY_RESNET, seed=5)
     for name in ("conv1_conv", "conv3_block2_2_conv", "conv5_block3_3_bn"):
         expected = reference.get_layer(name).get_weights()
@@ -120,7 +116,7 @@ def test_preprocessing_is_resnets_preprocess_input_on_gray():
 
 
 def test_fine_tune_unfreezes_only_the_last_layers_and_keeps_bn_frozen():
-    model = build_classifier(replace(TINY_RESNET, fine_tune_layers=8))
+    model = build_classifier(TINY_RESNET.model_copy(update={"fine_tune_layers": 8}))
     head = set(HEAD_LAYERS)
     unfrozen = [
         layer.name
@@ -134,7 +130,7 @@ def test_feature_cache_trains_the_same_head_as_end_to_end():
     images, labels = toy_xrays(12, seed=0)
     cached, cached_history = train_classifier(images, labels, TINY_RESNET, seed=3)
     direct, direct_history = train_classifier(
-        images, labels, replace(TINY_RESNET, feature_cache=False), seed=3
+        images, labels, TINY_RESNET.model_copy(update={"feature_cache": False}), seed=3
     )
     for name in HEAD_LAYERS:
         pairs = zip(
@@ -164,10 +160,10 @@ def test_augmented_feature_draws_are_seeded_and_batch_size_free():
 
 def test_cached_training_with_augmentation_reports_history_and_saves(tmp_path, caplog):
     images, labels = toy_xrays(16, seed=2, height=36, width=36)
-    config = replace(
-        TINY_RESNET, augmentation="classical", augmentation_draws=2, validation_fraction=0.25
+    config = TINY_RESNET.model_copy(
+        update={"augmentation": "classical", "augmentation_draws": 2, "validation_fraction": 0.25}
     )
-    with caplog.at_level(logging.INFO, logger="cxr_gan.models.classifier"):
+    with caplog.at_level(logging.INFO, logger="cxr_gan.models"):
         model, history = train_classifier(images, labels, config, seed=0)
     assert set(history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
     assert all(len(values) == 2 for values in history.values())
@@ -183,7 +179,7 @@ def test_cached_training_with_augmentation_reports_history_and_saves(tmp_path, c
 
 def test_small_cnn_inference_predictions_separate_the_classes(caplog):
     images, labels = toy_xrays(64, seed=3)
-    with caplog.at_level(logging.INFO, logger="cxr_gan.models.classifier"):
+    with caplog.at_level(logging.INFO, logger="cxr_gan.models"):
         model, history = train_classifier(images, labels, SMALL_CNN, seed=1)
     assert "epoch 4/12" in caplog.text and "epoch 12/12" in caplog.text
     assert history["val_accuracy"][-1] >= 0.9
@@ -196,7 +192,7 @@ def test_small_cnn_inference_predictions_separate_the_classes(caplog):
 
 def test_same_seed_same_model_other_seed_differs(tmp_path):
     images, labels = toy_xrays(32, seed=5)
-    config = replace(SMALL_CNN, epochs=2, augmentation="strong")
+    config = SMALL_CNN.model_copy(update={"epochs": 2, "augmentation": "strong"})
     first, history = train_classifier(images, labels, config, seed=7)
     second, history_again = train_classifier(images, labels, config, seed=7)
     third, other_history = train_classifier(images, labels, config, seed=8)
@@ -231,5 +227,40 @@ def test_training_refuses_one_class_and_bad_shapes():
 
 def test_keras_cache_dir_follows_keras_home(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
-    assert classifier.keras_cache_dir() == Path(tmp_path)
+    assert weights.keras_cache_dir() == Path(tmp_path)
     assert (tmp_path / "models").is_dir()
+
+
+@pytest.mark.parametrize(
+    ("name", "home"),
+    [
+        ("ClassifierConfig", "classifier_config"),
+        ("BACKBONES", "classifier_config"),
+        ("HEAD_LAYERS", "classifier_network"),
+        ("build_classifier", "classifier_network"),
+        ("feature_extractor", "classifier_network"),
+        ("backbone_fingerprint", "classifier_network"),
+        ("as_image_batch", "classifier_input"),
+        ("indexed_batches", "classifier_input"),
+        ("validation_mask", "classifier_input"),
+        ("extract_features", "classifier_input"),
+        ("augmentation_draws", "classifier_input"),
+        ("predict", "classifier_predict"),
+        ("predict_from_features", "classifier_predict"),
+        ("WeightsUnavailableError", "weights"),
+        ("keras_cache_dir", "weights"),
+        ("resolve_resnet50_weights", "weights"),
+        ("RESNET50_WEIGHTS_ORIGIN", "weights"),
+    ],
+)
+def test_names_that_left_classifier_still_import_from_it_with_a_warning(name, home):
+    """One release of grace for code that imports from cxr_gan.models.classifier."""
+    import importlib
+
+    from cxr_gan.models import classifier
+
+    new_home = importlib.import_module(f"cxr_gan.models.{home}")
+    with pytest.warns(DeprecationWarning, match=f"cxr_gan.models.{home}.{name}"):
+        assert getattr(classifier, name) is getattr(new_home, name)
+    with pytest.raises(AttributeError):
+        classifier.no_such_name  # noqa: B018

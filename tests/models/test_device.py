@@ -17,7 +17,9 @@ import cxr_gan.models.gan_trainer as trainer
 from cxr_gan.data.phantom import draw_phantom
 from cxr_gan.datasets import KerasModelDataset
 from cxr_gan.models import gan_checkpoints
-from cxr_gan.models.classifier import ClassifierConfig, predict, train_classifier
+from cxr_gan.models.classifier import train_classifier
+from cxr_gan.models.classifier_config import ClassifierConfig
+from cxr_gan.models.classifier_predict import predict
 from cxr_gan.models.device import (
     dtype_policy,
     float32_copy,

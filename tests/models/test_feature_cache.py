@@ -7,17 +7,15 @@ import numpy as np
 import pytest
 
 from cxr_gan.data.phantom import draw_phantom
-from cxr_gan.models.classifier import (
-    ClassifierConfig,
-    augmentation_draws,
+from cxr_gan.models.classifier import train_classifier
+from cxr_gan.models.classifier_config import ClassifierConfig
+from cxr_gan.models.classifier_input import augmentation_draws, extract_features
+from cxr_gan.models.classifier_network import (
     backbone_fingerprint,
     build_classifier,
-    extract_features,
     feature_extractor,
-    predict,
-    predict_from_features,
-    train_classifier,
 )
+from cxr_gan.models.classifier_predict import predict, predict_from_features
 from cxr_gan.models.feature_cache import FeatureCache, FeatureKey
 
 CONFIG = ClassifierConfig(

@@ -1,4 +1,3 @@
-import dataclasses
 import io
 
 import keras
@@ -6,12 +5,15 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from cxr_gan.models.classifier import ClassifierConfig, build_classifier, predict, train_classifier
+from cxr_gan.models.classifier import train_classifier
+from cxr_gan.models.classifier_config import ClassifierConfig
+from cxr_gan.models.classifier_network import build_classifier
+from cxr_gan.models.classifier_predict import predict
 from cxr_gan.models.gradcam import gradcam_figure, gradcam_heatmaps, last_conv_layer_name
 from tests.models.test_classifier import SMALL_CNN as CLASSIFIER_SMALL_CNN
 
 CORNER = 10  # the bright square that makes an image "covid" covers [:10, :10]
-SMALL_CNN = dataclasses.replace(CLASSIFIER_SMALL_CNN, epochs=10, validation_fraction=0)
+SMALL_CNN = CLASSIFIER_SMALL_CNN.model_copy(update={"epochs": 10, "validation_fraction": 0})
 
 
 def corner_xrays(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

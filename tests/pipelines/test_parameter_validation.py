@@ -3,7 +3,6 @@ the value and what is allowed (cxr_gan.hooks.ParameterCheckHooks)."""
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
@@ -14,8 +13,8 @@ from kedro.framework.project import settings
 from kedro.framework.startup import bootstrap_project
 
 from cxr_gan.hooks import InvalidParametersError, parameter_problems
-from cxr_gan.models.classifier import ClassifierConfig
-from cxr_gan.pipelines.classification.params import ClassificationParams, ClassifierSettings
+from cxr_gan.models.classifier_config import ClassifierConfig
+from cxr_gan.pipelines.classification.params import ClassificationParams
 from tests.kedro_helpers import run_kedro, use_tiny_phantoms, write_conf
 
 # (case id, --params as dotted keys, conf/local/parameters.yml, words the message must contain)
@@ -184,11 +183,20 @@ def test_kedro_run_prints_every_problem_as_one_line_without_a_traceback(tiny_pro
     assert not [path for path in (tiny_project / "data").rglob("*") if path.is_file()]
 
 
-def test_classifier_settings_mirror_classifier_config():
-    """ClassificationParams restates ClassifierConfig's fields with ranges; keep them in step."""
-    config_fields = {field.name for field in dataclasses.fields(ClassifierConfig)}
-    assert set(ClassifierSettings.model_fields) == config_fields - {"validation_fraction"}
-    defaults = ClassificationParams()
-    for field in dataclasses.fields(ClassifierConfig):
-        if field.name != "validation_fraction":
-            assert getattr(defaults, field.name) == field.default, field.name
+def test_classification_params_are_the_classifier_config_plus_experiment_keys():
+    """One model per setting: ClassificationParams extends ClassifierConfig, so every classifier
+    key has ClassifierConfig's type, range and default, and the model code gets that model."""
+    assert issubclass(ClassificationParams, ClassifierConfig)
+    defaults, config = ClassificationParams(), ClassifierConfig()
+    for name in ClassifierConfig.model_fields:
+        assert getattr(defaults, name) == getattr(config, name), name
+    built = defaults.classifier_config(epochs=3)
+    assert type(built) is ClassifierConfig and built.epochs == 3
+    assert built.validation_fraction == 0  # validation images are chosen by the pipeline
+
+
+def test_classifier_settings_old_name_warns_and_is_the_config():
+    from cxr_gan.pipelines.classification import params
+
+    with pytest.warns(DeprecationWarning, match="ClassifierConfig"):
+        assert params.ClassifierSettings is ClassifierConfig

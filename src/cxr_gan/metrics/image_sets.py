@@ -10,7 +10,6 @@ from collections.abc import Sequence
 
 import cv2
 import numpy as np
-import tensorflow as tf
 
 ImageSet = np.ndarray | Sequence[np.ndarray]
 
@@ -31,6 +30,8 @@ def resize_unit(images: np.ndarray, size: tuple[int, int], batch_size: int = 64)
     """uint8 (n, h, w) -> float32 (n, size_h, size_w, 1) in [0, 1], antialiased when shrinking.
 
     Batched so that resizing 446-px originals never holds more than one batch of floats."""
+    import tensorflow as tf  # here, not at import: reporting's figures import this module
+
     images = as_image_array(images)
     out = np.empty((len(images), *size, 1), np.float32)
     for start in range(0, len(images), batch_size):
@@ -69,3 +70,17 @@ def at_gan_resolution(images: np.ndarray, gan_image_size: int | None) -> np.ndar
         return images
     size = (gan_image_size, gan_image_size)
     return np.stack([cv2.resize(image, size, interpolation=cv2.INTER_AREA) for image in images])
+
+
+def stack_images(*image_sets: np.ndarray | None) -> np.ndarray:
+    """Several uint8 sets as one, shrunk (cv2.INTER_AREA) to their common size if they differ."""
+    sets = [as_image_array(images) for images in image_sets if images is not None and len(images)]
+    size = common_size(*sets)
+    return np.concatenate(
+        [
+            images
+            if images.shape[1:] == size
+            else np.stack([cv2.resize(i, size[::-1], interpolation=cv2.INTER_AREA) for i in images])
+            for images in sets
+        ]
+    )

@@ -50,7 +50,7 @@ def _scored(
     """p(covid) of a test part: from the cached features when there are, else from images."""
     if subset is None or not len(subset):
         return None
-    from cxr_gan.models.classifier import predict, predict_from_features  # TensorFlow
+    from cxr_gan.models.classifier_predict import predict, predict_from_features  # TensorFlow
 
     if cached is not None:
         return predict_from_features(model, cached[part])

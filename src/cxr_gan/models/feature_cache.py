@@ -1,6 +1,6 @@
 """Frozen-backbone features, computed once per run per distinct input and shared.
 
-With a frozen backbone (classifier.ClassifierConfig.uses_feature_cache), every experiment and
+With a frozen backbone (classifier_config.ClassifierConfig.uses_feature_cache), every experiment and
 seed trains its head on features of the same images through the same function, and scores the
 test split and the external folder the same way; only the head differs. So features are
 computed once, stored under a key, and read by everyone whose key matches.
@@ -8,7 +8,7 @@ computed once, stored under a key, and read by everyone whose key matches.
 The key (FeatureKey) holds everything that changes a feature vector, so nothing differing is
 ever shared:
 - backbone: its name, its weights setting (imagenet, random, a file), the input size, and a
-  digest of the actual backbone weights (classifier.backbone_fingerprint): a random backbone
+  digest of the actual backbone weights (classifier_network.backbone_fingerprint): a random backbone
   initialised with another seed is another backbone;
 - images: which distinct input (train, validation, test, external, synthetic, ...) and a digest
   of its image ids and shape;
@@ -81,7 +81,7 @@ class FeatureCache:
     ) -> None:
         self._store: dict[FeatureKey, np.ndarray] = {}
         self.backbone = backbone  # backbone_identity() of the backbone that computed them
-        self.fingerprint = fingerprint  # classifier.backbone_fingerprint() of that backbone
+        self.fingerprint = fingerprint  # classifier_network.backbone_fingerprint() of it
         self.reason = reason
         self.computed_images = 0
         self.seconds = 0.0

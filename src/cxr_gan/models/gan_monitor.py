@@ -10,8 +10,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from cxr_gan.metrics.gan_quality import class_diversity
-from cxr_gan.metrics.ssim import COMPARISON_SIZE
+from cxr_gan.metrics.ssim import COMPARISON_SIZE, class_diversity
 from cxr_gan.models import gan_checkpoints
 from cxr_gan.models.gan_checkpoints import SAMPLES_FOLDER, GanRun
 from cxr_gan.models.gan_config import GanConfig

@@ -30,7 +30,7 @@ import cxr_gan
 from cxr_gan.data.lazy_rows import read_in_chunks
 from cxr_gan.data.tf_batches import gathered_batches
 from cxr_gan.deprecation import moved_names
-from cxr_gan.metrics.gan_quality import class_diversity
+from cxr_gan.metrics.ssim import class_diversity
 from cxr_gan.models.distribution import chief_path, is_chief, resolve_strategy
 from cxr_gan.models.gan import ConditionalGAN
 from cxr_gan.models.gan_checkpoints import STATE_FILE, GanRun, restore_or_start

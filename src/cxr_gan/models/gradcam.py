@@ -15,7 +15,7 @@ import tensorflow as tf
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-from cxr_gan.models.classifier import as_image_batch
+from cxr_gan.models.classifier_input import as_image_batch
 
 CLASS_NAMES = ("normal", "covid")
 

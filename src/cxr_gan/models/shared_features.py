@@ -67,11 +67,10 @@ def compute_shared_features(
     seed), which also seeds the augmented draws. n_seeds is only logged."""
     import keras  # TensorFlow: imported when features are computed, not at start-up
 
-    from cxr_gan.models.classifier import (
-        augmentation_draws,
+    from cxr_gan.models.classifier_input import augmentation_draws, extract_features
+    from cxr_gan.models.classifier_network import (
         backbone_fingerprint,
         build_classifier,
-        extract_features,
         feature_extractor,
     )
 
@@ -150,7 +149,7 @@ def features_for(
     )
     if expected != cache.backbone:
         return None
-    from cxr_gan.models.classifier import augmentation_draws  # TensorFlow
+    from cxr_gan.models.classifier_input import augmentation_draws  # TensorFlow
 
     draws = augmentation_draws(config)
     part_keys = [

@@ -1,11 +1,15 @@
-"""Figures of GAN training: loss curves, sample grids over epochs, variants side by side."""
+"""Figures of the GAN: loss curves, sample grids over epochs, variants side by side, and the
+GAN-quality figure (closest synthetic/training pairs, synthetic beside real)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
+
+from cxr_gan.metrics.image_sets import ImageSet, as_image_array, as_image_sets
 
 
 def plot_loss_curves(history: Sequence[Mapping[str, float]]) -> Figure:
@@ -49,4 +53,65 @@ def plot_grids(grids: Mapping[str, np.ndarray], title: str) -> Figure:
     figure.suptitle(title, fontsize=10)
     # keep the top 0.4 inch for the suptitle: tight_layout alone lets the first title overlap it
     figure.tight_layout(rect=(0, 0, 1, 1 - 0.4 / figure.get_figheight()))
+    return figure
+
+
+def _show(axes: Any, image: np.ndarray, title: str) -> None:
+    axes.imshow(image, cmap="gray", vmin=0, vmax=255)
+    axes.set_title(title, fontsize=8)
+
+
+def _figure_title(report: dict[str, Any]) -> str:
+    """Verdict first, then KID (labelled by what it compares with) and memorization."""
+    memo = report["memorization"]
+    kid, kid_std = report.get("kid_x1000_mean"), report.get("kid_x1000_std")
+    kid_text = "?" if kid is None else f"{kid:.1f} ± {kid_std or 0:.1f}"
+    against = "evaluation split" if report.get("n_evaluation") else "training images"
+    lines = [report["verdict"]] if report.get("verdict") else []
+    lines.append(
+        f"KID x1000 vs {against} {kid_text} ({report.get('feature_extractor')}); "
+        f"{memo['count_above']} of {len(memo['nearest_ssim'])} synthetic at SSIM >= "
+        f"{memo['threshold']} to a training image"
+    )
+    return "\n".join(lines)
+
+
+def plot_gan_quality(
+    report: dict[str, Any],
+    synthetic: ImageSet,
+    real: np.ndarray,
+    n_pairs: int = 4,
+    n_examples: int = 4,
+) -> Figure:
+    """Top row: the synthetic images closest to a real (training) one, each next to it with its
+    SSIM (copies show here). Bottom row: a few synthetic images beside a few real ones. The
+    title carries the verdict (diversity and coverage), KID and the memorization count."""
+    sets = as_image_sets(synthetic)
+    real = as_image_array(real, "real")
+    memo = report["memorization"]
+    nearest = np.array([-np.inf if v is None else v for v in memo["nearest_ssim"]])
+    closest = np.argsort(-nearest, kind="stable")[:n_pairs]
+    pooled = [images[i] for images in sets for i in range(len(images))]
+
+    def name(k: int) -> str:  # set:index when there are several sets
+        s, i = memo["set_index"][k], memo["index_in_set"][k]
+        return f"synthetic {s}:{i}" if len(sets) > 1 else f"synthetic {i}"
+
+    columns = max(2 * n_pairs, 2 * n_examples)
+    # a bare Figure, not pyplot: no global figure registry to leak or to need a display
+    figure = Figure(figsize=(1.6 * columns, 4.6), layout="constrained")
+    grid = figure.subplots(2, columns, squeeze=False)
+    for axes in grid.ravel():
+        axes.axis("off")
+    for slot, k in enumerate(closest):
+        s, r = int(memo["set_index"][k]), int(memo["nearest_real_index"][k])
+        ssim = memo["nearest_ssim"][k]
+        label = "?" if ssim is None else f"{ssim:.3f}"
+        _show(grid[0, 2 * slot], sets[s][memo["index_in_set"][k]], f"closest: {name(k)}")
+        _show(grid[0, 2 * slot + 1], real[r], f"real {r}\nSSIM {label}")
+    for slot in range(min(n_examples, len(pooled))):
+        _show(grid[1, slot], pooled[slot], name(slot))
+    for slot in range(min(n_examples, len(real))):
+        _show(grid[1, n_examples + slot], real[slot], f"real {slot}")
+    figure.suptitle(_figure_title(report), fontsize=9)
     return figure

@@ -250,7 +250,7 @@ def explain_with_gradcam(
 ) -> Figure:
     """Grad-CAM on the first test images of each class: does the model look at the lungs, or at
     borders and text markers?"""
-    from cxr_gan.models.classifier import predict  # TensorFlow
+    from cxr_gan.models.classifier_predict import predict  # TensorFlow
     from cxr_gan.models.gradcam import gradcam_figure, gradcam_heatmaps
 
     test = as_seen_by(experiment, classification_data.test, params.mask_fraction)

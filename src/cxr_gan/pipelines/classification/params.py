@@ -2,57 +2,27 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from cxr_gan.deprecation import moved_names
 from cxr_gan.models.classifier_config import ClassifierConfig
 from cxr_gan.models.distribution_params import DistributionParams, refuse_multi_worker_fit
 
 Experiment = Literal["real", "real_plus_synthetic", "classical_augmentation", "synthetic_only"]
 EXPERIMENTS: tuple[str, ...] = Experiment.__args__
 SHORTCUT_PROBE = "shortcut_probe"  # added to the experiments unless shortcut_probe: false
-CLASSIFIER_FIELDS = {field.name for field in dataclasses.fields(ClassifierConfig)}
-_DEFAULTS = ClassifierConfig()
+CLASSIFIER_FIELDS = set(ClassifierConfig.model_fields)
 
 
-def _default(name: str) -> Any:
-    return getattr(_DEFAULTS, name)
-
-
-class ClassifierSettings(BaseModel):
-    """ClassifierConfig's fields with types and ranges, so a bad value names its key before any
-    work starts (the dataclass alone checks only some ranges, and no types). Defaults come from
-    ClassifierConfig; a test keeps the two field lists in step."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    backbone: Literal["resnet50", "small_cnn"] = _default("backbone")
-    weights: str | None = Field(_default("weights"), description="imagenet | null | .h5 path")
-    input_size: int = Field(_default("input_size"), ge=8, le=4096)
-    dense_units: int = Field(_default("dense_units"), ge=1)
-    dropout: float = Field(_default("dropout"), ge=0, lt=1)
-    batchnorm_momentum: float = Field(_default("batchnorm_momentum"), ge=0, lt=1)
-    learning_rate: float = Field(_default("learning_rate"), gt=0, le=10)
-    momentum: float = Field(_default("momentum"), ge=0, lt=1)
-    batch_size: int = Field(_default("batch_size"), ge=1)
-    epochs: int = Field(_default("epochs"), ge=1)
-    fine_tune_layers: int = Field(_default("fine_tune_layers"), ge=0)
-    augmentation: Literal["classical", "strong", "none"] | None = _default("augmentation")
-    augmentation_draws: int = Field(_default("augmentation_draws"), ge=1)
-    feature_cache: bool = _default("feature_cache")
-    feature_batch_size: int = Field(_default("feature_batch_size"), ge=1)
-    log_every_epochs: int = Field(_default("log_every_epochs"), ge=1)
-    small_cnn_filters: tuple[int, ...] = Field(_default("small_cnn_filters"), min_length=1)
-
-
-class ClassificationParams(ClassifierSettings):
+class ClassificationParams(ClassifierConfig):
     """conf/base/parameters_classification.yml, key `classification`.
 
     Besides the keys below, every field of ClassifierConfig (backbone, weights, input_size,
-    epochs, learning_rate, ...) sits directly under `classification`, so
-    `--params "classification.epochs=20"` works; unknown keys are refused.
+    epochs, learning_rate, ...) sits directly under `classification`, with ClassifierConfig's
+    types, ranges and defaults (this model extends it), so `--params "classification.epochs=20"`
+    works; unknown keys are refused.
     """
 
     experiments: list[Experiment] = Field(default_factory=lambda: list(EXPERIMENTS), min_length=1)
@@ -87,12 +57,17 @@ class ClassificationParams(ClassifierSettings):
     )
 
     @model_validator(mode="after")
-    def _classifier_settings_are_valid(self) -> ClassificationParams:
-        self.classifier_config()  # ClassifierConfig's own checks (ResNet50 input_size >= 32)
+    def _distribution_can_fit(self) -> ClassificationParams:
         refuse_multi_worker_fit(self.distribution.strategy, "classification.distribution.strategy")
         return self
 
     def classifier_config(self, **overrides: Any) -> ClassifierConfig:
+        """The classifier's settings alone; validation images are chosen by the pipeline."""
         values = {**self.model_dump(include=CLASSIFIER_FIELDS), **overrides}
-        values["validation_fraction"] = 0.0  # validation images are chosen by the pipeline
+        values["validation_fraction"] = 0.0
         return ClassifierConfig.from_dict(values)
+
+
+__getattr__ = moved_names(
+    __name__, {"cxr_gan.models.classifier_config": "ClassifierSettings=ClassifierConfig"}
+)

@@ -175,8 +175,9 @@ def assess_synthetic_quality(
     memorization against the images it trained on (role "train"), which also give coverage's
     real reference. Real images are judged at the generator's resolution
     (generator.output_shape[1]). Returns the JSON report and its figure."""
-    from cxr_gan.metrics.gan_quality import gan_quality_report, plot_gan_quality  # TensorFlow
+    from cxr_gan.metrics.gan_quality import gan_quality_report  # TensorFlow
     from cxr_gan.models.synthesis import generator_output_size
+    from cxr_gan.reporting.gan_figures import plot_gan_quality
 
     label = _label_of(params.label, classes)
     _refuse_test_images(xray_split, gan_split)

@@ -1,0 +1,193 @@
+"""KID, FID and the feature space the GAN-quality report compares features in (no TensorFlow).
+
+Why the random-CNN features are standardised: raw random-ReLU features share a large common mean,
+so KID's cubic kernel saw little but the mean and rated one realistic image repeated 50 times as
+excellent (KID x1000 27.8 on a collapsed generator). Each feature is therefore centred and scaled
+by the real images' statistics (FeatureSpace); KID and FID then see the standardised vectors
+scaled to norm sqrt(d), which keeps the cubic kernel bounded (a few off-distribution images cannot
+dominate it). With that, the report ranks held-out real < blurred < a few images repeated < noise
+(tests/metrics/test_report_ranking.py); KID numbers are on this scale, not the raw one.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import linalg
+
+from cxr_gan.metrics.coverage import NAEEM_K, knn_scores
+
+logger = logging.getLogger(__name__)
+
+
+def _as_features(features: np.ndarray, what: str) -> np.ndarray:
+    features = np.asarray(features, np.float64)
+    if features.ndim != 2 or len(features) < 2:
+        raise ValueError(f"{what}: expected at least 2 feature rows (n, d), got {features.shape}")
+    return features
+
+
+def _polynomial_mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
+    """Unbiased MMD^2 with k(a, b) = (a.b / d + 1)^3, as in Binkowski et al.'s KID code."""
+    m, dim = x.shape
+    k_xx = (x @ x.T / dim + 1.0) ** 3
+    k_yy = (y @ y.T / dim + 1.0) ** 3
+    k_xy = (x @ y.T / dim + 1.0) ** 3
+    within = (k_xx.sum() - np.trace(k_xx) + k_yy.sum() - np.trace(k_yy)) / (m * (m - 1))
+    return float(within - 2.0 * k_xy.sum() / (m * m))
+
+
+def kernel_inception_distance(
+    real_features: np.ndarray,
+    fake_features: np.ndarray,
+    subset_size: int | None = None,
+    n_subsets: int = 100,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """KID (Binkowski et al. 2018): mean and std of the unbiased cubic-kernel MMD^2 over random
+    subsets (drawn without replacement). Unbiased, so unlike FID it is usable at 50 images;
+    about 0 for the same distribution (it can be slightly negative). Multiply by 1000 for the
+    usual reporting unit. subset_size defaults to min(len(real), len(fake), 1000)."""
+    real = _as_features(real_features, "real_features")
+    fake = _as_features(fake_features, "fake_features")
+    if real.shape[1] != fake.shape[1]:
+        raise ValueError(f"feature sizes differ: real {real.shape[1]}, fake {fake.shape[1]}")
+    largest = min(len(real), len(fake))
+    size = min(largest, 1000) if subset_size is None else subset_size
+    if not 2 <= size <= largest:
+        raise ValueError(f"subset_size must be in 2..{largest}, got {size}")
+    if n_subsets < 2:
+        raise ValueError(f"n_subsets must be at least 2 to give a spread, got {n_subsets}")
+    rng = np.random.default_rng(seed)
+    values = [
+        _polynomial_mmd2_unbiased(
+            fake[rng.choice(len(fake), size, replace=False)],
+            real[rng.choice(len(real), size, replace=False)],
+        )
+        for _ in range(n_subsets)
+    ]
+    return float(np.mean(values)), float(np.std(values))
+
+
+def frechet_distance(
+    real_features: np.ndarray, fake_features: np.ndarray, eps: float = 1e-6
+) -> float:
+    """FID formula: |mu_r - mu_f|^2 + Tr(S_r + S_f - 2 sqrt(S_r S_f)).
+
+    Strongly biased upwards at small n (it depends on the sample size, and with 50 images the
+    covariances are singular in 256 or 2048 dimensions): compare FIDs only at equal n and trust
+    KID at 50 images. As in the reference implementation, eps is added to the covariance
+    diagonals when the square root is not finite, and small imaginary parts are dropped."""
+    real = _as_features(real_features, "real_features")
+    fake = _as_features(fake_features, "fake_features")
+    if real.shape[1] != fake.shape[1]:
+        raise ValueError(f"feature sizes differ: real {real.shape[1]}, fake {fake.shape[1]}")
+    mu_diff = real.mean(axis=0) - fake.mean(axis=0)
+    sigma_r = np.atleast_2d(np.cov(real, rowvar=False))
+    sigma_f = np.atleast_2d(np.cov(fake, rowvar=False))
+    with warnings.catch_warnings():
+        # with fewer samples than dimensions the covariances are singular by construction
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        covmean = linalg.sqrtm(sigma_r @ sigma_f)
+        if not np.isfinite(covmean).all():
+            logger.warning(
+                "FID: covariance product has no finite sqrt; adding %g to diagonals", eps
+            )
+            offset = np.eye(len(sigma_r)) * eps
+            covmean = linalg.sqrtm((sigma_r + offset) @ (sigma_f + offset))
+    if np.iscomplexobj(covmean):
+        imaginary = float(np.max(np.abs(np.diagonal(covmean).imag)))
+        if imaginary > 1e-3:
+            logger.warning("FID: dropping an imaginary part of up to %.3g (few samples)", imaginary)
+        covmean = covmean.real
+    return float(mu_diff @ mu_diff + np.trace(sigma_r) + np.trace(sigma_f) - 2 * np.trace(covmean))
+
+
+@dataclass(frozen=True)
+class FeatureSpace:
+    """Where the report compares feature vectors: standardised by real images' statistics.
+
+    Raw random-CNN features share a large positive mean (ReLU outputs), so a kernel on them sees
+    mostly that mean: a set of a few images repeated has about the real mean and scored as
+    excellent. Centring and scaling each feature by the real images' mean and std makes every
+    feature count by how much it varies between real images. The std is floored at its median
+    over features, so near-constant features (a dead ReLU, a flat border) cannot blow up.
+    `center` and `scale` are float64 (d,); both None = raw features (the published convention
+    for InceptionV3 KID/FID)."""
+
+    center: np.ndarray | None
+    scale: np.ndarray | None
+
+    @classmethod
+    def fit(cls, real_features: np.ndarray, standardize: bool = True) -> FeatureSpace:
+        """Fit on real features (n, d), n >= 2; standardize=False keeps features raw."""
+        real = _as_features(real_features, "real_features")
+        if not standardize:
+            return cls(None, None)
+        std = real.std(axis=0)
+        floor = float(np.median(std)) or float(std.mean()) or 1.0
+        return cls(real.mean(axis=0), np.maximum(std, floor))
+
+    @property
+    def description(self) -> str:
+        if self.center is None:
+            return "raw features (the published KID/FID convention)"
+        return (
+            "features centred and scaled by the real images' mean and std (std floored at its "
+            "median); KID and FID on these vectors scaled to norm sqrt(d), coverage and the "
+            "real-vs-synthetic classifier on the standardised vectors"
+        )
+
+    def standardize(self, features: np.ndarray) -> np.ndarray:
+        """(n, d) -> (n, d) float64: the space of coverage, density and the AUC."""
+        features = np.asarray(features, np.float64)
+        if self.center is None:
+            return features
+        return (features - self.center) / self.scale
+
+    def kernel_features(self, features: np.ndarray) -> np.ndarray:
+        """(n, d) -> (n, d): standardised rows scaled to norm sqrt(d), so KID's kernel
+        (x.y / d + 1)^3 sees cosines in [-1, 1]; raw features stay raw."""
+        standardized = self.standardize(features)
+        if self.center is None:
+            return standardized
+        norms = np.linalg.norm(standardized, axis=1, keepdims=True)
+        return standardized / np.maximum(norms, 1e-12) * np.sqrt(standardized.shape[1])
+
+
+def compare_features(
+    space: FeatureSpace,
+    real_features: np.ndarray,
+    fake_features: np.ndarray,
+    *,
+    k: int = NAEEM_K,
+    kid_subset_size: int | None = None,
+    kid_subsets: int = 100,
+    seed: int = 0,
+    fid: bool = True,
+) -> dict[str, float | None]:
+    """KID (mean and spread over subsets), FID, and k-NN precision/recall/density/coverage of
+    fake (M, d) against real (N, d) raw features, in `space`. The k-NN scores are None when
+    either set has at most k rows; FID is None with fid=False (its matrix square root is the
+    slow part). kid_subset_size is capped at the smaller set."""
+    real_kernel, fake_kernel = (
+        space.kernel_features(real_features),
+        space.kernel_features(fake_features),
+    )
+    largest = min(len(real_kernel), len(fake_kernel), 1000)
+    size = largest if kid_subset_size is None else min(kid_subset_size, largest)
+    kid_mean, kid_std = kernel_inception_distance(real_kernel, fake_kernel, size, kid_subsets, seed)
+    scores: dict[str, float | None] = {
+        "kid_mean": kid_mean,
+        "kid_std_subsets": kid_std,
+        "fid": frechet_distance(real_kernel, fake_kernel) if fid else None,
+    }
+    if min(len(real_kernel), len(fake_kernel)) > k:
+        knn = knn_scores(space.standardize(real_features), space.standardize(fake_features), k)
+        scores.update(knn.as_dict())
+    else:
+        scores.update(dict.fromkeys(("precision", "recall", "density", "coverage")))
+    return scores
