@@ -31,9 +31,11 @@ warnings.filterwarnings("ignore", message="Accessing the 'model_fields' attribut
 # (hooks.py); optional MLflow tracking (extra `mlflow`, docs/tracking.md) is a no-op without an
 # active run.
 from cxr_gan.hooks import ParameterCheckHooks, PreflightHooks  # noqa: E402
+from cxr_gan.run_record import RunRecordHooks  # noqa: E402
 from cxr_gan.session import NamespaceSession  # noqa: E402
 from cxr_gan.tracking import MlflowTracking  # noqa: E402
 
-HOOKS = (MlflowTracking(), ParameterCheckHooks(), PreflightHooks())
+# the study report's input versions, and the paths of what a run wrote, printed at its end
+HOOKS = (MlflowTracking(), ParameterCheckHooks(), PreflightHooks(), RunRecordHooks())
 # `kedro run --namespaces real` also runs the shared nodes that slice reads from memory
 SESSION_CLASS = NamespaceSession
