@@ -86,6 +86,7 @@ def test_the_report_renders_in_chromium_with_every_figure_and_verdict(demo_study
     assert quality["verdict"] in text and "The GAN has " in text and "Copies: " in text
     assert "not run yet" not in text  # every part of the study was found
     assert "real_plus_synthetic" in text and "shortcut_probe" in text
+    assert "\n  gan_image_size: 16\n" in text  # the run's parameters, key by key
 
     twin = _printed(demo_study.run_log, "Study report, Markdown (its figures beside it)")
     linked = re.findall(r"\]\((figures/[^)]+\.png)\)", twin.read_text())

@@ -141,6 +141,15 @@ def test_a_figure_that_is_not_png_bytes_is_refused():
         build_study_report(StudyResults(contact_sheet=b"GIF89a"))
 
 
+def test_parameters_given_as_pydantic_models_are_shown_key_by_key():
+    from cxr_gan.pipelines.gan_training.params import GanTrainingParams
+
+    results = StudyResults(parameters={"gan_training": GanTrainingParams(epochs=7)})
+    page = build_study_report(results).html
+    assert "\n  epochs: 7\n" in page and "  gan_image_size: " in page  # defaults included
+    assert "GanTrainingParams" not in page and "epochs=7" not in page
+
+
 def test_verdict_line_and_interval():
     assert gan_verdict_line(None).endswith("`kedro run --pipeline synthesis`.")
     line = gan_verdict_line({"verdict": "collapsed: x.", "collapsed": True})

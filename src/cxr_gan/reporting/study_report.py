@@ -514,7 +514,10 @@ def _parameters_section(parameters: Mapping[str, Any] | None) -> list[Any]:
 
 
 def _plain(value: Any) -> Any:
-    """Mappings and sequences as dict and list (OmegaConf and pydantic values included)."""
+    """Mappings and sequences as dict and list; a pydantic model (Kedro 1.7 hands nodes the
+    validated parameter models) as its JSON-mode dump, defaults included."""
+    if hasattr(value, "model_dump"):
+        value = value.model_dump(mode="json")
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
