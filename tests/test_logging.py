@@ -8,10 +8,14 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+from kedro.pipeline import node
 
+from cxr_gan.node_timing import NodeTimingHooks, parse_node_times
+from cxr_gan.pipelines.data_processing.pipeline import create_pipeline as data_processing_pipeline
 from cxr_gan.progress import ProgressLog
 from cxr_gan.tf_startup import STARTUP_NOISE, stderr_without
 from tests.conftest import write_class_folder
@@ -94,5 +98,31 @@ def test_kedro_run_is_free_of_tensorflow_start_up_noise_but_shows_real_warnings(
     log = (project_copy / "info.log").read_text()
     assert re.search(r"WARNING - Skipping \S+/covid/broken\.png: not an image", log)
     assert "Decoding X-rays: 25/25 files" in log  # progress lines land in info.log
+    # every node's wall time, as it ends, and the slowest at the run's end (console and file)
+    nodes = {each.name for each in data_processing_pipeline().nodes}
+    times = parse_node_times(log)
+    assert set(times) == nodes
+    assert all(seconds >= 0 for seconds in times.values())
+    assert re.search(rf"Run finished: {len(nodes)} node\(s\) took [0-9.]+ s; slowest: ", log)
+    assert set(parse_node_times(output)) == nodes  # COLUMNS=250: the console's lines too
     if not any(noise in bare_stderr for noise in STARTUP_NOISE):
         pytest.skip("this TensorFlow prints no start-up notices, so the filter is untested here")
+
+
+def test_node_timing_logs_each_node_and_the_slowest_at_the_end(caplog):
+    hooks = NodeTimingHooks()
+    fast, slow = node(lambda: 1, None, "a", name="fast"), node(lambda: 2, None, "b", name="slow")
+    with caplog.at_level(logging.INFO, logger="cxr_gan.node_timing"):
+        hooks.before_pipeline_run()
+        for each, pause in ((fast, 0.0), (slow, 0.05)):
+            hooks.before_node_run(each)
+            time.sleep(pause)
+            hooks.after_node_run(each)
+        hooks.on_pipeline_error()
+    text = "\n".join(record.getMessage() for record in caplog.records)
+    times = parse_node_times(text)
+    assert list(times) == ["fast", "slow"]
+    assert times["slow"] >= 0.05 > times["fast"]
+    assert re.search(
+        r"Run stopped: 2 node\(s\) took [0-9.]+ s; slowest: slow [0-9.]+ s, fast", text
+    )

@@ -133,7 +133,7 @@ class RunRecordHooks:
         # the catalog is not passed here; the path is resolved at the end (see _outputs)
         self._written.setdefault(dataset_name, "")
 
-    @hook_impl
+    @hook_impl(trylast=True)  # the paths are the run's last lines, after the node timings
     def after_pipeline_run(self, pipeline: Any, catalog: Any) -> None:
         written = self._outputs(pipeline, catalog)
         if not written:
@@ -157,7 +157,7 @@ class RunRecordHooks:
         for name in key:
             logger.info("  %s: %s", name, written[name])
 
-    @hook_impl
+    @hook_impl(trylast=True)
     def on_pipeline_error(self, pipeline: Any, catalog: Any) -> None:
         written = self._outputs(pipeline, catalog)
         if not written:
