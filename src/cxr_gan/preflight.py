@@ -276,7 +276,7 @@ def _dicom_extra_problems(catalog: Any, name: str) -> list[str]:
     from pydicom.pixels import get_decoder
     from pydicom.uid import UID
 
-    from cxr_gan.data.decoding import DICOM_EXTRA_INSTALL, DICOM_EXTRA_SYNTAXES, looks_like_dicom
+    from cxr_gan.data.dicom import DICOM_EXTRA_INSTALL, DICOM_EXTRA_SYNTAXES, looks_like_dicom
     from cxr_gan.datasets.xray_sources import XrayFolderDataset
 
     dataset = _dataset(catalog, name)

@@ -56,22 +56,27 @@ def _synthetic(count_per_label: dict[int, int], size: int = 16):
 
 
 def test_real_split_keeps_patients_together(data):
-    assert len(data["test"]) == 8 and len(data["train"]) + len(data["validation"]) == 32
-    patients = data["train_patients"]
-    val_patients = {patients[i] for i in data["validation"].ids}
-    train_patients = {patients[i] for i in data["train"].ids}
+    assert len(data.test) == 8 and len(data.train) + len(data.validation) == 32
+    patients = data.train_patients
+    val_patients = {patients[i] for i in data.validation.ids}
+    train_patients = {patients[i] for i in data.train.ids}
     assert val_patients and not val_patients & train_patients
-    assert not data["validation"].synthetic.any() and not data["test"].synthetic.any()
+    assert not data.validation.synthetic.any() and not data.test.synthetic.any()
+
+
+def test_the_old_dict_access_still_works_with_a_warning(data):
+    with pytest.warns(DeprecationWarning, match=r'RealSplits\["test"\] is deprecated'):
+        assert data["test"] is data.test
 
 
 def test_each_experiment_trains_on_what_it_says(data):
     covid_set, balanced = _synthetic({1: 5}), _synthetic({0: 3, 1: 3})
     real, augmentation = training_set("real", data, covid_set, balanced)
     assert augmentation is None and real.counts()["synthetic"] == 0
-    assert real.counts()["real"] == len(data["train"])
+    assert real.counts()["real"] == len(data.train)
 
     mixed, _ = training_set("real_plus_synthetic", data, covid_set, balanced)
-    assert mixed.counts()["real"] == len(data["train"]) and mixed.counts()["synthetic"] == 5
+    assert mixed.counts()["real"] == len(data.train) and mixed.counts()["synthetic"] == 5
     assert (mixed.labels[mixed.synthetic] == 1).all()  # labelled as the class they were made as
     assert mixed.images.shape[1:] == (8, 8)  # resized to the real images' size
 
@@ -87,19 +92,19 @@ def test_each_experiment_trains_on_what_it_says(data):
         "label_1": 3,
     }
     for subset in (real, mixed, augmented, synthetic_only):
-        assert not set(subset.ids) & set(data["test"].ids)
-        assert not set(subset.ids) & set(data["validation"].ids)
+        assert not set(subset.ids) & set(data.test.ids)
+        assert not set(subset.ids) & set(data.validation.ids)
 
 
 def test_leaks_are_caught(data):
-    leaked = concatenate(data["train"], data["test"])
+    leaked = concatenate(data.train, data.test)
     with pytest.raises(LeakageError, match="test or validation data reached training"):
         check_no_leakage(leaked, data)
     sneaky = ImageSubset(
-        data["validation"].images,
-        data["validation"].labels,
-        data["validation"].ids,
-        np.zeros(len(data["validation"]), bool),
+        data.validation.images,
+        data.validation.labels,
+        data.validation.ids,
+        np.zeros(len(data.validation), bool),
     )
     with pytest.raises(LeakageError):
         check_no_leakage(sneaky, data)

@@ -16,8 +16,8 @@ from kedro.io.core import Version
 from cxr_gan.data.experiments import as_seen_by, split_real_images, training_set
 from cxr_gan.data.lazy_rows import LazyRows, select_rows
 from cxr_gan.data.masking import mask_center
+from cxr_gan.data.npy_scratch import scratch_npy, shrink_npy_rows
 from cxr_gan.datasets import NpyFolderDataset
-from cxr_gan.datasets.npy_folder_dataset import scratch_npy, shrink_npy_rows
 from cxr_gan.models.classifier import indexed_batches
 from cxr_gan.models.gan_config import GanConfig
 from cxr_gan.models.gan_trainer import gan_input_pipeline, to_gan_range, train_gan
@@ -202,14 +202,22 @@ def test_experiment_subsets_select_rows_of_the_memmap_without_copying(tmp_path):
     )
     arrays = {"images": RowReadLog(images), "labels": labels, "ids": ids}
     data = split_real_images(arrays, split, validation_fraction=0.25, seed=0)
-    assert isinstance(data["train"].images, LazyRows) and not arrays["images"].rows_read
-    probe = as_seen_by("shortcut_probe", data["test"], 0.5)
+    assert isinstance(data.train.images, LazyRows) and not arrays["images"].rows_read
+    probe = as_seen_by("shortcut_probe", data.test, 0.5)
     np.testing.assert_array_equal(probe.images[[0, 7]], mask_center(images[[32, 39]], 0.5))
     synthetic = {
         "images": np.full((3, 8, 8), 9, np.uint8),
         "manifest": pd.DataFrame({"filename": ["a.png", "b.png", "c.png"], "label": [1, 1, 1]}),
     }
     mixed, _ = training_set("real_plus_synthetic", data, synthetic, synthetic)
-    assert isinstance(mixed.images, LazyRows) and len(mixed.images) == len(data["train"]) + 3
+    assert isinstance(mixed.images, LazyRows) and len(mixed.images) == len(data.train) + 3
     assert (mixed.images[[-1]] == 9).all()
     assert max(len(rows) for rows in arrays["images"].rows_read) <= 2  # only what was indexed
+
+
+def test_the_scratch_helpers_old_import_path_still_works_with_a_warning():
+    from cxr_gan.data import npy_scratch
+    from cxr_gan.datasets import npy_folder_dataset
+
+    with pytest.warns(DeprecationWarning, match="moved to cxr_gan.data.npy_scratch.scratch_npy"):
+        assert npy_folder_dataset.scratch_npy is npy_scratch.scratch_npy

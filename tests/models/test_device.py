@@ -16,6 +16,7 @@ import tensorflow as tf
 import cxr_gan.models.gan_trainer as trainer
 from cxr_gan.data.phantom import draw_phantom
 from cxr_gan.datasets import KerasModelDataset
+from cxr_gan.models import gan_checkpoints
 from cxr_gan.models.classifier import ClassifierConfig, predict, train_classifier
 from cxr_gan.models.device import (
     dtype_policy,
@@ -257,16 +258,16 @@ class _Killed(Exception):
 def test_a_float32_checkpoint_resumes_under_mixed_precision(tmp_path, phantoms, monkeypatch):
     """The loss scale is not part of a checkpoint, so a run can change precision on resume."""
     config = GanConfig(gan_image_size=16, base_filters=8, batch_size=8, epochs=2)
-    save = trainer._save_checkpoint
+    save = gan_checkpoints.save_checkpoint
 
     def save_then_die(*args):
         save(*args)
         raise _Killed
 
-    monkeypatch.setattr(trainer, "_save_checkpoint", save_then_die)
+    monkeypatch.setattr(gan_checkpoints, "save_checkpoint", save_then_die)
     with pytest.raises(_Killed):
         trainer.train_gan(*phantoms, config, tmp_path, sample_every=1, checkpoint_every=1)
-    monkeypatch.setattr(trainer, "_save_checkpoint", save)
+    monkeypatch.setattr(gan_checkpoints, "save_checkpoint", save)
     with training_precision(MIXED):
         resumed = trainer.train_gan(*phantoms, config, tmp_path, sample_every=1)
     assert isinstance(resumed.gan.g_optimizer, keras.optimizers.LossScaleOptimizer)

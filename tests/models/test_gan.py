@@ -9,6 +9,7 @@ from pydantic import ValidationError
 import cxr_gan.models.gan_trainer as trainer
 from cxr_gan.data.phantom import draw_phantom
 from cxr_gan.datasets import KerasModelDataset
+from cxr_gan.models import gan_checkpoints, gan_monitor
 from cxr_gan.models.gan_config import GanConfig
 from cxr_gan.models.synthesis import sample_generator
 
@@ -47,7 +48,7 @@ def test_architectures_train_save_and_reload(tmp_path, phantoms, architecture):
 
 
 def test_dense_generator_at_the_study_size_has_the_study_parameter_count():
-    from cxr_gan.models.gan import build_dense_generator
+    from cxr_gan.models.gan_networks import build_dense_generator
 
     generator = build_dense_generator(GanConfig(architecture="dense", gan_image_size=446))
     # ~205.6 M measured for the study's dense generator: the last layer alone is 1024 x 446^2
@@ -83,17 +84,17 @@ def test_killed_run_resumes_from_its_checkpoint_and_matches_an_uninterrupted_one
     settings = {"sample_every": 1, "checkpoint_every": 2}
     uninterrupted = trainer.train_gan(*phantoms, config, tmp_path / "a", **settings)
 
-    save = trainer._save_checkpoint
+    save = gan_checkpoints.save_checkpoint
 
     def save_then_die(*args):
         save(*args)
         raise Killed  # as if the process were killed right after the checkpoint
 
-    monkeypatch.setattr(trainer, "_save_checkpoint", save_then_die)
+    monkeypatch.setattr(gan_checkpoints, "save_checkpoint", save_then_die)
     with pytest.raises(Killed):
         trainer.train_gan(*phantoms, config, tmp_path / "b", **settings)
-    monkeypatch.setattr(trainer, "_save_checkpoint", save)
-    state_files = list((tmp_path / "b").rglob(trainer.STATE_FILE))
+    monkeypatch.setattr(gan_checkpoints, "save_checkpoint", save)
+    state_files = list((tmp_path / "b").rglob(gan_checkpoints.STATE_FILE))
     assert len(state_files) == 1 and not list((tmp_path / "b").rglob("*.partial"))
 
     resumed = trainer.train_gan(*phantoms, config, tmp_path / "b", **settings)
@@ -118,15 +119,15 @@ def test_changed_parameters_start_afresh(tmp_path, phantoms):
 
 def test_epoch_lines_are_throttled_but_first_and_last_always_shown(phantoms, caplog, monkeypatch):
     config = GanConfig(architecture="dcgan", **{**TINY, "epochs": 4})
-    monkeypatch.setattr(trainer, "EPOCH_LOG_SECONDS", 3600.0)  # every epoch here is far shorter
-    with caplog.at_level("INFO", logger=trainer.__name__):
+    monkeypatch.setattr(gan_monitor, "EPOCH_LOG_SECONDS", 3600.0)  # every epoch here is far shorter
+    with caplog.at_level("INFO", logger="cxr_gan.models"):
         trainer.train_gan(*phantoms, config, checkpoint_root=None, sample_every=4)
     epochs = [r.getMessage().split(":")[0] for r in caplog.records if "GAN epoch" in r.message]
     assert epochs == ["GAN epoch 1/4", "GAN epoch 4/4"]
 
     caplog.clear()
-    monkeypatch.setattr(trainer, "EPOCH_LOG_SECONDS", 0.0)
-    with caplog.at_level("INFO", logger=trainer.__name__):
+    monkeypatch.setattr(gan_monitor, "EPOCH_LOG_SECONDS", 0.0)
+    with caplog.at_level("INFO", logger="cxr_gan.models"):
         trainer.train_gan(*phantoms, config, checkpoint_root=None, sample_every=4)
     assert sum("GAN epoch" in r.getMessage() for r in caplog.records) == 4
 
@@ -152,7 +153,7 @@ def test_few_shot_ingredients_train_and_the_generator_still_loads_safely(
     tmp_path, phantoms, caplog
 ):
     config = GanConfig(**{**TINY, **FEW_SHOT, "epochs": 2})
-    with caplog.at_level("INFO", logger=trainer.__name__):
+    with caplog.at_level("INFO", logger="cxr_gan.models"):
         run = trainer.train_gan(*phantoms, config, checkpoint_root=None, sample_every=1)
     lines = [r.getMessage() for r in caplog.records if "GAN diversity at epoch" in r.getMessage()]
     assert len(lines) == 2 and "label 0" in lines[0] and "(real 0." in lines[0]
@@ -174,7 +175,7 @@ def test_few_shot_ingredients_train_and_the_generator_still_loads_safely(
 
 
 def test_minibatch_std_feature_is_the_batch_spread():
-    from cxr_gan.models.gan import MinibatchStdDev
+    from cxr_gan.models.gan_networks import MinibatchStdDev
 
     same = np.ones((4, 2, 2, 3), np.float32)
     spread = np.concatenate([same, -same])

@@ -9,6 +9,8 @@ Rules, checked every time a training set is assembled:
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -50,9 +52,30 @@ class ImageSubset:
         }
 
 
+@dataclass(frozen=True, eq=False)
+class RealSplits:
+    """The real images every experiment shares: training, validation and test subsets, and the
+    patients behind them (what check_no_leakage checks against)."""
+
+    train: ImageSubset
+    validation: ImageSubset  # the same held-out part of the training split in every experiment
+    test: ImageSubset
+    test_patients: tuple[str, ...]  # known patient ids of test images (sorted)
+    train_patients: Mapping[str, str]  # training-split id -> patient id ("" when unknown)
+
+    def __getitem__(self, name: str) -> Any:
+        """data["train"]: the old dict access, kept for one release; use data.train."""
+        warnings.warn(
+            f'{type(self).__name__}["{name}"] is deprecated (it was a dict); use .{name}',
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(self, name)
+
+
 def split_real_images(
     arrays: dict[str, np.ndarray], split: pd.DataFrame, validation_fraction: float, seed: int
-) -> dict[str, Any]:
+) -> RealSplits:
     """Real train / validation / test subsets; validation is grouped by patient like the split.
 
     Subsets hold row numbers into arrays["images"] (LazyRows), not copies of the images."""
@@ -76,13 +99,13 @@ def split_real_images(
         )
 
     test = np.flatnonzero(side == "test")
-    return {
-        "train": subset(train[~is_val]),
-        "validation": subset(train[is_val]),
-        "test": subset(test),
-        "test_patients": sorted(set(patients[test]) - {""}),
-        "train_patients": dict(zip(ids[train].astype(str), patients[train], strict=True)),
-    }
+    return RealSplits(
+        train=subset(train[~is_val]),
+        validation=subset(train[is_val]),
+        test=subset(test),
+        test_patients=tuple(sorted(set(patients[test]) - {""})),
+        train_patients=dict(zip(ids[train].astype(str), patients[train], strict=True)),
+    )
 
 
 def synthetic_subset(image_set: dict[str, Any], size: int) -> ImageSubset:
@@ -186,7 +209,7 @@ def as_seen_by(experiment: str, subset: ImageSubset, mask_fraction: float) -> Im
 
 def training_parts(
     experiment: str,
-    data: dict[str, Any],
+    data: RealSplits,
     synthetic_xrays: dict[str, Any],
     synthetic_balanced_xrays: dict[str, Any],
     mask_fraction: float = 0.7,
@@ -195,7 +218,7 @@ def training_parts(
     split as the experiment sees it, "synthetic", "synthetic_balanced"), and the augmentation
     preset it asks for (None: the configured one). Parts of the same name and view are the same
     images in every experiment, which is what lets experiments share backbone features."""
-    real = data["train"]
+    real = data.train
     size = real.images.shape[1]
     if experiment == "real":
         return [("train", real)], None
@@ -210,9 +233,48 @@ def training_parts(
     raise ValueError(f"unknown experiment {experiment!r}")
 
 
+@dataclass(frozen=True, eq=False)
+class ExperimentImages:
+    """Everything one experiment trains, validates and tests on, as it sees it."""
+
+    experiment: str
+    parts: list[tuple[str, ImageSubset]]  # training_parts' named parts, in order
+    augmentation: str | None  # the preset the experiment asks for (None: the configured one)
+    validation: ImageSubset
+    test: ImageSubset
+    external: ImageSubset | None  # the external folder, None without one
+
+    def seen(self) -> dict[str, ImageSubset | None]:
+        """{"validation", "test", "external"}: the evaluation inputs by name."""
+        return {"validation": self.validation, "test": self.test, "external": self.external}
+
+
+def experiment_images(
+    experiment: str,
+    data: RealSplits,
+    synthetic_xrays: dict[str, Any],
+    synthetic_balanced_xrays: dict[str, Any],
+    external: ImageSubset | None = None,
+    mask_fraction: float = 0.7,
+) -> ExperimentImages:
+    """The experiment's training parts and its validation, test and external images as it sees
+    them (as_seen_by: borders only for the shortcut probe)."""
+    parts, augmentation = training_parts(
+        experiment, data, synthetic_xrays, synthetic_balanced_xrays, mask_fraction
+    )
+    return ExperimentImages(
+        experiment,
+        parts,
+        augmentation,
+        as_seen_by(experiment, data.validation, mask_fraction),
+        as_seen_by(experiment, data.test, mask_fraction),
+        None if external is None else as_seen_by(experiment, external, mask_fraction),
+    )
+
+
 def training_set(
     experiment: str,
-    data: dict[str, Any],
+    data: RealSplits,
     synthetic_xrays: dict[str, Any],
     synthetic_balanced_xrays: dict[str, Any],
     mask_fraction: float = 0.7,
@@ -225,7 +287,7 @@ def training_set(
     return joined_parts(parts, data), augmentation
 
 
-def joined_parts(parts: list[tuple[str, ImageSubset]], data: dict[str, Any]) -> ImageSubset:
+def joined_parts(parts: list[tuple[str, ImageSubset]], data: RealSplits) -> ImageSubset:
     """training_parts' parts as one training set, checked for leaks (check_no_leakage)."""
     subsets = [subset for _, subset in parts]
     chosen = subsets[0] if len(subsets) == 1 else concatenate(*subsets)
@@ -233,14 +295,14 @@ def joined_parts(parts: list[tuple[str, ImageSubset]], data: dict[str, Any]) -> 
     return chosen
 
 
-def check_no_leakage(training: ImageSubset, data: dict[str, Any]) -> None:
+def check_no_leakage(training: ImageSubset, data: RealSplits) -> None:
     """Raise LeakageError if any test or validation image, or test patient, is in training."""
-    test_ids, validation_ids = set(data["test"].ids), set(data["validation"].ids)
+    test_ids, validation_ids = set(data.test.ids), set(data.validation.ids)
     leaked = sorted((set(training.ids) & test_ids) | (set(training.ids) & validation_ids))
-    test_patients = set(data["test_patients"])
-    patients = data["train_patients"]
+    test_patients = set(data.test_patients)
+    patients = data.train_patients
     leaked += sorted(i for i in training.ids if patients.get(i, "") in test_patients - {""})
-    if data["test"].synthetic.any() or data["validation"].synthetic.any():
+    if data.test.synthetic.any() or data.validation.synthetic.any():
         leaked.append("synthetic images in test or validation")
     if leaked:
         raise LeakageError(f"test or validation data reached training: {leaked[:5]}")

@@ -1,12 +1,12 @@
 """Stream a raw X-ray collection into one uint8 array and a manifest of every file seen.
 
 Files are read, hashed, decoded and resized one at a time and written straight into a preallocated
-memory-mapped .npy file (a scratch file that the xray_arrays dataset then moves into its version
-folder), so neither the raw files nor the decoded images need to fit in memory at once. Nothing
-is dropped silently: each file gets a status (ok, warning, skipped, duplicate, label_conflict,
-ignored) and a reason. `warning` marks a usable image that decoded to something suspect (an almost
-empty dynamic range, or a mean brightness far outside its class's): kept, or left out with
-on_suspect_image: skip, and named in the data-quality report either way.
+memory-mapped .npy file (a scratch file, cxr_gan.data.npy_scratch, that whoever saves the arrays
+may adopt instead of writing them again), so neither the raw files nor the decoded images need to
+fit in memory at once. Nothing is dropped silently: each file gets a status (ok, warning, skipped,
+duplicate, label_conflict, ignored) and a reason. `warning` marks a usable image that decoded to
+something suspect (an almost empty dynamic range, or a mean brightness far outside its class's):
+kept, or left out with on_suspect_image: skip, and named in the data-quality report either way.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 
 from cxr_gan.data.decoding import BadImageError, decode_xray, is_hidden_file
+from cxr_gan.data.npy_scratch import scratch_npy, shrink_npy_rows
 from cxr_gan.data.preprocessing import ResizeMode, perceptual_hash, resize_square
 from cxr_gan.data.sources import RawXrayCollection
-from cxr_gan.datasets.npy_folder_dataset import scratch_npy, shrink_npy_rows
 from cxr_gan.progress import ProgressLog
 
 logger = logging.getLogger(__name__)

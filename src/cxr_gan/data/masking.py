@@ -28,11 +28,3 @@ def mask_center(images: np.ndarray, fraction: float = 0.7, value: int = MASK_VAL
     masked = np.array(images, copy=True)
     masked[:, rows, columns] = value
     return masked
-
-
-def border_mask(size: tuple[int, int], fraction: float) -> np.ndarray:
-    """Boolean (h, w): True outside the central box (what the probe sees)."""
-    mask = np.ones(size, bool)
-    rows, columns = central_box(size, fraction)
-    mask[rows, columns] = False
-    return mask

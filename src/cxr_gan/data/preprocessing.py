@@ -65,8 +65,3 @@ def down_and_up(images: np.ndarray, size: int) -> np.ndarray:
 def perceptual_hash(pixels: np.ndarray) -> int:
     """64-bit pHash: robust to resizing, re-encoding and small contrast changes."""
     return int(str(imagehash.phash(Image.fromarray(pixels))), 16)
-
-
-def to_unit_range(images: np.ndarray) -> np.ndarray:
-    """Stored uint8 arrays to float32 in [0, 1], the range the study's models read."""
-    return images.astype(np.float32) * np.float32(UINT8_SCALE)

@@ -18,11 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import logging
-import shutil
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -33,31 +29,26 @@ import tensorflow as tf
 import cxr_gan
 from cxr_gan.data.lazy_rows import read_in_chunks
 from cxr_gan.data.tf_batches import gathered_batches
-from cxr_gan.io_utils import atomic_path
+from cxr_gan.deprecation import moved_names
 from cxr_gan.metrics.gan_quality import class_diversity
-from cxr_gan.metrics.ssim import COMPARISON_SIZE
 from cxr_gan.models.distribution import chief_path, is_chief, resolve_strategy
 from cxr_gan.models.gan import ConditionalGAN
+from cxr_gan.models.gan_checkpoints import STATE_FILE, GanRun, restore_or_start
 from cxr_gan.models.gan_config import GanConfig
-from cxr_gan.progress import format_seconds
+from cxr_gan.models.gan_monitor import GanMonitor, to_uint8  # noqa: F401 (to_uint8: its old path)
 
 logger = logging.getLogger(__name__)
-STATE_FILE = "state.npz"
-SAMPLES_FOLDER = "samples"
-EPOCH_LOG_SECONDS = 10.0  # at most one GAN epoch line this often (first and last always)
-DIVERSITY_SAMPLES = 16  # samples per class for the diversity line every sample_every epochs
+# the monitor and the checkpoint files moved to gan_monitor and gan_checkpoints; their old import
+# path here warns for one release
+__getattr__ = moved_names(
+    __name__,
+    {
+        "cxr_gan.models.gan_monitor": "fixed_sample_inputs tile_grid EPOCH_LOG_SECONDS "
+        "DIVERSITY_SAMPLES COLLAPSE_MARGIN",
+        "cxr_gan.models.gan_checkpoints": "SAMPLES_FOLDER",
+    },
+)
 DIVERSITY_REAL_IMAGES = 32  # real images per class for the line's reference
-COLLAPSE_MARGIN = 0.05  # as synthesis' collapse_margin: above real + this reads "collapsing"
-
-
-@dataclass
-class GanRun:
-    gan: ConditionalGAN
-    history: list[dict] = field(default_factory=list)  # one dict per epoch
-    grids: dict[int, np.ndarray] = field(default_factory=dict)  # epoch -> uint8 sample grid
-    resumed_from_epoch: int = 0  # 0: started from scratch
-    real_diversity: dict[int, float] = field(default_factory=dict)  # label -> MS-SSIM of real
-    checkpoint_dir: Path | None = None
 
 
 def to_gan_range(images: np.ndarray, size: int) -> np.ndarray:
@@ -71,12 +62,6 @@ def to_gan_range(images: np.ndarray, size: int) -> np.ndarray:
         ]
     )
     return (resized.astype(np.float32)[..., None] / 127.5) - 1.0
-
-
-def to_uint8(images) -> np.ndarray:
-    """Generator output in [-1, 1], shape (n, s, s, 1) -> uint8 (n, s, s)."""
-    values = np.asarray(images)[..., 0]
-    return np.clip(np.round((values + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
 def run_key(config: GanConfig, images: np.ndarray, labels: np.ndarray) -> str:
@@ -157,30 +142,6 @@ def real_class_diversity(
     }
 
 
-def fixed_sample_inputs(
-    config: GanConfig, per_class: int, salt: int = 2024
-) -> tuple[np.ndarray, np.ndarray]:
-    """The same latents and labels every epoch, so grids are comparable across epochs."""
-    rng = np.random.default_rng([config.seed, salt])
-    labels = np.repeat(np.arange(config.n_classes), per_class).astype(np.int32)
-    latent = rng.standard_normal((len(labels), config.latent_dim)).astype(np.float32)
-    return latent, labels
-
-
-def tile_grid(images: np.ndarray, rows: int, gap: int = 2) -> np.ndarray:
-    """uint8 (n, s, s) -> one uint8 image with `rows` rows, separated by white lines."""
-    count, size = images.shape[0], images.shape[1]
-    columns = int(np.ceil(count / rows))
-    grid = np.full((rows * (size + gap) - gap, columns * (size + gap) - gap), 255, np.uint8)
-    for index, image in enumerate(images):
-        row, column = divmod(index, columns)
-        grid[
-            row * (size + gap) : row * (size + gap) + size,
-            column * (size + gap) : column * (size + gap) + size,
-        ] = image
-    return grid
-
-
 def train_gan(
     images: np.ndarray,
     labels: np.ndarray,
@@ -209,7 +170,7 @@ def train_gan(
         if checkpoint_root is not None:
             checkpoint_dir = Path(checkpoint_root) / run_key(config, images, y)
             run.checkpoint_dir = checkpoint_dir
-            _restore_or_start(run, checkpoint_dir, clean=is_chief(strategy))
+            restore_or_start(run, checkpoint_dir, clean=is_chief(strategy))
             # the chief writes to checkpoint_dir; other workers to a temp folder, removed
             # when training ends or fails
             checkpoint_dir = cleanup.enter_context(chief_path(checkpoint_dir, strategy))
@@ -270,181 +231,9 @@ def train_gan(
         return run
 
 
-class GanMonitor(keras.callbacks.Callback):
-    """What a person watching a GAN train needs, once per epoch: a progress line (first, last,
-    then at most one every EPOCH_LOG_SECONDS, with an ETA), fixed-latent sample grids and each
-    class's diversity every `sample_every` epochs, and checkpoints. Diversity is the synthesis
-    report's measure (class_diversity: mean pairwise MS-SSIM at COMPARISON_SIZE px) of
-    `DIVERSITY_SAMPLES` samples per class, logged beside the same measure on real training
-    images at the GAN's size (`real_diversity`): a value rising above the real one means the
-    generator is collapsing, and the line says so while there is still time to stop."""
-
-    def __init__(
-        self,
-        run: GanRun,
-        checkpoint_dir: Path | None,
-        sample_every: int,
-        checkpoint_every: int,
-        samples_per_class: int,
-        real_diversity: dict[int, float] | None = None,
-        steps_per_epoch: int = 1,
-    ) -> None:
-        super().__init__()
-        self.steps_per_epoch = steps_per_epoch
-        self.run, self.checkpoint_dir = run, checkpoint_dir
-        self.real_diversity = real_diversity or {}
-        self.sample_every, self.checkpoint_every = sample_every, checkpoint_every
-        config = run.gan.config
-        self.latent, self.sample_labels = fixed_sample_inputs(config, samples_per_class)
-        self.diversity_latent, self.diversity_labels = fixed_sample_inputs(
-            config, DIVERSITY_SAMPLES, salt=7
-        )
-        self.started = self.last_logged = self.epoch_started = 0.0
-        self.epochs_done = 0
-
-    def on_train_begin(self, logs=None) -> None:
-        self.started = self.last_logged = time.perf_counter()
-
-    def on_epoch_begin(self, epoch: int, logs=None) -> None:
-        self.epoch_started = time.perf_counter()
-
-    def on_epoch_end(self, epoch: int, logs=None) -> None:
-        config = self.run.gan.config
-        epoch += 1  # Keras counts from 0, the history and file names from 1
-        now = time.perf_counter()
-        record = {
-            "epoch": epoch,
-            **{k: float(v) for k, v in (logs or {}).items()},
-            "seconds": now - self.epoch_started,
-        }
-        self.epochs_done += 1
-        if epoch % self.sample_every == 0 or epoch in {1, config.epochs}:
-            record.update(self._sample(epoch))
-        self.run.history.append(record)
-        self._log(record, now)
-        if self.checkpoint_dir is not None and (
-            epoch % self.checkpoint_every == 0 or epoch == config.epochs
-        ):
-            _save_checkpoint(self.run, self.checkpoint_dir, epoch)
-
-    def _sample(self, epoch: int) -> dict[str, float]:
-        """The fixed-latent grid and each class's diversity, as history fields."""
-        gan = self.run.gan
-        grid = tile_grid(
-            to_uint8(gan.sample(self.latent, self.sample_labels)), gan.config.n_classes
-        )
-        self.run.grids[epoch] = grid
-        if self.checkpoint_dir is not None:
-            _write_png(self.checkpoint_dir / SAMPLES_FOLDER / f"epoch_{epoch:05d}.png", grid)
-        samples = to_uint8(gan.sample(self.diversity_latent, self.diversity_labels))
-        values = {
-            label: class_diversity(samples[self.diversity_labels == label])
-            for label in range(gan.config.n_classes)
-        }
-        logger.info(
-            "GAN diversity at epoch %d (mean pairwise MS-SSIM of %d samples per class at %d px; "
-            "lower = more varied): %s",
-            epoch,
-            DIVERSITY_SAMPLES,
-            COMPARISON_SIZE,
-            ", ".join(self._diversity_text(label, value) for label, value in values.items()),
-        )
-        return {f"ms_ssim_class_{label}": value for label, value in values.items()}
-
-    def _diversity_text(self, label: int, value: float) -> str:
-        real = self.real_diversity.get(label)
-        if real is None:
-            return f"label {label} {value:.2f}"
-        state = " COLLAPSING" if value > real + COLLAPSE_MARGIN else ""
-        return f"label {label} {value:.2f} (real {real:.2f}){state}"
-
-    def _log(self, record: dict[str, float], now: float) -> None:
-        config = self.run.gan.config
-        epoch = record["epoch"]
-        if self.epochs_done == 2:  # the first epoch includes tracing: expect from the second
-            logger.info(
-                "GAN training: about %s for the %d epochs left (%.2f s/step)",
-                format_seconds(record["seconds"] * (config.epochs - epoch)),
-                config.epochs - epoch,
-                record["seconds"] / self.steps_per_epoch,
-            )
-        # short epochs would give hundreds of lines: log this process's first and the last
-        # epoch, and otherwise at most one line every EPOCH_LOG_SECONDS
-        if not (
-            self.epochs_done == 1
-            or epoch == config.epochs
-            or now - self.last_logged >= EPOCH_LOG_SECONDS
-        ):
-            return
-        self.last_logged = now
-        logger.info(
-            "GAN epoch %d/%d: d_loss %.3f g_loss %.3f | D accuracy real %.2f fake %.2f | "
-            "%.1f s/epoch, ETA %s",
-            epoch,
-            config.epochs,
-            record["d_loss"],
-            record["g_loss"],
-            record["d_acc_real"],
-            record["d_acc_fake"],
-            record["seconds"],
-            # the first epoch includes tracing: its pace would overstate the time left
-            "after the next epoch"
-            if self.epochs_done == 1 and epoch < config.epochs
-            else format_seconds((now - self.started) / self.epochs_done * (config.epochs - epoch)),
-        )
-
-
 def _shard_by_data(dataset: tf.data.Dataset) -> tf.data.Dataset:
     """Workers take turns at the (identically seeded, so identically ordered) batches; the
     default policy would first look for input files to split, and warn when there are none."""
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return dataset.with_options(options)
-
-
-def _write_png(path: Path, image: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as temp:
-        ok, encoded = cv2.imencode(".png", image)
-        if not ok:
-            raise OSError(f"could not encode {path} as PNG")
-        temp.write_bytes(encoded.tobytes())
-
-
-def _save_checkpoint(run: GanRun, checkpoint_dir: Path, epoch: int) -> None:
-    arrays = {f"v{i}": np.asarray(v) for i, v in enumerate(run.gan.state_variables())}
-    arrays["progress"] = np.array(json.dumps({"epoch": epoch, "history": run.history}))
-    with atomic_path(checkpoint_dir / STATE_FILE) as temp, open(temp, "wb") as handle:
-        np.savez(handle, **arrays)
-    logger.info("Checkpoint after epoch %d written to %s", epoch, checkpoint_dir / STATE_FILE)
-
-
-def _restore_or_start(run: GanRun, checkpoint_dir: Path, clean: bool = True) -> None:
-    """Restore the last checkpoint, if any; `clean` (the chief) removes a finished run's grids."""
-    state_path = checkpoint_dir / STATE_FILE
-    if not state_path.exists():
-        if clean and checkpoint_dir.exists():  # leftovers of a finished run with the same settings
-            shutil.rmtree(checkpoint_dir / SAMPLES_FOLDER, ignore_errors=True)
-        return
-    variables = run.gan.state_variables()
-    with np.load(state_path, allow_pickle=False) as state:
-        if len(state.files) != len(variables) + 1:
-            raise RuntimeError(
-                f"checkpoint {state_path} does not match this model ({len(state.files) - 1} "
-                f"variables, expected {len(variables)}); delete it to start afresh"
-            )
-        for index, variable in enumerate(variables):
-            variable.assign(state[f"v{index}"])
-        progress = json.loads(str(state["progress"]))
-    run.resumed_from_epoch = progress["epoch"]
-    run.history = progress["history"]
-    for path in sorted((checkpoint_dir / SAMPLES_FOLDER).glob("epoch_*.png")):
-        epoch = int(path.stem.split("_")[1])
-        if epoch <= run.resumed_from_epoch:
-            run.grids[epoch] = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-    logger.info(
-        "Resuming GAN training from the checkpoint after epoch %d in %s (same parameters and "
-        "data as the interrupted run)",
-        run.resumed_from_epoch,
-        checkpoint_dir,
-    )

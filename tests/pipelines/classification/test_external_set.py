@@ -3,6 +3,8 @@ computed once and shared, and a paired comparison that carries the verdict."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import cv2
 import numpy as np
 import pandas as pd
@@ -10,14 +12,13 @@ import pandas as pd
 from cxr_gan.data.phantom import PhantomConfound, draw_phantom
 from cxr_gan.data.sources import scan_folder
 from cxr_gan.datasets import PhantomXrayDataset
+from cxr_gan.metrics.comparison import PREDICTION_COLUMNS, synthetic_verdict
 from cxr_gan.pipelines.classification.nodes import (
-    PREDICTION_COLUMNS,
     compare_experiments,
     compute_backbone_features,
     prepare_classification_data,
     prepare_external_data,
     score_external,
-    synthetic_verdict,
     train_and_evaluate,
 )
 from cxr_gan.pipelines.classification.params import ClassificationParams
@@ -81,13 +82,15 @@ def test_external_set_is_scored_by_every_seed_from_features_computed_once(tmp_pa
     manifest["source_repo"] = np.where(manifest["label"] == 1, "ieee8023", "nih")
     data = prepare_classification_data(arrays, split, manifest, params)
     rows = _external_folder(tmp_path / "external")
-    external = prepare_external_data(scan_folder(tmp_path / "external"), DATA, data, params)
+    external = prepare_external_data(
+        scan_folder(tmp_path / "external"), DATA.classes, data, params, **DATA.ingest_options()
+    )
     by_file = {row["filename"]: row["source_repo"] for row in rows}
     assert sorted(external["sources"]) == sorted(by_file.values())
     synthetic, balanced = _synthetic(4), _synthetic(3, labels=(0, 1))
 
     cache = compute_backbone_features(data, synthetic, balanced, external, params)
-    n = {part: len(data[part]) for part in ("train", "validation", "test")}
+    n = {part: len(getattr(data, part)) for part in ("train", "validation", "test")}
     once = n["validation"] + n["test"] + len(external["labels"])  # draw 0, per view
     # real training images and synthetic ones in 2 augmented draws, everything else once, for
     # the full view (real, real_plus_synthetic) and the probe's borders-only view
@@ -115,13 +118,7 @@ def test_external_set_is_scored_by_every_seed_from_features_computed_once(tmp_pa
         != evaluations["real"]["per_seed"][0]["external_probabilities"]
     )
 
-    comparison, markdown, _ = compare_experiments(
-        params,
-        data,
-        None,
-        **{f"{name}_evaluation": e for name, e in evaluations.items()},
-        **{f"{name}_external": e for name, e in externals.items()},
-    )
+    comparison, markdown, _ = compare_experiments(params, data, None, evaluations, externals)
     assert comparison["verdict"]["rests_on"] == "external"
     assert comparison["synthetic_effect"]["n_images"] == 18
     assert set(comparison["synthetic_effect_by_set"]) == {"internal", "external"}
@@ -170,10 +167,12 @@ def test_the_external_comparison_decides_and_says_when_the_internal_set_disagree
     def compare(base, candidate):
         comparison, markdown, _ = compare_experiments(
             params,
-            {"test_sources": None},
+            SimpleNamespace(test_sources=None, resolution=None),
             None,
-            real_evaluation=_evaluation(labels, *base),
-            real_plus_synthetic_evaluation=_evaluation(labels, *candidate),
+            {
+                "real": _evaluation(labels, *base),
+                "real_plus_synthetic": _evaluation(labels, *candidate),
+            },
         )
         return comparison, markdown
 

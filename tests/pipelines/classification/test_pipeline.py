@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 
 from cxr_gan.data.phantom import write_sourced_phantom_folder
+from cxr_gan.metrics.comparison import PREDICTION_COLUMNS
 from cxr_gan.pipelines.classification.nodes import (
-    PREDICTION_COLUMNS,
     prepare_external_data,
     score_external,
 )
+from cxr_gan.pipelines.classification.params import ClassificationParams
 from cxr_gan.pipelines.data_processing.params import DataProcessingParams
 from tests.kedro_helpers import TINY_STUDY, run_kedro, use_tiny_phantoms, write_conf
 
@@ -138,8 +139,27 @@ def test_experiment_subset_and_bad_parameters_are_reported(project_copy):
 
 def test_missing_external_folder_is_skipped(caplog):
     caplog.set_level("INFO")
-    assert prepare_external_data(None, DataProcessingParams()) == {}
+    assert prepare_external_data(None, DataProcessingParams().classes) == {}
     assert "No external validation folder" in caplog.text
-    evaluation, predictions = score_external({"external": None}, None)
+    evaluation, predictions = score_external({"external": None}, ClassificationParams())
     assert evaluation == {"skipped": "no external validation folder"}
     assert predictions.empty and list(predictions.columns) == PREDICTION_COLUMNS
+
+
+def test_the_external_folder_is_ingested_with_every_data_processing_ingest_option():
+    from cxr_gan.pipelines.classification.pipeline import INGEST_OPTIONS
+
+    assert set(INGEST_OPTIONS) == set(DataProcessingParams().ingest_options())
+
+
+def test_names_that_moved_out_of_the_nodes_keep_their_old_path_with_a_warning():
+    from cxr_gan.metrics import comparison
+    from cxr_gan.pipelines.classification import nodes
+    from cxr_gan.reporting import comparison as report
+
+    with pytest.warns(DeprecationWarning, match="moved to cxr_gan.metrics.comparison"):
+        assert nodes.synthetic_verdict is comparison.synthetic_verdict
+    with pytest.warns(DeprecationWarning, match="moved to cxr_gan.reporting.comparison"):
+        assert nodes.comparison_markdown is report.comparison_markdown
+    with pytest.raises(AttributeError):
+        nodes.no_such_name  # noqa: B018

@@ -3,6 +3,8 @@ so, beside the synthesis report's verdict on the GAN."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -61,18 +63,21 @@ def test_real_images_go_through_the_gans_resolution_when_asked(real, match, tmp_
         _synthetic_set(),
         _synthetic_set(),
     )
-    assert data["resolution"]["matched"] is match
+    assert data.resolution["matched"] is match
     for part in ("train", "validation", "test"):
-        stored = _stored(arrays, data[part].ids)
+        stored = _stored(arrays, getattr(data, part).ids)
         expected = down_and_up(stored, GENERATOR_PX) if match else stored
         assert not np.array_equal(down_and_up(stored, GENERATOR_PX), stored)  # detail to lose
-        assert np.array_equal(data[part].images[:], expected), part
+        assert np.array_equal(getattr(data, part).images[:], expected), part
 
     write_phantom_folder(tmp_path / "external", count_per_class=2, size=40, seed=9)
+    options = DATA.ingest_options()
     external = prepare_external_data(
-        XrayFolderDataset(path=str(tmp_path / "external")).load(), DATA, data
+        XrayFolderDataset(path=str(tmp_path / "external")).load(), DATA.classes, data, **options
     )
-    sharp = prepare_external_data(XrayFolderDataset(path=str(tmp_path / "external")).load(), DATA)
+    sharp = prepare_external_data(
+        XrayFolderDataset(path=str(tmp_path / "external")).load(), DATA.classes, **options
+    )
     expected = down_and_up(np.asarray(sharp["images"]), GENERATOR_PX) if match else sharp["images"]
     assert np.array_equal(external["images"][:], expected)
 
@@ -82,8 +87,8 @@ def test_a_gan_at_the_classifier_size_leaves_real_images_alone(real):
     data = prepare_classification_data(
         arrays, split, pd.DataFrame({"id": []}), _params(), _synthetic_set(32), None
     )
-    assert data["resolution"]["matched"] is False
-    assert np.array_equal(data["test"].images[:], _stored(arrays, data["test"].ids))
+    assert data.resolution["matched"] is False
+    assert np.array_equal(data.test.images[:], _stored(arrays, data.test.ids))
 
 
 def _evaluation(labels: list[int], probabilities: list[float], synthetic: int) -> dict:
@@ -113,18 +118,18 @@ VERDICT = "collapsed: synthetic MS-SSIM 0.88 vs real 0.44 at 64 px"
 )
 def test_comparison_repeats_the_gan_verdict_beside_its_answer(report, line):
     labels = [0, 0, 0, 0, 1, 1, 1, 1]
-    data = {
-        "test_sources": None,
-        "resolution": {"matched": True, "sentence": "Real images were brought to the GAN's."},
-    }
+    data = SimpleNamespace(
+        test_sources=None,
+        resolution={"matched": True, "sentence": "Real images were brought to the GAN's."},
+    )
     comparison, markdown, _ = compare_experiments(
         _params(),
         data,
         report,
-        real_evaluation=_evaluation(labels, [0.2, 0.3, 0.6, 0.1, 0.7, 0.4, 0.8, 0.9], 0),
-        real_plus_synthetic_evaluation=_evaluation(
-            labels, [0.1, 0.4, 0.5, 0.2, 0.8, 0.6, 0.7, 0.9], 5
-        ),
+        {
+            "real": _evaluation(labels, [0.2, 0.3, 0.6, 0.1, 0.7, 0.4, 0.8, 0.9], 0),
+            "real_plus_synthetic": _evaluation(labels, [0.1, 0.4, 0.5, 0.2, 0.8, 0.6, 0.7, 0.9], 5),
+        },
     )
     lines = markdown.splitlines()
     answer = lines.index(comparison["synthetic_effect"]["sentence"])

@@ -36,7 +36,7 @@ def _saved_and_loaded(image_set: dict, folder) -> dict:
 
 def test_png_size_defaults_to_the_generators_own(generator, tmp_path):
     params = SynthesisParams(n_images=3, per_class_images=2)
-    loaded = _saved_and_loaded(synthesize_xrays(generator, params, DATA), tmp_path / "set")
+    loaded = _saved_and_loaded(synthesize_xrays(generator, params, DATA.classes), tmp_path / "set")
     assert loaded["images"].shape == (3, GENERATOR_PX, GENERATOR_PX)
     assert cv2.imread(str(tmp_path / "set/covid_0000.png"), cv2.IMREAD_UNCHANGED).shape == (16, 16)
     manifest = loaded["manifest"]
@@ -45,15 +45,15 @@ def test_png_size_defaults_to_the_generators_own(generator, tmp_path):
     assert manifest["interpolation"].tolist() == ["none"] * 3
     assert manifest["upsampled_from"].tolist() == [""] * 3  # nothing was upsampled
 
-    balanced = synthesize_balanced_xrays(generator, params, DATA)
+    balanced = synthesize_balanced_xrays(generator, params, DATA.classes)
     assert balanced["images"].shape == (4, GENERATOR_PX, GENERATOR_PX)
     assert set(balanced["manifest"]["generator_size"]) == {GENERATOR_PX}
 
 
 def test_an_explicit_output_size_upsamples_and_the_manifest_says_from_what(generator, tmp_path):
-    native = synthesize_xrays(generator, SynthesisParams(n_images=2), DATA)
+    native = synthesize_xrays(generator, SynthesisParams(n_images=2), DATA.classes)
     params = SynthesisParams(n_images=2, output_size=40)
-    loaded = _saved_and_loaded(synthesize_xrays(generator, params, DATA), tmp_path / "set")
+    loaded = _saved_and_loaded(synthesize_xrays(generator, params, DATA.classes), tmp_path / "set")
     assert loaded["images"].shape == (2, 40, 40)
     expected = [cv2.resize(i, (40, 40), interpolation=cv2.INTER_CUBIC) for i in native["images"]]
     assert np.array_equal(loaded["images"], np.stack(expected))  # the same latents, enlarged

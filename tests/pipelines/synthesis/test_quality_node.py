@@ -61,7 +61,7 @@ def test_a_one_image_generator_is_judged_collapsed_against_the_evaluation_split(
     generator = one_image_generator()
     synthetic = {"images": np.repeat(draw_phantom(COVID, 0, 9, GENERATOR_PX)[None], 12, axis=0)}
     report, figure = assess_synthetic_quality(
-        generator, synthetic, data["arrays"], data["split"], data["gan_split"], PARAMS, DATA
+        generator, synthetic, data["arrays"], data["split"], data["gan_split"], PARAMS, DATA.classes
     )
     assert (report["n_evaluation"], report["n_training"]) == (8, 17)  # covid rows only
     assert report["gan_image_size"] == GENERATOR_PX
@@ -86,5 +86,5 @@ def test_a_gan_split_that_holds_test_images_is_refused(data):
             data["split"],
             leaky,
             PARAMS,
-            DATA,
+            DATA.classes,
         )

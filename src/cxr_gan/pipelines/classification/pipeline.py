@@ -4,9 +4,12 @@ comparison that answers "did the synthetic images help?"."""
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 from kedro.pipeline import Node, Pipeline
+from matplotlib.figure import Figure
 
+from cxr_gan.data.classification_inputs import ClassificationData
 from cxr_gan.pipelines.classification.nodes import (
     compare_experiments,
     compute_backbone_features,
@@ -21,6 +24,16 @@ from cxr_gan.pipelines.classification.nodes import (
 from cxr_gan.pipelines.classification.params import ClassificationParams
 from cxr_gan.pipelines.shape import configured_shape
 
+# data_processing's settings the external folder is ingested with, each a node input of its own
+# (keyword options of data.ingest.ingest_collection; DataProcessingParams.ingest_options's keys)
+INGEST_OPTIONS = (
+    "image_size",
+    "resize_mode",
+    "max_pixels",
+    "on_bad_file",
+    "scratch_dir",
+    "on_label_conflict",
+)
 _SHARED = {
     "classification_data",
     "synthetic_xrays",
@@ -113,12 +126,13 @@ def create_pipeline(**kwargs) -> Pipeline:
     )
     external = Node(
         prepare_external_data,
-        [
-            "external_xrays",
-            "params:data_processing",
-            "classification_data",
-            "params:classification",
-        ],
+        {
+            "external_xrays": "external_xrays",
+            "classes": "params:data_processing.classes",
+            "classification_data": "classification_data",
+            "params": "params:classification",
+            **{option: f"params:data_processing.{option}" for option in INGEST_OPTIONS},
+        },
         "external_data",
         name="prepare_external_data",
     )
@@ -145,15 +159,31 @@ def create_pipeline(**kwargs) -> Pipeline:
 
 
 def _comparison_node(experiments: list[str]) -> Node:
+    """compare_experiments over every experiment's evaluation and external evaluation, passed
+    by position in the order of `experiments`."""
+
+    def compare(
+        params: ClassificationParams,
+        classification_data: ClassificationData,
+        gan_quality_report: dict[str, Any] | None,
+        *results: dict[str, Any],
+    ) -> tuple[dict[str, Any], str, Figure]:
+        evaluations = dict(zip(experiments, results[: len(experiments)], strict=True))
+        externals = dict(zip(experiments, results[len(experiments) :], strict=True))
+        return compare_experiments(
+            params, classification_data, gan_quality_report, evaluations, externals
+        )
+
+    compare.__doc__ = compare_experiments.__doc__
     return Node(
-        compare_experiments,
-        inputs={
-            "params": "params:classification",
-            "classification_data": "classification_data",
-            "gan_quality_report": "gan_quality_report",  # its verdict sits beside the answer
-            **{f"{e}_evaluation": f"{e}.classification_evaluation" for e in experiments},
-            **{f"{e}_external": f"{e}.external_evaluation" for e in experiments},
-        },
+        compare,
+        inputs=[
+            "params:classification",
+            "classification_data",
+            "gan_quality_report",  # its verdict sits beside the answer
+            *[f"{e}.classification_evaluation" for e in experiments],
+            *[f"{e}.external_evaluation" for e in experiments],
+        ],
         outputs=[
             "classification_comparison",
             "classification_comparison_table",

@@ -23,7 +23,6 @@ from cxr_gan.data.ingest import (
     ingest_collection,
     usable_mask,
 )
-from cxr_gan.data.preprocessing import UINT8_SCALE
 from cxr_gan.data.sources import RawXrayCollection
 from cxr_gan.data.split import connected_groups, links_from_keys, stratified_group_split
 from cxr_gan.pipelines.data_processing.params import DataProcessingParams
@@ -64,7 +63,6 @@ def ingest_raw_xrays(
         "labels": usable["label"].to_numpy(np.int8),
         "ids": usable["id"].to_numpy(str),
         "source_paths": np.array([f"{raw_xrays.root}/{p}" for p in usable["relative_path"]]),
-        "scale": np.float32(UINT8_SCALE),
     }
     logger.info(
         "Processed %d of %d files into %s arrays (%s)",

@@ -11,7 +11,6 @@ from matplotlib.figure import Figure
 
 from cxr_gan.data.gan_split import GAN_EVAL, GAN_TRAIN, images_with_role
 from cxr_gan.models import KerasModel
-from cxr_gan.pipelines.data_processing.params import DataProcessingParams
 from cxr_gan.pipelines.synthesis.params import SynthesisParams
 
 logger = logging.getLogger(__name__)
@@ -47,7 +46,7 @@ def _image_set(
     folders: list[str],
     count: int,
     params: SynthesisParams,
-    data_params: DataProcessingParams,
+    classes: dict[str, int],
 ) -> dict[str, Any]:
     """{"images": uint8 (n, s, s), "manifest": one row per image}: `count` images per folder.
 
@@ -62,7 +61,7 @@ def _image_set(
     images, rows = [], []
     for offset, folder in enumerate(folders):
         seed = params.seed + offset
-        label = _label_of(folder, data_params.classes)
+        label = _label_of(folder, classes)
         batch, indices = sample_generator(
             generator, label, count, seed, output_size, params.batch_size
         )
@@ -84,12 +83,13 @@ def _image_set(
 
 
 def synthesize_xrays(
-    generator: KerasModel, params: SynthesisParams, data_params: DataProcessingParams
+    generator: KerasModel, params: SynthesisParams, classes: dict[str, int]
 ) -> dict[str, Any]:
     """The study's set: n_images of one class (default 50 COVID-19), as one versioned set.
 
-    Images are uint8 (n, s, s) at synthesis.output_size, by default the generator's own size."""
-    image_set = _image_set(generator, [params.label], params.n_images, params, data_params)
+    Images are uint8 (n, s, s) at synthesis.output_size, by default the generator's own size;
+    classes: data_processing.classes (class folder -> label)."""
+    image_set = _image_set(generator, [params.label], params.n_images, params, classes)
     first = image_set["manifest"].iloc[0]
     logger.info(
         "Sampled %d synthetic '%s' X-rays at %d px (%s) from %s",
@@ -105,12 +105,11 @@ def synthesize_xrays(
 
 
 def synthesize_balanced_xrays(
-    generator: KerasModel, params: SynthesisParams, data_params: DataProcessingParams
+    generator: KerasModel, params: SynthesisParams, classes: dict[str, int]
 ) -> dict[str, Any]:
-    """per_class_images of every class, for training on synthetic images alone."""
-    return _image_set(
-        generator, list(data_params.classes), params.per_class_images, params, data_params
-    )
+    """per_class_images of every class (classes: data_processing.classes), for training on
+    synthetic images alone."""
+    return _image_set(generator, list(classes), params.per_class_images, params, classes)
 
 
 def _refuse_test_images(xray_split: pd.DataFrame, gan_split: pd.DataFrame) -> None:
@@ -167,7 +166,7 @@ def assess_synthetic_quality(
     xray_split: pd.DataFrame,
     gan_split: pd.DataFrame,
     params: SynthesisParams,
-    data_params: DataProcessingParams,
+    classes: dict[str, int],
 ) -> tuple[dict[str, Any], Figure]:
     """Judge the synthetic class against real images of that class, with a plain verdict.
 
@@ -179,7 +178,7 @@ def assess_synthetic_quality(
     from cxr_gan.metrics.gan_quality import gan_quality_report, plot_gan_quality  # TensorFlow
     from cxr_gan.models.synthesis import generator_output_size
 
-    label = _label_of(params.label, data_params.classes)
+    label = _label_of(params.label, classes)
     _refuse_test_images(xray_split, gan_split)
     training = _class_images(xray_arrays, gan_split, GAN_TRAIN, label, params.seed)
     evaluation = _class_images(xray_arrays, gan_split, GAN_EVAL, label, params.seed)

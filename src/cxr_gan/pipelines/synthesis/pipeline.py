@@ -14,7 +14,7 @@ from cxr_gan.pipelines.synthesis.nodes import (
     synthesize_xrays,
 )
 
-_PARAMS = ["params:synthesis", "params:data_processing"]
+_PARAMS = ["params:synthesis", "params:data_processing.classes"]  # the classes: folder -> label
 
 
 def _synthesis_pipeline() -> Pipeline:

@@ -1,0 +1,64 @@
+"""What every X-ray decoder returns or raises, and the checks they share: 8-bit grayscale pixels
+(bright = dense) with the format and colour mode the file stored, or BadImageError with a reason a
+person can act on. cxr_gan.data.decoding picks the decoder; cxr_gan.data.dicom decodes DICOM."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+MIN_SIDE = 8  # pixels; smaller "images" are placeholders or icons, not radiographs
+LUMA_601 = np.array([0.299, 0.587, 0.114])
+
+
+class BadImageError(ValueError):
+    """A file that is not a usable X-ray; the message is the reason shown in the quality report."""
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    pixels: np.ndarray  # 2-D uint8, bright = dense
+    format: str
+    mode: str  # colour mode as stored (L, RGB, RGBA;16, P, I;16, MONOCHROME1, ...)
+    width: int
+    height: int
+
+
+def scale_to_uint8(values: np.ndarray) -> np.ndarray:
+    """Map an image's own range linearly onto 0..255 (a constant image becomes all zeros)."""
+    values = np.asarray(values, dtype=np.float64)
+    finite = np.isfinite(values)
+    if not finite.any():
+        raise BadImageError("image has no finite pixel values")
+    low, high = values[finite].min(), values[finite].max()
+    if high <= low:
+        return np.zeros(values.shape, np.uint8)
+    scaled = (np.where(finite, values, low) - low) * (255.0 / (high - low))
+    return np.clip(np.round(scaled), 0, 255).astype(np.uint8)
+
+
+def check_content(decoded: DecodedImage) -> None:
+    """Refuse images that decode but carry nothing to learn from (see the module docstring)."""
+    if min(decoded.width, decoded.height) < MIN_SIDE:
+        raise BadImageError(
+            f"image is only {decoded.width}x{decoded.height} px, under {MIN_SIDE} px on a side: "
+            "a placeholder or icon, not an X-ray; replace it with the full-size image"
+        )
+    pixels = decoded.pixels
+    if pixels.min() == pixels.max():
+        raise BadImageError(
+            f"blank image: every pixel has the value {int(pixels.min())} (all black or all "
+            "white); the export or scan probably failed, so replace the file"
+        )
+
+
+def check_size(width: int, height: int, max_pixels: int) -> None:
+    if width < 1 or height < 1:
+        raise BadImageError(f"image has no pixels ({width}x{height})")
+    if width * height > max_pixels:
+        raise BadImageError(
+            f"image is {width}x{height} = {width * height:,} pixels, over max_pixels="
+            f"{max_pixels:,} (a possible decompression bomb); raise data_processing.max_pixels "
+            "if the file is genuine"
+        )

@@ -1,0 +1,342 @@
+"""The classification experiments side by side: metrics of each experiment's seed-averaged
+predictions, per-source and source-matched AUCs, the paired AUC difference real_plus_synthetic
+vs real on each set, the verdict ("did the synthetic images help?") and the shortcut probe's
+reading; and an experiment's scores on the external folder.
+
+Plain module (no Kedro, no TensorFlow); reporting.comparison writes the result as Markdown.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cxr_gan.data.experiments import SHORTCUT_PROBE
+from cxr_gan.metrics.classification import classification_metrics, compare_auc, roc_curve_points
+from cxr_gan.metrics.shortcuts import (
+    per_source_metrics,
+    probe_reading,
+    shortcut_warning,
+    source_gap_sentence,
+    source_matched_auc,
+    sources_confounded,
+)
+
+logger = logging.getLogger(__name__)
+BASELINE, CANDIDATE = "real", "real_plus_synthetic"
+PREDICTION_COLUMNS = ["experiment", "seed", "id", "label", "source", "probability"]
+SOURCE_CONFOUND = (
+    "Every image source in the test set holds one class only: disease and source cannot be told "
+    "apart here, so no metric in this report can show that a model detects disease rather than "
+    "the archive an image came from."
+)
+
+
+@dataclass(frozen=True)
+class ComparisonSettings:
+    """The classification parameters the comparison reads."""
+
+    seeds: list[int]  # the first seeds every bootstrap
+    n_bootstrap: int
+    min_source_images: int
+    mask_fraction: float
+    probe_warning_lower_bound: float
+
+
+def ensemble_probabilities(evaluation: dict[str, Any], key: str = "probabilities") -> np.ndarray:
+    """Mean over seeds of each image's probability (key: "probabilities" for the test split,
+    "external_probabilities" for the external folder)."""
+    return np.mean([run[key] for run in evaluation["per_seed"]], axis=0)
+
+
+def _source_scores(
+    labels: np.ndarray,
+    probabilities: np.ndarray,
+    sources: np.ndarray,
+    overall_auc: float | None,
+    settings: ComparisonSettings,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(per-source metrics, source-matched AUC with the sentence on its gap to overall_auc)."""
+    seed = settings.seeds[0]
+    per_source = per_source_metrics(
+        labels, probabilities, sources, settings.min_source_images, settings.n_bootstrap, seed
+    )
+    matched = source_matched_auc(
+        labels,
+        probabilities,
+        sources,
+        settings.min_source_images,
+        n_bootstrap=settings.n_bootstrap,
+        seed=seed,
+    )
+    matched["sentence"] = source_gap_sentence(overall_auc, matched)
+    return per_source, matched
+
+
+def experiment_row(
+    name: str,
+    evaluation: dict[str, Any],
+    external: dict[str, Any] | None,
+    labels: np.ndarray,
+    sources: np.ndarray | None,
+    settings: ComparisonSettings,
+) -> dict[str, Any]:
+    """One experiment's line of the comparison."""
+    if evaluation["test_labels"] != labels.tolist():
+        raise ValueError(f"experiment {name} was tested on other images than the others")
+    ensemble = ensemble_probabilities(evaluation)
+    metrics = classification_metrics(
+        labels, ensemble, n_bootstrap=settings.n_bootstrap, seed=settings.seeds[0]
+    )
+    external = external or {}
+    row = {
+        "name": name,
+        "training_set": evaluation["training_set"],
+        "metrics": metrics,
+        "across_seeds": evaluation["across_seeds"],
+        "external": external.get("metrics"),
+        "external_per_source": external.get("per_source"),
+        "external_source_matched": external.get("source_matched"),
+        "per_source": None,
+        "source_matched": None,
+    }
+    if sources is not None:
+        row["per_source"], row["source_matched"] = _source_scores(
+            labels, ensemble, sources, metrics["roc_auc"]["value"], settings
+        )
+    return row
+
+
+def compare(
+    evaluations: Mapping[str, dict[str, Any]],
+    externals: Mapping[str, dict[str, Any]],
+    sources: np.ndarray | None,
+    gan_quality: dict[str, Any],
+    resolution: Mapping[str, Any] | None,
+    settings: ComparisonSettings,
+) -> dict[str, Any]:
+    """Every experiment in one table (experiment_row), the synthetic images' effect and verdict
+    when both `real` and `real_plus_synthetic` ran (synthetic_effect), the shortcut probe's
+    reading when it ran, and whether the test set's sources confound disease; gan_quality
+    (reporting.comparison.gan_quality_line) and resolution (the classification data's) are
+    repeated beside the answer."""
+    labels = np.array(next(iter(evaluations.values()))["test_labels"])
+    rows = [
+        experiment_row(name, evaluation, externals.get(name), labels, sources, settings)
+        for name, evaluation in evaluations.items()
+    ]
+    comparison: dict[str, Any] = {
+        "test_images": int(len(labels)),
+        "seeds": settings.seeds,
+        "experiments": rows,
+        "gan_quality": gan_quality,
+        "resolution": resolution,
+    }
+    if BASELINE in evaluations and CANDIDATE in evaluations:
+        comparison.update(synthetic_effect(evaluations[BASELINE], evaluations[CANDIDATE], settings))
+        logger.info(
+            "Did the synthetic images help? %s %s",
+            comparison["verdict"]["sentence"],
+            gan_quality["sentence"],
+        )
+    probe = next((row for row in rows if row["name"] == SHORTCUT_PROBE), None)
+    if probe is not None:
+        comparison["shortcut_probe"] = probe_section(probe, settings, len(labels))
+    comparison["sources_confounded"] = sources_confounded(rows[0].get("per_source"))
+    if comparison["sources_confounded"]:
+        logger.warning(SOURCE_CONFOUND)
+    for row in rows:
+        for key in ("source_matched", "external_source_matched"):
+            if row.get(key):
+                logger.info("%s (%s): %s", row["name"], key, row[key]["sentence"])
+    return comparison
+
+
+def probe_section(
+    probe: dict[str, Any], settings: ComparisonSettings, n_images: int
+) -> dict[str, Any]:
+    """The shortcut probe's AUC, its reading, and a warning when it scores too well."""
+    auc, bound = probe["metrics"]["roc_auc"], settings.probe_warning_lower_bound
+    warning = shortcut_warning(auc, bound)
+    if warning:
+        logger.warning(warning)
+    return {
+        "mask_fraction": settings.mask_fraction,
+        "roc_auc": auc,
+        "warning_lower_bound": bound,
+        "warning": warning,
+        "reading": probe_reading(auc, bound, n_images),
+    }
+
+
+def synthetic_effect(
+    baseline: dict[str, Any], candidate: dict[str, Any], settings: ComparisonSettings
+) -> dict[str, Any]:
+    """Paired comparisons of the seed-averaged predictions (and per seed) on each set, and the
+    verdict (synthetic_verdict): synthetic_effect[_per_seed] on the deciding set, the same
+    _by_set, and verdict."""
+
+    def paired(labels, key, images_name, base_probs=None, cand_probs=None, seed=None):
+        return compare_auc(
+            labels,
+            ensemble_probabilities(baseline, key) if base_probs is None else base_probs,
+            ensemble_probabilities(candidate, key) if cand_probs is None else cand_probs,
+            images_name=images_name,
+            n_bootstrap=settings.n_bootstrap,
+            seed=settings.seeds[0] if seed is None else seed,
+        )
+
+    def per_seed(labels, key, images_name):
+        return [
+            paired(labels, key, images_name, np.array(b[key]), np.array(c[key]), b["seed"])[
+                "difference"
+            ]
+            for b, c in zip(baseline["per_seed"], candidate["per_seed"], strict=True)
+        ]
+
+    labels = np.array(baseline["test_labels"])
+    internal = paired(labels, "probabilities", "internal test images")
+    effects = {"internal": internal}
+    seeds = {"internal": per_seed(labels, "probabilities", "internal test images")}
+    external_info = baseline.get("external")
+    has_external = bool(external_info) and all(
+        "external_probabilities" in run for e in (baseline, candidate) for run in e["per_seed"]
+    )
+    if has_external:
+        if candidate.get("external", {}).get("ids") != external_info["ids"]:
+            raise ValueError("real and real_plus_synthetic were scored on other external images")
+        ext_labels = np.array(external_info["labels"])
+        effects["external"] = paired(ext_labels, "external_probabilities", "external images")
+        seeds["external"] = per_seed(ext_labels, "external_probabilities", "external images")
+    deciding = "external" if has_external else "internal"
+    return {
+        "synthetic_effect": effects[deciding],
+        "synthetic_effect_per_seed": seeds[deciding],
+        "synthetic_effect_by_set": effects,
+        "synthetic_effect_per_seed_by_set": seeds,
+        "verdict": synthetic_verdict(
+            internal, effects.get("external"), external_info["root"] if has_external else None
+        ),
+    }
+
+
+def _effect_numbers(effect: dict[str, Any]) -> str:
+    low, high = effect["ci_low"], effect["ci_high"]
+    interval = (
+        "CI undefined"
+        if low is None
+        else f"{effect['confidence']:.0%} CI {low:+.3f} to {high:+.3f}"
+    )
+    return f"AUC difference {effect['difference']:+.3f} ({interval})"
+
+
+def synthetic_verdict(
+    internal: dict[str, Any], external: dict[str, Any] | None, external_root: str | None = None
+) -> dict[str, Any]:
+    """The answer to "did the synthetic images help?" and the set it rests on.
+
+    internal, external: compare_auc results on the internal test split and the external folder
+    (None when there is none). The external set decides when there is one (more images, other
+    patients, never used to choose anything); the sentence names the set, gives the paired
+    difference with its CI, and says plainly when the internal test set points the other way
+    (its point difference has the opposite sign, or its verdict is the opposite one).
+    Returns {"rests_on": "external" | "internal", "verdict", "internal_disagrees", "sentence"}.
+    """
+    if external is None:
+        return {
+            "rests_on": "internal",
+            "verdict": internal["verdict"],
+            "internal_disagrees": False,
+            "sentence": (
+                f"Answer, from the internal test set ({internal['n_images']} images; no "
+                f"external folder was given): {internal['verdict']}, "
+                f"{_effect_numbers(internal)}."
+            ),
+        }
+    opposite = {"helped": "hurt", "hurt": "helped"}.get(external["verdict"])
+    disagrees = internal["verdict"] == opposite or (
+        internal["difference"] * external["difference"] < 0
+    )
+    where = f", {external_root}" if external_root else ""
+    sentence = (
+        f"Answer, from the external set ({external['n_images']} images{where}), which decides: "
+        f"{external['verdict']}, {_effect_numbers(external)}."
+    )
+    if disagrees:
+        sentence += (
+            f" The internal test set ({internal['n_images']} images) points the other way: "
+            f"{internal['verdict']}, {_effect_numbers(internal)}."
+        )
+    elif internal["difference"] == 0 or external["difference"] == 0:
+        sentence += (
+            f" On the internal test set ({internal['n_images']} images): "
+            f"{internal['verdict']}, {_effect_numbers(internal)}."
+        )
+    else:
+        sentence += (
+            f" The internal test set ({internal['n_images']} images) agrees in direction: "
+            f"{_effect_numbers(internal)}."
+        )
+    return {
+        "rests_on": "external",
+        "verdict": external["verdict"],
+        "internal_disagrees": bool(disagrees),
+        "sentence": sentence,
+    }
+
+
+def external_scores(
+    evaluation: dict[str, Any], settings: ComparisonSettings
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """An experiment's models (every seed) on the external folder: metrics of the
+    seed-averaged predictions with 95% bootstrap intervals, the AUC per seed, per-source
+    metrics and the source-matched AUC when sources are known; and the per-image, per-seed
+    predictions as a table (PREDICTION_COLUMNS; empty without an external folder)."""
+    external = (evaluation or {}).get("external")
+    if not external:
+        return {"skipped": "no external validation folder"}, pd.DataFrame(
+            columns=PREDICTION_COLUMNS
+        )
+    labels = np.array(external["labels"], int)
+    per_seed = evaluation["per_seed"]
+    ensemble = ensemble_probabilities(evaluation, "external_probabilities")
+    metrics = classification_metrics(
+        labels, ensemble, n_bootstrap=settings.n_bootstrap, seed=settings.seeds[0]
+    )
+    sources = external.get("sources")
+    result: dict[str, Any] = {
+        "source": external["root"],
+        "images": len(labels),
+        "seeds": [run["seed"] for run in per_seed],
+        "metrics": metrics,
+        "roc_auc_per_seed": [
+            roc_curve_points(labels, np.array(run["external_probabilities"]))["roc_auc"]
+            for run in per_seed
+        ],
+        "per_source": None,
+        "source_matched": None,
+    }
+    if sources is not None:
+        result["per_source"], result["source_matched"] = _source_scores(
+            labels, ensemble, np.array(sources), metrics["roc_auc"]["value"], settings
+        )
+    rows = [
+        {
+            "experiment": evaluation["experiment"],
+            "seed": run["seed"],
+            "id": image_id,
+            "label": int(label),
+            "source": "" if sources is None else sources[index],
+            "probability": float(probability),
+        }
+        for run in per_seed
+        for index, (image_id, label, probability) in enumerate(
+            zip(external["ids"], labels, run["external_probabilities"], strict=True)
+        )
+    ]
+    return result, pd.DataFrame(rows, columns=PREDICTION_COLUMNS)

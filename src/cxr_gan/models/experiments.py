@@ -1,0 +1,160 @@
+"""One classification experiment: its classifier trained once per seed, each model scored on the
+test split and the external folder, and the evaluation record the pipeline saves.
+
+Plain module (no Kedro); TensorFlow is imported when training starts, not at import.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from cxr_gan.data.experiments import ExperimentImages, ImageSubset
+from cxr_gan.data.lazy_rows import LazyRows
+from cxr_gan.metrics.classification import (
+    classification_metrics,
+    roc_curve_points,
+    summarize_seeds,
+)
+from cxr_gan.models import KerasModel
+from cxr_gan.models.classifier_config import ClassifierConfig
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, eq=False)
+class ExperimentPlan:
+    """What one experiment trains and tests on, and with which classifier settings."""
+
+    images: ExperimentImages
+    config: ClassifierConfig  # the configured classifier, with the experiment's augmentation
+    view_fraction: float | None  # the hidden centre (shortcut probe), None: the full images
+
+    @property
+    def experiment(self) -> str:
+        return self.images.experiment
+
+    @property
+    def preset(self) -> str | None:
+        """The augmentation preset its augmented draws use (None: no augmentation)."""
+        config = self.config
+        return config.augmentation if config.augmentation_params is not None else None
+
+
+def _scored(
+    model: KerasModel, cached: dict[str, Any] | None, subset: ImageSubset | None, part: str
+) -> np.ndarray | None:
+    """p(covid) of a test part: from the cached features when there are, else from images."""
+    if subset is None or not len(subset):
+        return None
+    from cxr_gan.models.classifier import predict, predict_from_features  # TensorFlow
+
+    if cached is not None:
+        return predict_from_features(model, cached[part])
+    return predict(model, subset.images)
+
+
+def _rounded(probabilities: np.ndarray) -> list[float]:
+    return probabilities.astype(float).round(6).tolist()
+
+
+def train_over_seeds(
+    plan: ExperimentPlan,
+    train: ImageSubset,
+    seeds: list[int],
+    distribution: Any,
+    strategy: Any,
+    n_bootstrap: int,
+    cached: dict[str, Any] | None = None,
+) -> tuple[KerasModel, list[dict[str, Any]], list[dict[str, Any]]]:
+    """Train plan's classifier once per seed on `train` (validated on plan's validation images),
+    and score each model on the test split and, when there is one, the external folder.
+
+    A random backbone and the augmented copies follow the first seed. With `cached` features
+    (shared_features.features_for) the heads train on and predict from them. Returns the first
+    seed's model, the histories, and per seed its metrics (95% bootstrap intervals), ROC and
+    probabilities per image."""
+    from cxr_gan.models.classifier import train_classifier  # TensorFlow
+    from cxr_gan.models.device import training_precision
+
+    validation, test, external = plan.images.validation, plan.images.test, plan.images.external
+    images = LazyRows.concatenate(train.images, validation.images)  # read batch by batch
+    labels = np.concatenate([train.labels, validation.labels])
+    is_validation = np.r_[np.zeros(len(train), bool), np.ones(len(validation), bool)]
+    first_model, histories, per_seed = None, [], []
+    for seed in seeds:
+        with training_precision(distribution):
+            model, history = train_classifier(
+                images,
+                labels,
+                plan.config,
+                seed=seed,
+                is_validation=is_validation,
+                strategy=strategy,
+                backbone_seed=seeds[0],
+                augmentation_seed=seeds[0],
+                features=cached,
+            )
+        probabilities = _scored(model, cached, test, "test")
+        metrics = classification_metrics(
+            test.labels, probabilities, n_bootstrap=n_bootstrap, seed=seed
+        )
+        logger.info(
+            "Experiment %s, seed %d: test AUC %.3f [%.3f, %.3f], accuracy %.3f",
+            plan.experiment,
+            seed,
+            *(metrics["roc_auc"][k] or float("nan") for k in ("value", "ci_low", "ci_high")),
+            metrics["accuracy"]["value"],
+        )
+        histories.append({"seed": seed, "history": history})
+        run = {
+            "seed": seed,
+            "metrics": metrics,
+            "roc": roc_curve_points(test.labels, probabilities),
+            "probabilities": _rounded(probabilities),
+        }
+        external_probabilities = _scored(model, cached, external, "external")
+        if external_probabilities is not None:
+            run["external_probabilities"] = _rounded(external_probabilities)
+        per_seed.append(run)
+        if first_model is None:
+            first_model = model
+    return first_model, histories, per_seed
+
+
+def experiment_evaluation(
+    plan: ExperimentPlan,
+    train: ImageSubset,
+    per_seed: list[dict[str, Any]],
+    settings: dict[str, Any],
+    features: str,
+    external_data: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The experiment's evaluation record: its training set, test images, settings, every
+    seed's run, the metrics' mean and std across seeds, and which external images were scored."""
+    validation, test, external = plan.images.validation, plan.images.test, plan.images.external
+    return {
+        "experiment": plan.experiment,
+        "training_set": train.counts(),
+        "validation_images": len(validation),
+        "test_images": len(test),
+        "test_ids": test.ids.tolist(),
+        "test_labels": test.labels.tolist(),
+        "settings": settings,
+        "features": features,
+        "per_seed": per_seed,
+        "across_seeds": summarize_seeds([run["metrics"] for run in per_seed]),
+        "external": None
+        if external is None
+        else {
+            "root": external_data["root"],
+            "ids": external.ids.tolist(),
+            "labels": external.labels.astype(int).tolist(),
+            "sources": None
+            if external_data.get("sources") is None
+            else [str(s) for s in external_data["sources"]],
+        },
+    }

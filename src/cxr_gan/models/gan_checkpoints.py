@@ -1,0 +1,79 @@
+"""A GAN run's state on disk: one atomic .npz checkpoint of every variable and the history, and
+the sample grids beside it, so a killed run resumes from its last complete checkpoint
+(cxr_gan.models.gan_trainer decides where and when)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from cxr_gan.io_utils import atomic_path
+from cxr_gan.models.gan import ConditionalGAN
+
+logger = logging.getLogger(__name__)
+STATE_FILE = "state.npz"
+SAMPLES_FOLDER = "samples"
+
+
+@dataclass
+class GanRun:
+    gan: ConditionalGAN
+    history: list[dict] = field(default_factory=list)  # one dict per epoch
+    grids: dict[int, np.ndarray] = field(default_factory=dict)  # epoch -> uint8 sample grid
+    resumed_from_epoch: int = 0  # 0: started from scratch
+    real_diversity: dict[int, float] = field(default_factory=dict)  # label -> MS-SSIM of real
+    checkpoint_dir: Path | None = None
+
+
+def write_png(path: Path, image: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as temp:
+        ok, encoded = cv2.imencode(".png", image)
+        if not ok:
+            raise OSError(f"could not encode {path} as PNG")
+        temp.write_bytes(encoded.tobytes())
+
+
+def save_checkpoint(run: GanRun, checkpoint_dir: Path, epoch: int) -> None:
+    arrays = {f"v{i}": np.asarray(v) for i, v in enumerate(run.gan.state_variables())}
+    arrays["progress"] = np.array(json.dumps({"epoch": epoch, "history": run.history}))
+    with atomic_path(checkpoint_dir / STATE_FILE) as temp, open(temp, "wb") as handle:
+        np.savez(handle, **arrays)
+    logger.info("Checkpoint after epoch %d written to %s", epoch, checkpoint_dir / STATE_FILE)
+
+
+def restore_or_start(run: GanRun, checkpoint_dir: Path, clean: bool = True) -> None:
+    """Restore the last checkpoint, if any; `clean` (the chief) removes a finished run's grids."""
+    state_path = checkpoint_dir / STATE_FILE
+    if not state_path.exists():
+        if clean and checkpoint_dir.exists():  # leftovers of a finished run with the same settings
+            shutil.rmtree(checkpoint_dir / SAMPLES_FOLDER, ignore_errors=True)
+        return
+    variables = run.gan.state_variables()
+    with np.load(state_path, allow_pickle=False) as state:
+        if len(state.files) != len(variables) + 1:
+            raise RuntimeError(
+                f"checkpoint {state_path} does not match this model ({len(state.files) - 1} "
+                f"variables, expected {len(variables)}); delete it to start afresh"
+            )
+        for index, variable in enumerate(variables):
+            variable.assign(state[f"v{index}"])
+        progress = json.loads(str(state["progress"]))
+    run.resumed_from_epoch = progress["epoch"]
+    run.history = progress["history"]
+    for path in sorted((checkpoint_dir / SAMPLES_FOLDER).glob("epoch_*.png")):
+        epoch = int(path.stem.split("_")[1])
+        if epoch <= run.resumed_from_epoch:
+            run.grids[epoch] = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    logger.info(
+        "Resuming GAN training from the checkpoint after epoch %d in %s (same parameters and "
+        "data as the interrupted run)",
+        run.resumed_from_epoch,
+        checkpoint_dir,
+    )

@@ -1,0 +1,179 @@
+"""What a person watching a GAN train sees: progress lines with an ETA, fixed-latent sample grids,
+each class's diversity beside the real images', and checkpoints, from one Keras callback."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from cxr_gan.metrics.gan_quality import class_diversity
+from cxr_gan.metrics.ssim import COMPARISON_SIZE
+from cxr_gan.models import gan_checkpoints
+from cxr_gan.models.gan_checkpoints import SAMPLES_FOLDER, GanRun
+from cxr_gan.models.gan_config import GanConfig
+from cxr_gan.progress import format_seconds
+
+logger = logging.getLogger(__name__)
+EPOCH_LOG_SECONDS = 10.0  # at most one GAN epoch line this often (first and last always)
+DIVERSITY_SAMPLES = 16  # samples per class for the diversity line every sample_every epochs
+COLLAPSE_MARGIN = 0.05  # as synthesis' collapse_margin: above real + this reads "collapsing"
+
+
+def to_uint8(images) -> np.ndarray:
+    """Generator output in [-1, 1], shape (n, s, s, 1) -> uint8 (n, s, s)."""
+    values = np.asarray(images)[..., 0]
+    return np.clip(np.round((values + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def fixed_sample_inputs(
+    config: GanConfig, per_class: int, salt: int = 2024
+) -> tuple[np.ndarray, np.ndarray]:
+    """The same latents and labels every epoch, so grids are comparable across epochs."""
+    rng = np.random.default_rng([config.seed, salt])
+    labels = np.repeat(np.arange(config.n_classes), per_class).astype(np.int32)
+    latent = rng.standard_normal((len(labels), config.latent_dim)).astype(np.float32)
+    return latent, labels
+
+
+def tile_grid(images: np.ndarray, rows: int, gap: int = 2) -> np.ndarray:
+    """uint8 (n, s, s) -> one uint8 image with `rows` rows, separated by white lines."""
+    count, size = images.shape[0], images.shape[1]
+    columns = int(np.ceil(count / rows))
+    grid = np.full((rows * (size + gap) - gap, columns * (size + gap) - gap), 255, np.uint8)
+    for index, image in enumerate(images):
+        row, column = divmod(index, columns)
+        grid[
+            row * (size + gap) : row * (size + gap) + size,
+            column * (size + gap) : column * (size + gap) + size,
+        ] = image
+    return grid
+
+
+class GanMonitor(keras.callbacks.Callback):
+    """What a person watching a GAN train needs, once per epoch: a progress line (first, last,
+    then at most one every EPOCH_LOG_SECONDS, with an ETA), fixed-latent sample grids and each
+    class's diversity every `sample_every` epochs, and checkpoints. Diversity is the synthesis
+    report's measure (class_diversity: mean pairwise MS-SSIM at COMPARISON_SIZE px) of
+    `DIVERSITY_SAMPLES` samples per class, logged beside the same measure on real training
+    images at the GAN's size (`real_diversity`): a value rising above the real one means the
+    generator is collapsing, and the line says so while there is still time to stop."""
+
+    def __init__(
+        self,
+        run: GanRun,
+        checkpoint_dir: Path | None,
+        sample_every: int,
+        checkpoint_every: int,
+        samples_per_class: int,
+        real_diversity: dict[int, float] | None = None,
+        steps_per_epoch: int = 1,
+    ) -> None:
+        super().__init__()
+        self.steps_per_epoch = steps_per_epoch
+        self.run, self.checkpoint_dir = run, checkpoint_dir
+        self.real_diversity = real_diversity or {}
+        self.sample_every, self.checkpoint_every = sample_every, checkpoint_every
+        config = run.gan.config
+        self.latent, self.sample_labels = fixed_sample_inputs(config, samples_per_class)
+        self.diversity_latent, self.diversity_labels = fixed_sample_inputs(
+            config, DIVERSITY_SAMPLES, salt=7
+        )
+        self.started = self.last_logged = self.epoch_started = 0.0
+        self.epochs_done = 0
+
+    def on_train_begin(self, logs=None) -> None:
+        self.started = self.last_logged = time.perf_counter()
+
+    def on_epoch_begin(self, epoch: int, logs=None) -> None:
+        self.epoch_started = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        config = self.run.gan.config
+        epoch += 1  # Keras counts from 0, the history and file names from 1
+        now = time.perf_counter()
+        record = {
+            "epoch": epoch,
+            **{k: float(v) for k, v in (logs or {}).items()},
+            "seconds": now - self.epoch_started,
+        }
+        self.epochs_done += 1
+        if epoch % self.sample_every == 0 or epoch in {1, config.epochs}:
+            record.update(self._sample(epoch))
+        self.run.history.append(record)
+        self._log(record, now)
+        if self.checkpoint_dir is not None and (
+            epoch % self.checkpoint_every == 0 or epoch == config.epochs
+        ):
+            gan_checkpoints.save_checkpoint(self.run, self.checkpoint_dir, epoch)
+
+    def _sample(self, epoch: int) -> dict[str, float]:
+        """The fixed-latent grid and each class's diversity, as history fields."""
+        gan = self.run.gan
+        grid = tile_grid(
+            to_uint8(gan.sample(self.latent, self.sample_labels)), gan.config.n_classes
+        )
+        self.run.grids[epoch] = grid
+        if self.checkpoint_dir is not None:
+            gan_checkpoints.write_png(
+                self.checkpoint_dir / SAMPLES_FOLDER / f"epoch_{epoch:05d}.png", grid
+            )
+        samples = to_uint8(gan.sample(self.diversity_latent, self.diversity_labels))
+        values = {
+            label: class_diversity(samples[self.diversity_labels == label])
+            for label in range(gan.config.n_classes)
+        }
+        logger.info(
+            "GAN diversity at epoch %d (mean pairwise MS-SSIM of %d samples per class at %d px; "
+            "lower = more varied): %s",
+            epoch,
+            DIVERSITY_SAMPLES,
+            COMPARISON_SIZE,
+            ", ".join(self._diversity_text(label, value) for label, value in values.items()),
+        )
+        return {f"ms_ssim_class_{label}": value for label, value in values.items()}
+
+    def _diversity_text(self, label: int, value: float) -> str:
+        real = self.real_diversity.get(label)
+        if real is None:
+            return f"label {label} {value:.2f}"
+        state = " COLLAPSING" if value > real + COLLAPSE_MARGIN else ""
+        return f"label {label} {value:.2f} (real {real:.2f}){state}"
+
+    def _log(self, record: dict[str, float], now: float) -> None:
+        config = self.run.gan.config
+        epoch = record["epoch"]
+        if self.epochs_done == 2:  # the first epoch includes tracing: expect from the second
+            logger.info(
+                "GAN training: about %s for the %d epochs left (%.2f s/step)",
+                format_seconds(record["seconds"] * (config.epochs - epoch)),
+                config.epochs - epoch,
+                record["seconds"] / self.steps_per_epoch,
+            )
+        # short epochs would give hundreds of lines: log this process's first and the last
+        # epoch, and otherwise at most one line every EPOCH_LOG_SECONDS
+        if not (
+            self.epochs_done == 1
+            or epoch == config.epochs
+            or now - self.last_logged >= EPOCH_LOG_SECONDS
+        ):
+            return
+        self.last_logged = now
+        logger.info(
+            "GAN epoch %d/%d: d_loss %.3f g_loss %.3f | D accuracy real %.2f fake %.2f | "
+            "%.1f s/epoch, ETA %s",
+            epoch,
+            config.epochs,
+            record["d_loss"],
+            record["g_loss"],
+            record["d_acc_real"],
+            record["d_acc_fake"],
+            record["seconds"],
+            # the first epoch includes tracing: its pace would overstate the time left
+            "after the next epoch"
+            if self.epochs_done == 1 and epoch < config.epochs
+            else format_seconds((now - self.started) / self.epochs_done * (config.epochs - epoch)),
+        )
