@@ -51,6 +51,14 @@ def test_html_report_previews_its_summary_only(tmp_path: Path):
     assert latest.preview() == "<p>verdict</p>"
 
 
+def test_the_preview_bounds_are_the_study_reports():
+    from cxr_gan.datasets import report_datasets
+    from cxr_gan.reporting import study_report
+
+    assert report_datasets.PREVIEW_START == study_report.PREVIEW_START
+    assert report_datasets.PREVIEW_END == study_report.PREVIEW_END
+
+
 def test_a_saved_figure_loads_as_its_png_bytes(tmp_path: Path):
     figure = Figure()
     figure.add_subplot().plot([0, 1])

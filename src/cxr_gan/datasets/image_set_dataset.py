@@ -18,9 +18,9 @@ import pandas as pd
 from kedro.io.core import DatasetError
 from kedro_datasets._typing import ImagePreview
 
+from cxr_gan.data.thumbnails import thumbnail_sheet
 from cxr_gan.datasets._local import LocalVersionedDataset
 from cxr_gan.io_utils import atomic_directory
-from cxr_gan.reporting.thumbnails import thumbnail_sheet
 
 MANIFEST = "manifest.csv"
 
@@ -81,7 +81,7 @@ class ImageSetDataset(LocalVersionedDataset):
 
     def preview(self) -> ImagePreview:
         """kedro-viz's preview: a thumbnail sheet of the latest (or loaded) version's first
-        images (cxr_gan.reporting.thumbnails), as a base64 PNG string."""
+        images (cxr_gan.data.thumbnails), as a base64 PNG string."""
         images = self.load()["images"]
         return ImagePreview(base64.b64encode(thumbnail_sheet(images)).decode("ascii"))
 

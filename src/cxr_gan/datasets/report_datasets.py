@@ -21,7 +21,11 @@ from kedro_datasets._typing import HTMLPreview
 from cxr_gan.datasets._local import LocalVersionedDataset
 from cxr_gan.datasets.atomic import TextDataset
 from cxr_gan.io_utils import atomic_directory
-from cxr_gan.reporting.study_report import PREVIEW_END, PREVIEW_START
+
+# the summary's bounds in a report (the same strings as cxr_gan.reporting.study_report's; a
+# dataset does not import the reporting layer, docs/code-map.md)
+PREVIEW_START = "<!-- preview:start -->"
+PREVIEW_END = "<!-- preview:end -->"
 
 PREVIEW_MAX_CHARS = 200_000  # kedro-viz's API payload for one node stays small
 

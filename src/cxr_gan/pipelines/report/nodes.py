@@ -67,7 +67,7 @@ def _final_grid(sample_grids: Mapping[str, Any] | None) -> bytes | None:
 
 
 def _sheet(image_set: Mapping[str, Any] | None) -> bytes | None:
-    from cxr_gan.reporting.thumbnails import thumbnail_sheet
+    from cxr_gan.data.thumbnails import thumbnail_sheet
 
     if not image_set or not len(image_set["images"]):
         return None
