@@ -7,6 +7,7 @@ import functools
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -89,3 +90,25 @@ def empty_mlflow_store() -> Path | None:
 def project_copy(tmp_path: Path) -> Path:
     """A throwaway copy of the project (copy_project) in this test's tmp folder."""
     return copy_project(tmp_path / "project")
+
+
+@dataclass(frozen=True)
+class DemoStudy:
+    """A finished tiny demo study: its project folder and what its run logged at the end."""
+
+    project: Path
+    run_log: list[str]
+
+
+@pytest.fixture(scope="session")
+def demo_study(tmp_path_factory: pytest.TempPathFactory) -> DemoStudy:
+    """One tiny run of all pipelines (`kedro run --env demo`, kedro_helpers.DEMO_STUDY) in a
+    throwaway project copy, shared by every test that reads a whole study's outputs (the
+    notebook, the study report, kedro-viz's previews). Tests copy it before writing into it."""
+    from tests.kedro_helpers import DEMO_STUDY, captured_log, run_kedro, use_tiny_phantoms
+
+    project = copy_project(tmp_path_factory.mktemp("demo-study") / "project")
+    use_tiny_phantoms(project, count_per_class=15, env="demo")
+    with captured_log() as lines:
+        run_kedro(project, env="demo", params=DEMO_STUDY)
+    return DemoStudy(project, lines)

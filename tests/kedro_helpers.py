@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
@@ -30,6 +32,35 @@ TINY_STUDY = {
     "classification.n_bootstrap": 100,
     "classification.gradcam_images": 1,
 }
+
+
+# The demo study the session-wide `demo_study` fixture runs once (tests/conftest.py): every
+# pipeline in seconds, with a sample grid every epoch for the grids-over-epochs figure
+DEMO_STUDY = {
+    **TINY_STUDY,
+    "gan_training.sample_every": 1,
+    "synthesis.n_images": 6,
+    "synthesis.per_class_images": 6,
+    "classification.epochs": 2,
+}
+
+
+@contextlib.contextmanager
+def captured_log(name: str = "cxr_gan.run_record") -> Iterator[list[str]]:
+    """The messages logged (INFO and up) on one logger while the block runs, as a list that
+    fills in. A child logger of cxr_gan: Kedro's logging set-up never removes its handler."""
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+
+    logger, handler = logging.getLogger(name), Collect(logging.INFO)
+    logger.addHandler(handler)
+    try:
+        yield lines
+    finally:
+        logger.removeHandler(handler)
 
 
 def nested(dotted: dict | None) -> dict:

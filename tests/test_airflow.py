@@ -18,7 +18,7 @@ from kedro.io import MemoryDataset
 
 from tests.conftest import PROJECT_ROOT, copy_project
 
-PIPELINES = ("data_processing", "gan_training", "synthesis", "classification")
+PIPELINES = ("data_processing", "gan_training", "synthesis", "classification", "report")
 TEMPLATE = PROJECT_ROOT / "deploy" / "airflow_dag.j2"
 
 pytestmark = pytest.mark.timeout(300)  # two CLI runs that import TensorFlow; slow on a busy machine
@@ -92,7 +92,7 @@ def _memory_inputs(pipeline, catalog) -> set[str]:
     }
 
 
-def test_default_dag_names_a_task_for_every_node_of_the_four_pipelines(project, registered):
+def test_default_dag_names_a_task_for_every_node_of_every_pipeline(project, registered):
     source = _airflow_create(project, "dags_default")
     task_ids = set(_task_ids(source))
     for name, pipeline in registered[0].items():
@@ -112,6 +112,7 @@ def test_template_gives_one_task_per_pipeline_wired_by_data_flow(project, regist
         ("gan_training", "synthesis"),
         ("data_processing", "classification"),
         ("synthesis", "classification"),
+        *((pipeline, "report") for pipeline in PIPELINES[:-1]),  # the report reads them all
     }
     assert 'env = "demo"' in source and "session.run(pipeline_names=[pipeline_name])" in source
 

@@ -13,31 +13,17 @@ import pytest
 from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 
-from tests.conftest import PROJECT_ROOT, copy_project
-from tests.kedro_helpers import TINY_STUDY, run_kedro, use_tiny_phantoms
+from tests.conftest import PROJECT_ROOT, DemoStudy
 
 NOTEBOOK = PROJECT_ROOT / "notebooks" / "explore_results.ipynb"
-
-# every pipeline in seconds, with a sample grid every epoch for the grids-over-epochs figure
-TINY = {
-    **TINY_STUDY,
-    "gan_training.sample_every": 1,
-    "synthesis.n_images": 6,
-    "synthesis.per_class_images": 6,
-    "classification.epochs": 2,
-}
 
 pytestmark = pytest.mark.timeout(400)
 
 
 @pytest.fixture(scope="module")
-def demo_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A throwaway project copy (as conftest's project_copy, but once per module) after a tiny
-    run of all four pipelines in the demo environment."""
-    project = copy_project(tmp_path_factory.mktemp("notebook") / "project")
-    use_tiny_phantoms(project, count_per_class=15, env="demo")
-    run_kedro(project, env="demo", params=TINY)
-    return project
+def demo_project(demo_study: DemoStudy) -> Path:
+    """The session's tiny demo study (conftest.demo_study): all four pipelines, demo env."""
+    return demo_study.project
 
 
 def _outputs(notebook: nbformat.NotebookNode) -> list[dict[str, Any]]:

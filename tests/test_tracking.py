@@ -93,6 +93,8 @@ def test_a_run_logs_params_metrics_plots_and_models(project_copy, tmp_path):
     } <= files, sorted(files)
     local = Path(client.download_artifacts(run.info.run_id, "plots/real/roc_curve.png"))
     assert local.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    page = Path(client.download_artifacts(run.info.run_id, "study_report.html")).read_text()
+    assert "<td>external folder</td>" in page  # the report, with the external set's metrics
 
     import keras
 

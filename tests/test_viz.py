@@ -1,9 +1,9 @@
 """kedro-viz: the static export builds offline, carries layers, namespaces and previews, and
-really renders all four pipelines in a headless browser.
+really renders every pipeline in a headless browser.
 
-`kedro viz build` runs once per module in a tmp copy of the project (after a tiny
-data_processing run, so previews have files to show); the browser test serves that build on
-127.0.0.1 and reads the DOM that chromium rendered.
+`kedro viz build` runs once per module in a tmp copy of the session's tiny demo study
+(conftest.demo_study, so previews have files to show: the study report, the synthetic sets); the
+browser test serves that build on 127.0.0.1 and reads the DOM that chromium rendered.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import PROJECT_ROOT, copy_project
-from tests.kedro_helpers import run_kedro, stop_process_group, write_conf
+from tests.conftest import PROJECT_ROOT, DemoStudy
+from tests.kedro_helpers import stop_process_group, write_conf
 
 LAYERS = ["raw", "intermediate", "model_input", "models", "model_output", "reporting"]
 EXPERIMENTS = {"real", "real_plus_synthetic", "classical_augmentation", "synthetic_only"}
@@ -37,6 +37,7 @@ PIPELINE_NODES = {
     "gan_training": "train_conditional_gan",
     "synthesis": "synthesize_xrays",
     "classification": "compare_experiments",
+    "report": "build_study_report",
 }
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_FLAGS = [
@@ -77,9 +78,11 @@ def _run_in_own_group(command: list[str], cwd: Path, timeout: float) -> str:
 
 
 @pytest.fixture(scope="module")
-def viz_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The build/ folder of `kedro viz build --include-previews` with one GAN variant."""
-    project = copy_project(tmp_path_factory.mktemp("viz") / "project")
+def viz_build(tmp_path_factory: pytest.TempPathFactory, demo_study: DemoStudy) -> Path:
+    """The build/ folder of `kedro viz build --include-previews` with one GAN variant, over a
+    copy of the session's demo study (its outputs give the previews)."""
+    project = tmp_path_factory.mktemp("viz") / "project"
+    shutil.copytree(demo_study.project, project)
     write_conf(
         project,
         "local/catalog.yml",
@@ -93,8 +96,6 @@ def viz_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
         },
     )
     write_conf(project, "local/parameters.yml", {"gan_training": {"variants": {VARIANT: {}}}})
-    params = {"data_processing.image_size": 32, "data_processing.min_images_per_class": 4}
-    run_kedro(project, params=params, pipeline_names=["data_processing"])
     output = _run_in_own_group(
         [sys.executable, "-m", "kedro", "viz", "build", "--include-previews"], project, 300
     )
@@ -142,8 +143,18 @@ def test_viz_build_has_ordered_layers_namespaces_and_previews(viz_build: Path) -
     manifest = _data_node(viz_build, "raw_manifest")
     assert manifest["preview_type"] == "TablePreview"
     assert "relative_path" in manifest["preview"]["columns"]
-    assert len(manifest["preview"]["data"]) == 8  # 4 phantoms a class, under nrows: 10
+    assert len(manifest["preview"]["data"]) == 10  # 30 phantoms, cut at the catalog's nrows: 10
     assert _data_node(viz_build, "data_quality_report")["preview_type"] == "JSONPreview"
+
+    synthetic = _data_node(viz_build, "synthetic_xrays")  # a thumbnail sheet of the set
+    assert synthetic["preview_type"] == "ImagePreview"
+    assert base64.b64decode(synthetic["preview"]).startswith(b"\x89PNG")
+    report = _data_node(viz_build, "study_report")  # its summary, verdicts first
+    assert report["preview_type"] == "HTMLPreview"
+    assert "<h2>Summary</h2>" in report["preview"] and "The GAN has " in report["preview"]
+    assert "data:image" not in report["preview"]  # not the whole page with its figures
+    twin = _data_node(viz_build, "study_report_markdown")
+    assert twin["preview_type"] == "HTMLPreview" and "## Summary" in twin["preview"]
 
 
 @pytest.fixture
@@ -189,7 +200,7 @@ class _GraphNodes(HTMLParser):
     CHROMIUM is None,
     reason="no chromium on PATH: the render test needs a real browser (apt-get install chromium)",
 )
-def test_built_viz_renders_all_four_pipelines_in_chromium(served: str) -> None:
+def test_built_viz_renders_every_pipeline_in_chromium(served: str) -> None:
     for budget_ms in (15000, 45000):  # a second, longer look when a busy machine lays out slowly
         with tempfile.TemporaryDirectory() as profile:
             dom = _run_in_own_group(

@@ -110,7 +110,8 @@ def _mixed_precision_problems(section: str, settings: Mapping[str, Any]) -> list
 def _saved_input_problems(pipeline: Pipeline, catalog: Any) -> list[str]:
     """Saved (versioned) inputs of this run that none of its nodes makes and that have no saved
     version yet: `--namespaces real` or `--pipelines classification` on a fresh project."""
-    problems = []
+    problems: list[str] = []
+    outputs: dict[str, set[str]] = {}  # each project pipeline's outputs, built when needed
     for name in sorted(pipeline.inputs()):
         if name.startswith("params:") or name == "parameters":
             continue
@@ -122,12 +123,40 @@ def _saved_input_problems(pipeline: Pipeline, catalog: Any) -> list[str]:
                 continue
         except Exception:  # noqa: BLE001 - an unreadable dataset fails the run itself
             continue
+        outputs = outputs or _pipeline_outputs()
+        maker = next((p for p, made in outputs.items() if name in made), None)
+        first = (
+            f"`kedro run --pipeline {maker}`, which makes it,"
+            if maker
+            else "the pipeline that makes it (`kedro registry describe <name>`)"
+        )
         problems.append(
-            f"{name}: no saved version yet, and no node of this run makes it; run the "
-            "pipelines before this one first (the whole study: `kedro run`; or `kedro run "
-            "--pipelines <name>` for the one that makes it: `kedro registry describe <name>`)"
+            f"{name}: no saved version yet, and no node of this run makes it; run {first} "
+            "first (or the whole study: `kedro run`)"
         )
     return problems
+
+
+def _pipeline_outputs() -> dict[str, set[str]]:
+    """{pipeline name: every dataset its nodes output} for the project's pipelines (the
+    packages under <package>/pipelines with a create_pipeline). Built here from each package,
+    because Kedro (>= 1.5) builds only the pipelines a run asks for."""
+    import importlib
+    import pkgutil
+
+    from kedro.framework.project import PACKAGE_NAME
+
+    if not PACKAGE_NAME:
+        return {}
+    package = importlib.import_module(f"{PACKAGE_NAME}.pipelines")
+    outputs = {}
+    for info in pkgutil.iter_modules(package.__path__):
+        if not info.ispkg:
+            continue
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        if hasattr(module, "create_pipeline"):
+            outputs[info.name] = set(module.create_pipeline().all_outputs())
+    return outputs
 
 
 # ------------------------------------------------------------------------------ weights

@@ -32,9 +32,18 @@ warnings.filterwarnings("ignore", message="Accessing the 'model_fields' attribut
 # active run.
 from cxr_gan.hooks import ParameterCheckHooks, PreflightHooks  # noqa: E402
 from cxr_gan.node_timing import NodeTimingHooks  # noqa: E402
+from cxr_gan.run_record import RunRecordHooks  # noqa: E402
 from cxr_gan.session import NamespaceSession  # noqa: E402
 from cxr_gan.tracking import MlflowTracking  # noqa: E402
 
-HOOKS = (MlflowTracking(), ParameterCheckHooks(), PreflightHooks(), NodeTimingHooks())
+# RunRecordHooks: the study report's input versions, and the paths of what a run wrote, printed
+# as its last lines
+HOOKS = (
+    MlflowTracking(),
+    ParameterCheckHooks(),
+    PreflightHooks(),
+    NodeTimingHooks(),
+    RunRecordHooks(),
+)
 # `kedro run --namespaces real` also runs the shared nodes that slice reads from memory
 SESSION_CLASS = NamespaceSession

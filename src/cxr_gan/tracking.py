@@ -142,6 +142,8 @@ class MlflowTracking:
                 _log_metrics(mlflow, _numeric_leaves(data, "data_quality"))
             elif base == "gan_sample_grids" and isinstance(data, dict):
                 _log_images(mlflow, data, dataset_name.replace(".", "/"))
+            elif base == "study_report" and isinstance(data, str):  # the self-contained page
+                mlflow.log_text(data, "study_report.html")
             elif base in ("generator", "classifier") and hasattr(data, "save"):
                 _log_keras_model(mlflow, data, "models/" + dataset_name.replace(".", "/"))
         except Exception as error:  # noqa: BLE001 - tracking must never lose a finished result

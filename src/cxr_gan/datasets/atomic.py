@@ -18,7 +18,7 @@ from functools import wraps
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from kedro.io.core import DatasetError
+from kedro.io.core import DatasetError, get_filepath_str
 from kedro_datasets.json import JSONDataset as _JSONDataset
 from kedro_datasets.matplotlib import MatplotlibDataset as _MatplotlibDataset
 from kedro_datasets.pandas import CSVDataset as _CSVDataset
@@ -124,6 +124,21 @@ class TextDataset(AtomicSaveMixin, _TextDataset):
 
 
 class MatplotlibDataset(AtomicSaveMixin, _MatplotlibDataset):
-    """matplotlib.MatplotlibDataset whose save never leaves a truncated PNG under the final name."""
+    """matplotlib.MatplotlibDataset whose save never leaves a truncated PNG under the final name,
+    and whose load gives the saved image back (the parent cannot load at all).
+
+    load() returns the PNG file's bytes (a figure cannot be rebuilt from its image), or, for a
+    folder of figures (a list or dict was saved), {file name: PNG bytes} in name order; the
+    study report embeds them. A missing version raises Kedro's DatasetError."""
 
     _folder_types = (list, dict)
+
+    def load(self) -> bytes | dict[str, bytes]:  # type: ignore[override]
+        path = get_filepath_str(self._get_load_path(), self._protocol)
+        if self._fs.isdir(path):
+            return {
+                PurePosixPath(name).name: self._fs.cat_file(name)
+                for name in sorted(self._fs.ls(path, detail=False))
+                if not PurePosixPath(name).name.startswith(".")
+            }
+        return self._fs.cat_file(path)

@@ -8,6 +8,7 @@ is not what a "set of 50 synthetic X-rays" means.)
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -15,7 +16,9 @@ import cv2
 import numpy as np
 import pandas as pd
 from kedro.io.core import DatasetError
+from kedro_datasets._typing import ImagePreview
 
+from cxr_gan.data.thumbnails import thumbnail_sheet
 from cxr_gan.datasets._local import LocalVersionedDataset
 from cxr_gan.io_utils import atomic_directory
 
@@ -75,6 +78,12 @@ class ImageSetDataset(LocalVersionedDataset):
                     raise DatasetError(f"could not encode {name} as PNG")
                 (temp_dir / name).write_bytes(encoded.tobytes())
             manifest.to_csv(temp_dir / MANIFEST, index=False)
+
+    def preview(self) -> ImagePreview:
+        """kedro-viz's preview: a thumbnail sheet of the latest (or loaded) version's first
+        images (cxr_gan.data.thumbnails), as a base64 PNG string."""
+        images = self.load()["images"]
+        return ImagePreview(base64.b64encode(thumbnail_sheet(images)).decode("ascii"))
 
     def _exists(self) -> bool:
         try:

@@ -1,0 +1,158 @@
+"""The study report module on small synthetic inputs: content, self-containment, the twin."""
+
+from __future__ import annotations
+
+import base64
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cxr_gan.reporting.study_report import (
+    PNG_SIGNATURE,
+    ExperimentFigures,
+    GanResults,
+    StudyResults,
+    build_study_report,
+    gan_verdict_line,
+    interval,
+)
+
+VERDICT = "Answer, from the external set: helped, AUC difference +0.120 (95% CI +0.010 to +0.230)."
+GAN_VERDICT = "diverse: synthetic MS-SSIM 0.41 vs real 0.46 at 64 px"
+SHORTCUT = "WARNING: the shortcut probe scores AUC 0.90 with the lungs hidden."
+DATA_URI = re.compile(r'<img[^>]*src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
+
+
+def _png(value: int, size: int = 8) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((size, size), value, np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _metric(value: float) -> dict:
+    return {"value": value, "ci_low": value - 0.1, "ci_high": value + 0.05}
+
+
+def _row(name: str, auc: float) -> dict:
+    metrics = {m: _metric(0.7) for m in ("accuracy", "sensitivity", "specificity")}
+    metrics |= {"precision": _metric(0.6), "f1": _metric(0.65), "roc_auc": _metric(auc)}
+    return {
+        "name": name,
+        "training_set": {"real": 20, "synthetic": 6 if "synthetic" in name else 0},
+        "metrics": metrics,
+        "across_seeds": {"roc_auc": {"mean": auc, "std": 0.01, "values": [auc, auc]}},
+        "external": None,
+        "source_matched": {"sentence": f"{name}: within sources the AUC is 0.50."},
+    }
+
+
+def _results() -> StudyResults:
+    gan = GanResults(
+        history={"settings": {"architecture": "dcgan", "gan_image_size": 16}, "epochs": [{}]},
+        loss_curves=_png(1),
+        grids_over_epochs=_png(2),
+        final_grid=_png(3),
+        quality={
+            "verdict": GAN_VERDICT,
+            "collapsed": False,
+            "memorization": {"count_above": 2, "threshold": 0.9, "max_ssim": 0.93},
+            "n_synthetic": 50,
+        },
+        quality_figure=_png(4),
+        synthetic_sheet=_png(5),
+    )
+    return StudyResults(
+        data_quality={
+            "totals": {"files_seen": 30, "usable": 28, "left_out": 2, "train": 22, "test": 6},
+            "classes": {"normal": {"label": 0, "files_seen": 15, "usable": 14}},
+            "problems": [{"relative_path": "covid/a<b>.png", "status": "bad", "reason": "x"}],
+        },
+        contact_sheet=_png(6),
+        gan=gan,
+        variants={"lr_small": GanResults(quality={"verdict": "collapsed: 0.9", "collapsed": True})},
+        variant_comparison=_png(7),
+        comparison={
+            "verdict": {"sentence": VERDICT},
+            "shortcut_probe": {"warning": SHORTCUT},
+            "sources_confounded": True,
+            "experiments": [_row("real", 0.8), _row("real_plus_synthetic", 0.9)],
+        },
+        comparison_markdown="# Did the synthetic X-rays help?\n\n| a | b |\n| --- | --- |\n"
+        "| 1 | 2 |\n",
+        comparison_plot=_png(8),
+        experiments={
+            "real": ExperimentFigures(_png(9), _png(10), _png(11)),
+            "real_plus_synthetic": ExperimentFigures(_png(12), _png(13), _png(14)),
+        },
+        parameters={"gan_training": {"epochs": 2}, "classification": {"seeds": [1, 2]}},
+        run_record={
+            "run": {"run_id": "r1", "save_version": "2026-01-01T00.00.00.000Z", "env": "demo"},
+            "inputs": {"contact_sheet": {"version": "2025-12-31T00.00.00.000Z", "path": "/x"}},
+        },
+    )
+
+
+def test_the_page_holds_every_figure_embedded_and_every_verdict():
+    report = build_study_report(_results())
+    expected = 14  # every figure given (the variant has none: its parts say "not run yet")
+    embedded = DATA_URI.findall(report.html)
+    assert len(embedded) == report.figure_count == expected
+    assert all(base64.b64decode(data).startswith(PNG_SIGNATURE) for data in embedded)
+    for sentence in (VERDICT, SHORTCUT, GAN_VERDICT):
+        assert sentence in report.html and sentence in report.markdown
+    assert "Copies: 2 of 50 synthetic images reach SSIM 0.90" in report.html
+    assert "The GAN has COLLAPSED: collapsed: 0.9." in report.html  # the variant's line
+    assert "0.900 [0.800, 0.950]" in report.html  # an interval of every experiment
+    assert "<table>" in report.html and "<td>2</td>" in report.html  # the comparison's Markdown
+    assert "a&lt;b&gt;.png" in report.html  # file names are escaped, never markup
+    assert "epochs: 2" in report.html and "2025-12-31T00.00.00.000Z" in report.html
+    assert "Sources are confounded" in report.html
+
+
+def test_the_page_needs_nothing_from_outside():
+    page = build_study_report(_results()).html
+    assert not re.search(r"<script|<link|@import|url\(|https?://", page, re.IGNORECASE)
+    assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
+
+
+def test_the_markdown_twin_links_each_figure_it_carries():
+    report = build_study_report(_results())
+    linked = re.findall(r"!\[[^\]]*\]\((figures/[^)]+\.png)\)", report.markdown)
+    assert sorted(linked) == sorted(report.figures)
+    assert all(png.startswith(PNG_SIGNATURE) for png in report.figures.values())
+    assert "### Did the synthetic X-rays help?" in report.markdown  # demoted under the page
+
+
+def test_parts_not_run_are_named_with_the_pipeline_that_makes_them():
+    report = build_study_report(StudyResults())
+    assert report.figure_count == 0 and not DATA_URI.search(report.html)
+    for pipeline in ("data_processing", "gan_training", "synthesis", "classification"):
+        assert f"kedro run --pipeline {pipeline}" in report.html
+    assert "not run yet" in report.markdown
+    assert "were not recorded" in report.html
+
+
+def test_a_figure_that_is_not_png_bytes_is_refused():
+    with pytest.raises(ValueError, match="contact_sheet.*not PNG bytes"):
+        build_study_report(StudyResults(contact_sheet=b"GIF89a"))
+
+
+def test_parameters_given_as_pydantic_models_are_shown_key_by_key():
+    from cxr_gan.pipelines.gan_training.params import GanTrainingParams
+
+    results = StudyResults(parameters={"gan_training": GanTrainingParams(epochs=7)})
+    page = build_study_report(results).html
+    assert "\n  epochs: 7\n" in page and "  gan_image_size: " in page  # defaults included
+    assert "GanTrainingParams" not in page and "epochs=7" not in page
+
+
+def test_verdict_line_and_interval():
+    assert gan_verdict_line(None).endswith("`kedro run --pipeline synthesis`.")
+    line = gan_verdict_line({"verdict": "collapsed: x.", "collapsed": True})
+    assert line == "The GAN has COLLAPSED: collapsed: x."
+    assert interval({"value": 0.5, "ci_low": None, "ci_high": None}) == "0.500"
+    assert interval(None) == "n/a"
