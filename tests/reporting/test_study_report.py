@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from cxr_gan.reporting.report_blocks import PNG_SIGNATURE
 from cxr_gan.reporting.study_report import (
-    PNG_SIGNATURE,
     ExperimentFigures,
     GanResults,
     StudyResults,

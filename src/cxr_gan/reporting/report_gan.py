@@ -1,0 +1,132 @@
+"""The study report's GAN part: one GAN's results (the main one or a variant), its plain
+collapse / copy line, and its section (curves, grids, the quality report's numbers)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from cxr_gan.reporting.report_blocks import (
+    Heading,
+    Table,
+    Text,
+    figure_or_note,
+    not_run,
+    number,
+)
+
+
+@dataclass
+class GanResults:
+    """One GAN's outputs (the main one, or a variant of gan_training.variants).
+
+    history: gan_history (JSON); loss_curves, grids_over_epochs, final_grid, quality_figure,
+    synthetic_sheet: PNG bytes (final_grid: the last sample grid; synthetic_sheet: thumbnails of
+    the synthetic set); quality: gan_quality_report (JSON, with its "verdict")."""
+
+    history: Mapping[str, Any] | None = None
+    loss_curves: bytes | None = None
+    grids_over_epochs: bytes | None = None
+    final_grid: bytes | None = None
+    quality: Mapping[str, Any] | None = None
+    quality_figure: bytes | None = None
+    synthetic_sheet: bytes | None = None
+
+
+def gan_verdict_line(quality: Mapping[str, Any] | None) -> str:
+    """One plain line on collapse and copying from a gan_quality_report: its verdict sentence,
+    then how many synthetic images are near-copies of a GAN-training image.
+
+    E.g. "The GAN has not collapsed: diverse: synthetic MS-SSIM 0.41 vs real 0.46 at 64 px.
+    Copies: 0 of 50 synthetic images reach SSIM 0.90 with a GAN-training image (closest 0.62)."
+    """
+    if not quality:
+        return "The GAN's quality was not assessed: run `kedro run --pipeline synthesis`."
+    verdict = str(quality.get("verdict") or "no verdict in the quality report").rstrip(".")
+    collapsed = quality.get("collapsed")
+    state = {True: "The GAN has COLLAPSED", False: "The GAN has not collapsed"}.get(
+        collapsed, "The GAN's collapse is unknown"
+    )
+    line = f"{state}: {verdict}."
+    memorization = quality.get("memorization") or {}
+    if memorization.get("count_above") is not None:
+        total = len(memorization.get("nearest_ssim") or []) or quality.get("n_synthetic")
+        line += (
+            f" Copies: {memorization['count_above']} of {total} synthetic images reach SSIM "
+            f"{memorization.get('threshold', 0):.2f} with a GAN-training image"
+        )
+        if memorization.get("max_ssim") is not None:
+            line += f" (closest {memorization['max_ssim']:.2f})"
+        line += "."
+    return line
+
+
+def gan_section(title: str, prefix: str, gan: GanResults, level: int = 2) -> list[Any]:
+    name = f"{prefix}_" if prefix else ""
+    blocks: list[Any] = [Heading(level, title)]
+    history = gan.history or {}
+    if history:
+        settings = history.get("settings") or {}
+        epochs = history.get("epochs") or []
+        blocks.append(
+            Text(
+                f"{settings.get('architecture', '?')} GAN at {settings.get('gan_image_size', '?')}"
+                f" px, {len(epochs)} epoch(s) run of {settings.get('epochs', '?')}; "
+                f"{history.get('training_images', '?')} training and "
+                f"{history.get('evaluation_images', '?')} held-out evaluation images."
+            )
+        )
+    else:
+        blocks.append(not_run("The GAN's training history", "gan_training"))
+    blocks += figure_or_note(
+        f"{name}gan_loss_curves", gan.loss_curves, "Losses over epochs", "gan_training"
+    )
+    blocks += figure_or_note(
+        f"{name}gan_grids_over_epochs",
+        gan.grids_over_epochs,
+        "Sample grids over epochs",
+        "gan_training",
+    )
+    blocks += figure_or_note(
+        f"{name}gan_final_grid", gan.final_grid, "Samples at the last epoch", "gan_training"
+    )
+    blocks.append(Heading(level + 1, "Quality of the synthetic images"))
+    blocks.append(Text(gan_verdict_line(gan.quality), "answer"))
+    if gan.quality:
+        blocks.append(_quality_table(gan.quality))
+        if gan.quality.get("compared_with"):
+            blocks.append(Text(f"Compared with {gan.quality['compared_with']}.", "note"))
+    blocks += figure_or_note(
+        f"{name}gan_quality",
+        gan.quality_figure,
+        "Synthetic images beside real ones, with the quality numbers",
+        "synthesis",
+    )
+    blocks += figure_or_note(
+        f"{name}synthetic_xrays", gan.synthetic_sheet, "The synthetic set (thumbnails)", "synthesis"
+    )
+    return blocks
+
+
+def _quality_table(quality: Mapping[str, Any]) -> Table:
+    evaluation = quality.get("kid_vs_evaluation") or {}
+    training = quality.get("kid_vs_training") or {}
+    coverage = quality.get("coverage") or {}
+    auc = quality.get("real_vs_synthetic_auc") or {}
+    diversity = quality.get("diversity") or {}
+    memorization = quality.get("memorization") or {}
+    rows = [
+        ["KID x1000 vs evaluation split", number(evaluation.get("x1000_mean"), ".1f")],
+        ["KID x1000 vs GAN-training images", number(training.get("x1000_mean"), ".1f")],
+        ["FID", number(quality.get("fid"), ".1f")],
+        ["coverage", number(coverage.get("coverage_mean"))],
+        ["real-vs-synthetic AUC (0.5 = indistinguishable)", number(auc.get("mean"))],
+        [
+            "MS-SSIM synthetic / real (higher = less diverse)",
+            f"{number(diversity.get('synthetic_ms_ssim'))} / "
+            f"{number(diversity.get('real_ms_ssim'))}",
+        ],
+        ["near-copies of training images", number(memorization.get("count_above"), "d")],
+    ]
+    return Table(["measure", "value"], rows)
