@@ -3,8 +3,8 @@ MemoryDatasets, and SequentialRunner, as the kedro-starters' tests do. Real Kedr
 Keras models, nothing mocked, no project copy and no files but a scratch folder, so a slice runs
 in seconds where a KedroSession in a copied project takes minutes.
 
-Parameters reach the nodes as a session hands them over: `params:<section>` holds the section's
-pydantic model (cxr_gan.pipelines.parameter_check.parameter_models), validated from a plain dict.
+Parameters reach the nodes as a KedroSession hands them over: Kedro's own ParameterValidator
+turns each plain dict into the model the nodes' type hints ask for (DataProcessingParams, ...).
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ import yaml
 from kedro.io import AbstractDataset, DataCatalog, MemoryDataset
 from kedro.pipeline import Pipeline
 from kedro.runner import SequentialRunner
-
-from cxr_gan.pipelines.parameter_check import parameter_models
+from kedro.validation import ParameterValidator
 
 # The smallest settings every section runs with in a slice (the session tests' TINY_STUDY, as
 # nested sections); tests add or override keys per section.
@@ -87,8 +86,8 @@ class RetainedMemoryDataset(MemoryDataset):
 def run_slice(pipeline: Pipeline, params: dict[str, dict[str, Any]], **inputs: Any) -> DataCatalog:
     """Run `pipeline` with SequentialRunner on a DataCatalog that holds:
 
-    - `params:<section>` for every section, as its pipeline's pydantic model (as a session hands
-      them to the nodes);
+    - `params:<section>` for every section, as the model the slice's nodes are typed with, made
+      by Kedro's ParameterValidator as a KedroSession makes it;
     - every keyword as a dataset: a Kedro dataset as it is (PhantomXrayDataset), anything else
       in a MemoryDataset;
     - every other dataset of the pipeline in a RetainedMemoryDataset.
@@ -96,10 +95,10 @@ def run_slice(pipeline: Pipeline, params: dict[str, dict[str, Any]], **inputs: A
     Returns the catalog, to load any dataset from. MemoryDatasets copy what they load (pandas
     and numpy: a copy; anything else: a deep copy), so a node that changed its input in place
     would not change what the next node reads."""
-    models = parameter_models()
+    typed = ParameterValidator({"slice": pipeline}).validate_raw_params(params)
     catalog = DataCatalog()
-    for section, values in params.items():
-        catalog[f"params:{section}"] = MemoryDataset(models[section].model_validate(values))
+    for section in params:
+        catalog[f"params:{section}"] = MemoryDataset(typed[section])
     for name, value in inputs.items():
         catalog[name] = value if isinstance(value, AbstractDataset) else MemoryDataset(value)
     for name in pipeline.datasets() - set(inputs):
