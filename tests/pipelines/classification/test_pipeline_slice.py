@@ -11,6 +11,8 @@ from matplotlib.figure import Figure
 
 from cxr_gan.datasets import PhantomXrayDataset
 from cxr_gan.pipelines.classification import create_pipeline
+from cxr_gan.pipelines.classification.nodes import PREDICTION_COLUMNS, score_external
+from cxr_gan.pipelines.classification.params import ClassificationParams
 from cxr_gan.pipelines.synthesis import create_pipeline as synthesis_pipeline
 from tests.pipelines.slices import class_counts, parameters, run_slice, shaped, tiny_generator
 
@@ -123,3 +125,11 @@ def test_without_an_external_folder_the_node_hands_on_nothing(tmp_path):
     sections = {s: params[s] for s in ("data_processing", "classification")}
     catalog = run_slice(pipeline, sections, external_xrays=None, classification_data={})
     assert catalog.load("external_data") == {}
+
+
+def test_without_an_external_folder_score_external_says_skipped_with_an_empty_table():
+    """score_external alone, on an evaluation whose run had no external folder."""
+    params = ClassificationParams(**parameters()["classification"])
+    result, predictions = score_external({"experiment": "real", "external": None}, params)
+    assert result == {"skipped": "no external validation folder"}
+    assert predictions.empty and list(predictions.columns) == PREDICTION_COLUMNS

@@ -5,9 +5,12 @@ real 16 px DCGAN trained for two epochs. test_pipeline.py runs it through a Kedr
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from matplotlib.figure import Figure
 
 from cxr_gan.pipelines.gan_training import create_pipeline
+from cxr_gan.pipelines.gan_training.nodes import split_gan_evaluation
+from cxr_gan.pipelines.gan_training.params import GanTrainingParams
 from tests.pipelines.slices import class_counts, parameters, run_slice, shaped
 
 
@@ -76,3 +79,26 @@ def test_each_variant_is_a_namespaced_copy_sharing_the_split(tmp_path):
     assert trainer.outputs == ["narrow.generator", "narrow.gan_history", "narrow.gan_sample_grids"]
     assert pipeline.inputs() == {"xray_arrays", "xray_split", "params:gan_training"}
     assert {"gan_variant_comparison", "narrow.gan_loss_curves"} <= pipeline.outputs()
+
+
+def test_the_gan_split_node_holds_out_whole_groups_of_training_images_only():
+    """split_gan_evaluation alone: a patient's two images stay together, test rows never enter."""
+    split = pd.DataFrame(
+        {
+            "id": [f"i{k}" for k in range(24)],
+            "label": [0] * 12 + [1] * 12,
+            "group": [k // 2 for k in range(24)],  # pairs: one patient, two images
+            "split": ["test" if k % 6 == 0 else "train" for k in range(24)],
+        }
+    )
+    params = GanTrainingParams(evaluation_fraction=0.25, seed=5)
+    gan_split = split_gan_evaluation(split, params)
+    assert set(gan_split["id"]) == set(split.loc[split["split"] == "train", "id"])
+    assert list(gan_split.columns) == ["id", "label", "group", "role"]
+    assert gan_split.groupby("group")["role"].nunique().max() == 1
+    held_out = gan_split[gan_split["role"] == "eval"]
+    assert 1 <= len(held_out) < len(gan_split) / 2 and set(held_out["label"]) == {0, 1}
+    assert split_gan_evaluation(split, params).equals(gan_split)  # seeded
+
+    everything = split_gan_evaluation(split, params.model_copy(update={"evaluation_fraction": 0}))
+    assert set(everything["role"]) == {"train"}

@@ -9,8 +9,11 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
+from cxr_gan.pipelines.data_processing.params import DataProcessingParams
 from cxr_gan.pipelines.gan_training import create_pipeline as gan_training_pipeline
 from cxr_gan.pipelines.synthesis import create_pipeline
+from cxr_gan.pipelines.synthesis.nodes import synthesize_xrays
+from cxr_gan.pipelines.synthesis.params import SynthesisParams
 from tests.pipelines.slices import class_counts, parameters, run_slice, shaped, tiny_generator
 
 SECTIONS = ("data_processing", "gan_training", "synthesis")
@@ -79,3 +82,10 @@ def test_the_same_generator_and_seed_give_the_same_images(synthesized, tmp_path)
     sections["synthesis"] = {**sections["synthesis"], "seed": 99}
     other = run_slice(again, sections, generator=generator).load("synthetic_xrays")["images"]
     assert not np.array_equal(other, first)
+
+
+def test_a_label_that_is_no_class_folder_is_refused_with_the_choices(synthesized):
+    """synthesize_xrays alone: synthesis.label must name a data_processing class folder."""
+    params = SynthesisParams(**{**parameters()["synthesis"], "label": "pneumonia"})
+    with pytest.raises(ValueError, match=r"synthesis.label='pneumonia'.*\['covid', 'normal'\]"):
+        synthesize_xrays(synthesized.load("generator"), params, DataProcessingParams())
