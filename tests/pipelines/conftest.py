@@ -15,9 +15,10 @@ PHANTOMS_PER_CLASS = 16
 
 @pytest.fixture(scope="session")
 def processed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The whole data_processing pipeline, in memory, on 16 phantom X-rays per class at 32 px:
-    every dataset it writes, loaded (xray_arrays, raw_manifest, xray_split, ...). The first
-    slice of every pipeline test downstream, run once per test process."""
+    """The whole data_processing pipeline, in memory, on 16 phantom X-rays per class (48 px PNGs,
+    normalised to 32 px): every dataset it writes, loaded (xray_arrays, raw_manifest,
+    xray_split, ...). The first slice of every pipeline test downstream, run once per test
+    process."""
     pipeline = create_pipeline()
     params = {
         "data_processing": {
@@ -27,4 +28,4 @@ def processed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     }
     raw = PhantomXrayDataset(count_per_class=PHANTOMS_PER_CLASS, image_size=48, seed=7)
     catalog = run_slice(pipeline, params, raw_xrays=raw)
-    return {name: catalog.load(name) for name in pipeline.datasets() if name != "raw_xrays"}
+    return {name: catalog.load(name) for name in pipeline.all_outputs()}

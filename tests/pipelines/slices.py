@@ -21,8 +21,8 @@ from kedro.pipeline import Pipeline
 from kedro.runner import SequentialRunner
 from kedro.validation import ParameterValidator
 
-# The smallest settings every section runs with in a slice (the session tests' TINY_STUDY, as
-# nested sections); tests add or override keys per section.
+# The small settings every section runs with in a slice (in the spirit of the session tests'
+# TINY_STUDY); tests add or override keys per section with parameters().
 TINY: dict[str, dict[str, Any]] = {
     "data_processing": {"image_size": 32, "min_images_per_class": 5, "test_fraction": 0.25},
     "gan_training": {

@@ -22,9 +22,9 @@ SECTIONS = ("data_processing", "gan_training", "synthesis")
 @pytest.fixture(scope="module")
 def synthesized(processed, tmp_path_factory):
     params = parameters()
-    pipeline = gan_training_pipeline().only_nodes("split_gan_evaluation") + shaped(
-        create_pipeline, params, tmp_path_factory.mktemp("project")
-    )
+    project = tmp_path_factory.mktemp("project")
+    gan_split = shaped(gan_training_pipeline, params, project).only_nodes("split_gan_evaluation")
+    pipeline = gan_split + shaped(create_pipeline, params, project)
     assert pipeline.inputs() == {
         "generator",
         "xray_arrays",
