@@ -3,8 +3,9 @@ MemoryDatasets, and SequentialRunner, as the kedro-starters' tests do. Real Kedr
 Keras models, nothing mocked, no project copy and no files but a scratch folder, so a slice runs
 in seconds where a KedroSession in a copied project takes minutes.
 
-Parameters reach the nodes as a KedroSession hands them over: Kedro's own ParameterValidator
-turns each plain dict into the model the nodes' type hints ask for (DataProcessingParams, ...).
+Parameters reach the nodes as a KedroSession hands them over: conf/base's values with a test's
+overrides merged in, typed by Kedro's own ParameterValidator as the nodes' type hints ask
+(DataProcessingParams, ...), nested keys (`params:data_processing.classes`) included.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from kedro.io import AbstractDataset, DataCatalog, MemoryDataset
 from kedro.pipeline import Pipeline
 from kedro.runner import SequentialRunner
 from kedro.validation import ParameterValidator
+from kedro.validation.utils import get_typed_fields
+
+from tests.conftest import PROJECT_ROOT
 
 # The small settings every section runs with in a slice (in the spirit of the session tests'
 # TINY_STUDY); tests add or override keys per section with parameters().
@@ -83,11 +87,32 @@ class RetainedMemoryDataset(MemoryDataset):
         pass
 
 
+def session_parameters(overrides: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """conf/base's parameters with `overrides` merged in per section, as `kedro run --params`
+    merges them: every key a node may ask for exists, with the project's own value."""
+    merged: dict[str, Any] = {}
+    for path in sorted((PROJECT_ROOT / "conf" / "base").glob("parameters*.yml")):
+        merged.update(yaml.safe_load(path.read_text()) or {})
+    for section, values in overrides.items():
+        merged[section] = {**merged.get(section, {}), **values}
+    return merged
+
+
+def _feed(name: str, value: Any, feed: dict[str, Any]) -> None:
+    """`params:<name>` and, through dicts and typed models, every nested `params:<name>.<key>`,
+    as a KedroContext feeds parameters to the catalog."""
+    feed[f"params:{name}"] = value
+    fields = value if isinstance(value, dict) else get_typed_fields(value)
+    for key, nested in (fields or {}).items():
+        _feed(f"{name}.{key}", nested, feed)
+
+
 def run_slice(pipeline: Pipeline, params: dict[str, dict[str, Any]], **inputs: Any) -> DataCatalog:
     """Run `pipeline` with SequentialRunner on a DataCatalog that holds:
 
-    - `params:<section>` for every section, as the model the slice's nodes are typed with, made
-      by Kedro's ParameterValidator as a KedroSession makes it;
+    - the parameters a KedroSession would give: conf/base's with `params` (overrides per
+      section) merged in, each section typed by Kedro's own ParameterValidator as the slice's
+      nodes ask (DataProcessingParams, ...), and every nested `params:<section>.<key>`;
     - every keyword as a dataset: a Kedro dataset as it is (PhantomXrayDataset), anything else
       in a MemoryDataset;
     - every other dataset of the pipeline in a RetainedMemoryDataset.
@@ -95,10 +120,14 @@ def run_slice(pipeline: Pipeline, params: dict[str, dict[str, Any]], **inputs: A
     Returns the catalog, to load any dataset from. MemoryDatasets copy what they load (pandas
     and numpy: a copy; anything else: a deep copy), so a node that changed its input in place
     would not change what the next node reads."""
-    typed = ParameterValidator({"slice": pipeline}).validate_raw_params(params)
+    typed = ParameterValidator({"slice": pipeline}).validate_raw_params(session_parameters(params))
+    feed: dict[str, Any] = {}
+    for section, value in typed.items():
+        _feed(section, value, feed)
     catalog = DataCatalog()
-    for section in params:
-        catalog[f"params:{section}"] = MemoryDataset(typed[section])
+    for name in pipeline.inputs():
+        if name.startswith("params:"):
+            catalog[name] = MemoryDataset(feed[name])
     for name, value in inputs.items():
         catalog[name] = value if isinstance(value, AbstractDataset) else MemoryDataset(value)
     for name in pipeline.datasets() - set(inputs):

@@ -10,8 +10,9 @@ import pytest
 from matplotlib.figure import Figure
 
 from cxr_gan.datasets import PhantomXrayDataset
+from cxr_gan.metrics.comparison import PREDICTION_COLUMNS
 from cxr_gan.pipelines.classification import create_pipeline
-from cxr_gan.pipelines.classification.nodes import PREDICTION_COLUMNS, score_external
+from cxr_gan.pipelines.classification.nodes import score_external
 from cxr_gan.pipelines.classification.params import ClassificationParams
 from cxr_gan.pipelines.synthesis import create_pipeline as synthesis_pipeline
 from tests.pipelines.slices import class_counts, parameters, run_slice, shaped, tiny_generator
@@ -30,7 +31,10 @@ PER_EXPERIMENT = {
 
 @pytest.fixture(scope="module")
 def classified(processed, tmp_path_factory):
-    params = parameters(classification={"experiments": EXPERIMENTS, "shortcut_probe": False})
+    params = parameters(
+        data_processing={"scratch_dir": str(tmp_path_factory.mktemp("scratch"))},
+        classification={"experiments": EXPERIMENTS, "shortcut_probe": False},
+    )
     pipeline = shaped(create_pipeline, params, tmp_path_factory.mktemp("project"))
     assert {node.name for node in pipeline.nodes} == {
         "prepare_classification_data",
@@ -57,12 +61,12 @@ def classified(processed, tmp_path_factory):
 
 def test_real_images_are_split_once_and_matched_to_the_gans_resolution(classified):
     data = classified.load("classification_data")
-    assert len(data["test"]) == 8 and class_counts(data["test"].labels) == {0: 4, 1: 4}
-    assert len(data["train"]) + len(data["validation"]) == 24
-    assert class_counts(data["validation"].labels) == {0: 1, 1: 1}  # 0.1 of 12 per class
-    assert not set(data["test"].ids) & (set(data["train"].ids) | set(data["validation"].ids))
+    assert len(data.test) == 8 and class_counts(data.test.labels) == {0: 4, 1: 4}
+    assert len(data.train) + len(data.validation) == 24
+    assert class_counts(data.validation.labels) == {0: 1, 1: 1}  # 0.1 of 12 per class
+    assert not set(data.test.ids) & (set(data.train.ids) | set(data.validation.ids))
     # the 16 px generator works below the 32 px input: real images go to 16 px and back
-    assert data["resolution"]["matched"] is True and data["resolution"]["generator_size"] == 16
+    assert data.resolution["matched"] is True and data.resolution["generator_size"] == 16
     external = classified.load("external_data")
     assert external["images"].shape == (2 * EXTERNAL_PER_CLASS, 32, 32)
     assert class_counts(external["labels"]) == {0: EXTERNAL_PER_CLASS, 1: EXTERNAL_PER_CLASS}
@@ -122,14 +126,13 @@ def test_without_an_external_folder_the_node_hands_on_nothing(tmp_path):
     gives {} and every experiment skips external scoring."""
     params = parameters()
     pipeline = shaped(create_pipeline, params, tmp_path).only_nodes("prepare_external_data")
-    sections = {s: params[s] for s in ("data_processing", "classification")}
-    catalog = run_slice(pipeline, sections, external_xrays=None, classification_data={})
+    catalog = run_slice(pipeline, params, external_xrays=None, classification_data=None)
     assert catalog.load("external_data") == {}
 
 
 def test_without_an_external_folder_score_external_says_skipped_with_an_empty_table():
     """score_external alone, on an evaluation whose run had no external folder."""
-    params = ClassificationParams(**parameters()["classification"])
+    params = ClassificationParams(**parameters()["classification"])  # the node's own model
     result, predictions = score_external({"experiment": "real", "external": None}, params)
     assert result == {"skipped": "no external validation folder"}
     assert predictions.empty and list(predictions.columns) == PREDICTION_COLUMNS

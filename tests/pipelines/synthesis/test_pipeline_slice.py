@@ -29,7 +29,9 @@ def synthesized(processed, tmp_path_factory):
         "generator",
         "xray_arrays",
         "xray_split",
-        *(f"params:{section}" for section in SECTIONS),
+        "params:gan_training",
+        "params:synthesis",
+        "params:data_processing.classes",  # folder -> label, to name and label the images
     }
     return run_slice(
         pipeline,
@@ -87,5 +89,6 @@ def test_the_same_generator_and_seed_give_the_same_images(synthesized, tmp_path)
 def test_a_label_that_is_no_class_folder_is_refused_with_the_choices(synthesized):
     """synthesize_xrays alone: synthesis.label must name a data_processing class folder."""
     params = SynthesisParams(**{**parameters()["synthesis"], "label": "pneumonia"})
+    classes = DataProcessingParams().classes
     with pytest.raises(ValueError, match=r"synthesis.label='pneumonia'.*\['covid', 'normal'\]"):
-        synthesize_xrays(synthesized.load("generator"), params, DataProcessingParams())
+        synthesize_xrays(synthesized.load("generator"), params, classes)
