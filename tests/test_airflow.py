@@ -21,7 +21,8 @@ from tests.conftest import PROJECT_ROOT, copy_project
 PIPELINES = ("data_processing", "gan_training", "synthesis", "classification", "report")
 TEMPLATE = PROJECT_ROOT / "deploy" / "airflow_dag.j2"
 
-pytestmark = pytest.mark.timeout(300)  # two CLI runs that import TensorFlow; slow on a busy machine
+# two CLI runs that import TensorFlow: slow, and slower on a busy machine
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 
 def _airflow_create(project: Path, target: str, *args: str) -> str:

@@ -123,6 +123,7 @@ def study(tmp_path_factory) -> tuple[Path, object, dict[str, str]]:
     return project, catalog, expected
 
 
+@pytest.mark.slow
 def test_every_bad_file_is_reported_with_its_reason(study):
     _, catalog, expected = study
     report = catalog.load("data_quality_report")
@@ -139,6 +140,7 @@ def test_every_bad_file_is_reported_with_its_reason(study):
     assert odd == ["normal/wide_10000x200.png"]
 
 
+@pytest.mark.slow
 def test_each_stage_says_how_many_images_it_used(study):
     _, catalog, expected = study
     totals = catalog.load("data_quality_report")["totals"]
@@ -168,6 +170,7 @@ class _Trap:
         return (Path.touch, (self.marker,))
 
 
+@pytest.mark.slow
 def test_arrays_never_unpickle(study, tmp_path):
     project, catalog, _ = study
     _Trap.marker = tmp_path / "code_ran"

@@ -157,6 +157,7 @@ needs_mount = pytest.mark.skipif(
 )
 
 
+@pytest.mark.slow
 def test_gan_training_killed_after_a_checkpoint_resumes(processed, tmp_path):
     project = _fresh(processed, tmp_path)
     params = {**GAN, "gan_training.epochs": 8, "gan_training.checkpoint_every": 2}
@@ -188,6 +189,7 @@ def test_gan_training_killed_after_a_checkpoint_resumes(processed, tmp_path):
     assert not list(checkpoints.glob("*/state.npz"))  # a finished run cleans up its state
 
 
+@pytest.mark.slow
 def test_synthesis_killed_while_writing_leaves_no_valid_partial_set(trained, tmp_path):
     project = _fresh(trained, tmp_path)
     sets = project / "data/07_model_output/synthetic_xrays"
@@ -260,6 +262,7 @@ def test_two_savers_of_the_same_version_never_overwrite_each_other(tmp_path):
     assert (loaded["images"] == 7).all()
 
 
+@pytest.mark.slow
 def test_two_data_processing_runs_at_once_write_two_complete_versions(processed, tmp_path):
     project = _fresh(processed, tmp_path)
     raw_before = _digest(project / "data/01_raw")
@@ -292,6 +295,7 @@ def test_two_data_processing_runs_at_once_write_two_complete_versions(processed,
     assert _digest(project / "data/01_raw") == raw_before
 
 
+@pytest.mark.slow
 @needs_mount
 def test_a_full_disk_gives_a_clear_error_and_no_partial_version(trained, tmp_path):
     project = _fresh(trained, tmp_path)
@@ -322,6 +326,7 @@ def test_a_full_disk_gives_a_clear_error_and_no_partial_version(trained, tmp_pat
     assert _digest(project / "data/05_model_input") == inputs_before
 
 
+@pytest.mark.slow
 @needs_mount
 def test_a_read_only_output_folder_gives_a_clear_error(processed, tmp_path):
     project = _fresh(processed, tmp_path)

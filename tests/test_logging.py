@@ -64,6 +64,7 @@ def _bare_tensorflow_import_stderr() -> subprocess.Popen:
     )
 
 
+@pytest.mark.slow
 def test_kedro_run_is_free_of_tensorflow_start_up_noise_but_shows_real_warnings(project_copy):
     raw = project_copy / "data" / "01_raw"
     write_class_folder(raw, "normal", 12, seed=1)

@@ -44,6 +44,7 @@ def test_kernel_runs_in_this_environment():
     assert command[0] == sys.executable  # jupyter_client swaps "python" for the test's Python
 
 
+@pytest.mark.slow
 def test_notebook_runs_on_demo_outputs(demo_project: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("CXR_GAN_PROJECT", str(demo_project))
     monkeypatch.setenv("CXR_GAN_ENV", "demo")

@@ -146,6 +146,7 @@ def _jpeg_lossless_dicom(path: Path) -> None:
     header_only(JPEGLosslessSV1).save_as(path, enforce_file_format=True)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_compressed_dicom_without_the_dicom_extra(project_copy):
     """`kedro run` in a process where pylibjpeg cannot be imported (as without the extra)."""

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from tests.conftest import copy_project
 from tests.kedro_helpers import TINY_STUDY, run_kedro, use_tiny_phantoms, write_conf
@@ -60,6 +61,7 @@ def _outputs(project: Path) -> dict:
     }
 
 
+@pytest.mark.slow
 def test_two_runs_with_the_same_seed_give_identical_results(tmp_path):
     first = _outputs(_project(tmp_path / "first"))
     second = _outputs(_project(tmp_path / "second"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
 from kedro.config import OmegaConfigLoader
 from kedro.framework.cli.cli import KedroCLI
@@ -45,6 +46,7 @@ def _versions(project, relative: str) -> int:
     return len(list((project / "data/08_reporting/classification" / relative).iterdir()))
 
 
+@pytest.mark.slow
 def test_kedro_run_namespaces_runs_one_experiment_with_its_shared_nodes(project_copy, monkeypatch):
     use_tiny_phantoms(project_copy, count_per_class=12, env="demo")
     write_conf(

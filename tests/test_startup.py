@@ -16,6 +16,8 @@ import pytest
 
 from tests.kedro_helpers import use_tiny_phantoms, write_conf
 
+# every test starts a fresh `python -m kedro` (or python) process: ~10 s or more each
+pytestmark = pytest.mark.slow
 HEAVY = {"tensorflow", "keras"}
 
 

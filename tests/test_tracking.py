@@ -32,6 +32,7 @@ def _artifacts(client: MlflowClient, run_id: str, path: str | None = None) -> se
     return files
 
 
+@pytest.mark.slow
 def test_a_run_logs_params_metrics_plots_and_models(project_copy, tmp_path):
     use_tiny_phantoms(project_copy, count_per_class=12)
     write_phantom_folder(tmp_path / "external", count_per_class=4, size=40, seed=99)

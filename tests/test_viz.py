@@ -127,6 +127,7 @@ def test_every_catalog_entry_names_a_known_layer(env: str) -> None:
     assert not missing, f"entries without a layer from {LAYERS}: {missing}"
 
 
+@pytest.mark.slow
 def test_viz_build_has_ordered_layers_namespaces_and_previews(viz_build: Path) -> None:
     main = _api(viz_build, "main")
     assert main["layers"] == LAYERS  # empty when kedro-viz finds a cycle among the layers
@@ -196,6 +197,7 @@ class _GraphNodes(HTMLParser):
             self.layers.append((values.get("data-id") or "").removeprefix("layer-label--"))
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     CHROMIUM is None,
     reason="no chromium on PATH: the render test needs a real browser (apt-get install chromium)",

@@ -19,6 +19,8 @@ from cxr_gan.metrics.gan_features import build_feature_extractor
 SIZE, N_IMAGES, DRAWS = 32, 200, 3
 BLUR_SIGMA = 0.55  # px at 32 px: visibly softer, far less harm than collapsing to 3 images
 CASES = ("held-out real", "blurred", "3 images repeated", "noise")
+# the module fixture scores 4 cases x 3 draws of 200 images: over 10 s before any test runs
+pytestmark = pytest.mark.slow
 
 
 def phantoms(first_index: int) -> np.ndarray:

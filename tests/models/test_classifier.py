@@ -158,6 +158,7 @@ def test_augmented_feature_draws_are_seeded_and_batch_size_free():
     np.testing.assert_allclose(again[0], features[1], rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_cached_training_with_augmentation_reports_history_and_saves(tmp_path, caplog):
     images, labels = toy_xrays(16, seed=2, height=36, width=36)
     config = TINY_RESNET.model_copy(
@@ -190,6 +191,7 @@ def test_small_cnn_inference_predictions_separate_the_classes(caplog):
     assert ((probabilities >= 0.5) == test_labels).mean() >= 0.9
 
 
+@pytest.mark.slow
 def test_same_seed_same_model_other_seed_differs(tmp_path):
     images, labels = toy_xrays(32, seed=5)
     config = SMALL_CNN.model_copy(update={"epochs": 2, "augmentation": "strong"})

@@ -257,6 +257,7 @@ class _Killed(Exception):
     pass
 
 
+@pytest.mark.slow
 def test_a_float32_checkpoint_resumes_under_mixed_precision(tmp_path, phantoms, monkeypatch):
     """The loss scale is not part of a checkpoint, so a run can change precision on resume."""
     config = GanConfig(gan_image_size=16, base_filters=8, batch_size=8, epochs=2)

@@ -105,6 +105,7 @@ def test_default_strategy_is_the_chief_and_writes_the_real_path(tmp_path):
         assert path == tmp_path / "model.keras"
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(TIMEOUT_S + 30)
 def test_mirrored_on_two_cpu_devices_matches_one_device(tmp_path):
     result_path = tmp_path / "result.json"
@@ -142,6 +143,7 @@ def test_mirrored_on_two_cpu_devices_matches_one_device(tmp_path):
     assert np.isfinite(classifier["predictions"]).all()
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(TIMEOUT_S + 30)
 def test_two_local_workers_train_and_only_the_chief_writes(tmp_path):
     ports = _free_ports(2)

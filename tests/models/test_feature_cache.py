@@ -43,6 +43,7 @@ def _backbone(seed: int):
     return build_classifier(CONFIG, seed)
 
 
+@pytest.mark.slow
 def test_shared_features_give_the_same_model_as_computing_them_inside():
     images, labels = _images()
     is_val = np.zeros(len(labels), bool)
@@ -93,6 +94,7 @@ def test_shared_features_give_the_same_model_as_computing_them_inside():
     assert not np.allclose(predict(other, images), probabilities, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_features_of_another_backbone_are_refused():
     images, labels = _images()
     stranger = _backbone(1)  # another random initialisation

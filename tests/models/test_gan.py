@@ -61,6 +61,7 @@ def test_dcgan_refuses_sizes_it_cannot_make():
     GanConfig(architecture="dense", gan_image_size=48)  # dense makes any size
 
 
+@pytest.mark.slow
 def test_same_seed_same_generator_other_seed_differs(phantoms):
     config = GanConfig(**TINY)
     first = trainer.train_gan(*phantoms, config)
@@ -77,6 +78,7 @@ class Killed(Exception):
     pass
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_from_its_checkpoint_and_matches_an_uninterrupted_one(
     tmp_path, phantoms, monkeypatch
 ):

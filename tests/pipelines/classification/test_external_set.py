@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import cv2
 import numpy as np
 import pandas as pd
+import pytest
 
 from cxr_gan.data.phantom import PhantomConfound, draw_phantom
 from cxr_gan.data.sources import scan_folder
@@ -73,6 +74,7 @@ def _synthetic(count: int, labels=(1,)) -> dict:
     }
 
 
+@pytest.mark.slow
 def test_external_set_is_scored_by_every_seed_from_features_computed_once(tmp_path):
     params = _params()
     raw = PhantomXrayDataset(count_per_class=12, image_size=48, seed=4).load()

@@ -30,6 +30,7 @@ def _tiny_phantoms(project):
     use_tiny_phantoms(project, count_per_class=15)
 
 
+@pytest.mark.slow
 def test_whole_study_runs_and_answers_the_question(project_copy, tmp_path):
     write_sourced_phantom_folder(  # 8 images, a manifest.csv naming each one's source
         tmp_path / "external", {"site_a": (3, 1, True), "site_b": (1, 3, False)}, 40, 99

@@ -34,6 +34,7 @@ def _probe_auc(confound):
     return evaluation["per_seed"][0]["metrics"]["roc_auc"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("confound", "flagged"),
     [({"kind": "marker", "label": 1}, True), (None, False)],

@@ -30,6 +30,7 @@ def _digest(folder):
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
 
 
+@pytest.mark.slow
 def test_training_and_synthesis_write_versioned_outputs(project_copy):
     _tiny_phantoms(project_copy)
     catalog = run_kedro(project_copy, params=TINY, pipeline_names=PIPELINES)
@@ -83,6 +84,7 @@ def test_training_and_synthesis_write_versioned_outputs(project_copy):
     assert newer["covid_0000.png"] != before["covid_0000.png"]  # a new seed, new images
 
 
+@pytest.mark.slow
 def test_variants_become_namespaced_pipelines(project_copy):
     _tiny_phantoms(project_copy)
     write_conf(

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.kedro_helpers import run_kedro
 from tests.pipelines.gan_training.test_pipeline import PIPELINES, TINY, _tiny_phantoms
 
 
+@pytest.mark.slow
 def test_synthesis_from_an_older_generator_version(project_copy):
     _tiny_phantoms(project_copy)
     run_kedro(project_copy, params=TINY, pipeline_names=PIPELINES)
