@@ -22,7 +22,8 @@ from tests.conftest import DemoStudy
 from tests.kedro_helpers import DEMO_STUDY, captured_log, run_kedro, use_tiny_phantoms
 from tests.test_viz import CHROMIUM, CHROMIUM_FLAGS
 
-pytestmark = pytest.mark.timeout(400)
+# every test here reads one tiny demo study run once per session (about 15-60 s)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
 
 EXPERIMENTS = 5  # 4 experiments and the shortcut probe, at conf/base's defaults
 # contact sheet; GAN losses, grids over epochs, last grid, quality figure, synthetic set; the
