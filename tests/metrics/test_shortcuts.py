@@ -38,6 +38,8 @@ def test_probe_reading_is_honest_about_small_test_sets():
     assert strong.startswith("Warning:")
     above_chance = probe_reading({"value": 0.70, "ci_low": 0.52, "ci_high": 0.85}, 0.65, 40)
     assert above_chance.startswith("Caution:") and "40 test images" in above_chance
+    below = probe_reading({"value": 0.24, "ci_low": 0.08, "ci_high": 0.45}, 0.65, 40)
+    assert "BELOW chance" in below and "not distinguishable from chance" not in below
     chance = probe_reading({"value": 0.52, "ci_low": 0.35, "ci_high": 0.7}, 0.65, 40)
     assert "not distinguishable from chance" in chance
 

@@ -32,7 +32,8 @@ def shortcut_warning(probe_auc: dict[str, Any], lower_bound: float) -> str | Non
 
 def probe_reading(probe_auc: dict[str, Any], lower_bound: float, test_images: int) -> str:
     """What the probe's AUC says, in one sentence, including when the test set is too small to
-    say much (absence of a warning is not evidence of absence)."""
+    say much (absence of a warning is not evidence of absence). An interval wholly below 0.5 is
+    signal too (the borders predict the class, inverted), never "chance"."""
     value, low, high = probe_auc.get("value"), probe_auc.get("ci_low"), probe_auc.get("ci_high")
     if value is None or low is None:
         return "The probe's AUC could not be computed on this test set."
@@ -44,6 +45,12 @@ def probe_reading(probe_auc: dict[str, Any], lower_bound: float, test_images: in
         return (
             f"Caution: the image borders alone score above chance ({auc}); the interval does "
             f"not lie above {lower_bound:.2f}, but does not rule out a strong shortcut either."
+        )
+    if high < 0.5:
+        return (
+            f"Caution: the image borders alone score BELOW chance ({auc}): they carry class "
+            "information that the probe learned the wrong way round on this split, which is not "
+            "evidence against a shortcut; with few test images the direction is unstable."
         )
     return (
         f"Borders alone are not distinguishable from chance here ({auc}); with few test images "
