@@ -156,3 +156,28 @@ def test_verdict_line_and_interval():
     assert line == "The GAN has COLLAPSED: collapsed: x."
     assert interval({"value": 0.5, "ci_low": None, "ci_high": None}) == "0.500"
     assert interval(None) == "n/a"
+
+
+def test_the_gan_line_is_coloured_by_what_it_says_and_a_chance_probe_is_a_note():
+    results = _results()  # 2 copies: a problem, so a warning
+    assert re.search(
+        r'<p class="warning">The GAN has not collapsed[^<]*Copies: 2',
+        build_study_report(results).html,
+    )
+    results.gan.quality = {**results.gan.quality, "memorization": {"count_above": 0}}
+    results.comparison["shortcut_probe"] = {"reading": "Borders alone are not distinguishable"}
+    page = build_study_report(results).html
+    assert re.search(r'<p class="answer">The GAN has not collapsed', page)
+    assert '<p class="note">Shortcut probe: Borders alone' in page
+    results.gan.quality = {**results.gan.quality, "verdict": "diverse; UNREALISTIC: AUC 0.97"}
+    assert re.search(
+        r'<p class="warning">The GAN has not collapsed', build_study_report(results).html
+    )
+
+
+def test_a_rebuild_from_earlier_outputs_warns_that_the_parameters_are_this_runs():
+    results = _results()  # contact_sheet was loaded from a version before this run's
+    page = build_study_report(results).html
+    assert "Results above were loaded from earlier runs (versions 2025-12-31T00.00.00.000Z)" in page
+    results.run_record["inputs"]["contact_sheet"]["version"] = "2026-01-01T00.00.00.000Z"
+    assert "loaded from earlier runs" not in build_study_report(results).html

@@ -119,7 +119,7 @@ def build_study_report(results: StudyResults) -> StudyReport:
             "gan_training",
         )
     blocks += _classification_section(results)
-    blocks += _parameters_section(results.parameters)
+    blocks += _parameters_section(results.parameters, results.run_record)
     blocks += _inputs_section(results.run_record)
     check_figures(blocks)
     figures = {f"figures/{b.name}.png": b.png for b in blocks if isinstance(b, Figure)}
@@ -162,8 +162,8 @@ def _summary(results: StudyResults) -> list[Any]:
                 "note",
             )
         )
-    blocks.append(Text(gan_verdict_line(results.gan.quality), "answer"))
-    blocks += [Text(line, "warning") for line in _warnings(results)]
+    blocks.append(Text(gan_verdict_line(results.gan.quality), _gan_line_kind(results.gan.quality)))
+    blocks += [Text(line, kind) for line, kind in _warnings(results)]
     quality = results.data_quality or {}
     totals = quality.get("totals") or {}
     if totals:
@@ -178,15 +178,28 @@ def _summary(results: StudyResults) -> list[Any]:
     return blocks
 
 
-def _warnings(results: StudyResults) -> list[str]:
-    """The shortcut probe's and the per-source warnings, and data problems worth a look."""
+def _gan_line_kind(quality: Mapping[str, Any] | None) -> str:
+    """'warning' when the GAN line reports a problem (collapsed, unrealistic, copies), else
+    'answer', so the page's colour follows what the line says."""
+    if not quality:
+        return "note"
+    copies = (quality.get("memorization") or {}).get("count_above") or 0
+    troubled = quality.get("collapsed") is not False or copies > 0
+    return "warning" if troubled or "UNREALISTIC" in str(quality.get("verdict")) else "answer"
+
+
+def _warnings(results: StudyResults) -> list[tuple[str, str]]:
+    """The shortcut probe's and the per-source warnings, and data problems worth a look, each
+    with its kind: 'warning', or 'note' for a probe reading that finds no shortcut."""
     comparison = results.comparison or {}
-    lines = []
+    lines: list[str] = []
+    notes: list[str] = []
     probe = comparison.get("shortcut_probe") or {}
     if probe.get("warning"):
         lines.append(probe["warning"])
     elif probe.get("reading"):
-        lines.append(f"Shortcut probe: {probe['reading']}")
+        reading = f"Shortcut probe: {probe['reading']}"
+        (lines if "Caution" in reading else notes).append(reading)
     if comparison.get("sources_confounded"):
         lines.append(
             "Sources are confounded with the classes in the test split: an AUC can come from "
@@ -210,7 +223,7 @@ def _warnings(results: StudyResults) -> list[str]:
             f"{len(conflicts)} image(s) were left out for a label conflict (a near duplicate "
             "in another class)."
         )
-    return lines
+    return [(line, "warning") for line in lines] + [(note, "note") for note in notes]
 
 
 def _data_section(results: StudyResults) -> list[Any]:
@@ -279,10 +292,33 @@ def _demote(markdown: str) -> str:
     return re.sub(r"(?m)^(#{1,4}) ", lambda m: "#" * min(len(m.group(1)) + 2, 6) + " ", markdown)
 
 
-def _parameters_section(parameters: Mapping[str, Any] | None) -> list[Any]:
+def _parameters_section(
+    parameters: Mapping[str, Any] | None, record: Mapping[str, Any] | None = None
+) -> list[Any]:
+    """The parameters of the run that built the page, with a warning when some results were
+    loaded from earlier runs (a rebuild), whose settings may differ."""
     blocks: list[Any] = [Heading(2, "Parameters")]
     if not parameters:
         return [*blocks, Text("The parameters were not recorded.", "note")]
+    run = (record or {}).get("run") or {}
+    earlier = sorted(
+        {
+            entry["version"]
+            for entry in ((record or {}).get("inputs") or {}).values()
+            if entry.get("version") and entry["version"] != run.get("save_version")
+        }
+    )
+    if earlier:
+        blocks.append(
+            Text(
+                f"These are the parameters of the run that built this page (environment "
+                f"{run.get('env') or 'local'}). Results above were loaded from earlier runs "
+                f"(versions {', '.join(earlier)}), which may have used other settings; each "
+                "output records its own (the GAN history's settings, each experiment's "
+                "evaluation settings). Rebuild with the same --env as the study.",
+                "warning",
+            )
+        )
     import yaml  # PyYAML ships with Kedro
 
     try:
