@@ -44,11 +44,12 @@ def test_a_run_without_the_report_says_how_to_rebuild_it(tmp_path: Path):
         [Node(_identity, "generator", "gan_quality_report"), Node(_identity, "x", "study_report")]
     )
     hooks = RunRecordHooks()
-    hooks.before_pipeline_run({"run_id": "r"}, pipeline, catalog)
+    hooks.before_pipeline_run({"run_id": "r", "env": "demo"}, pipeline, catalog)
     hooks.after_dataset_saved("gan_quality_report")
     with captured_log() as lines:
         hooks.after_pipeline_run(pipeline, catalog)
     assert lines[0].startswith("This run did not rebuild the study report")
+    assert lines[0].endswith("kedro run --pipelines report --env demo")  # the study's own env
     assert (
         lines[1] == f"This run wrote 1 output(s), each in a folder named by its version ({NEW})"
         "; the key ones:"

@@ -1,5 +1,5 @@
 """The study report through Kedro: the last node of a whole demo run writes it, it renders in
-headless Chromium with every figure and verdict, `--pipeline report` rebuilds it alone (from the
+headless Chromium with every figure and verdict, `--pipelines report` rebuilds it alone (from the
 latest or --load-versions outputs), a never-run input stops the rebuild with one line naming the
 pipeline to run, and every run ends by printing the paths of what it wrote (a failed one too).
 """
@@ -143,7 +143,7 @@ def test_a_report_of_a_study_never_run_names_what_to_run(project_copy: Path):
         ("gan_quality_report", "synthesis"),
         ("real.gradcam", "classification"),
     ):
-        assert f"run `kedro run --pipeline {pipeline}`, which makes it," in problems[name]
+        assert f"run `kedro run --pipelines {pipeline}`, which makes it," in problems[name]
         assert "\n" not in problems[name]
     assert not [path for path in (project_copy / "data").rglob("*") if path.is_file()]
 

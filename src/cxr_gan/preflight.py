@@ -1,6 +1,6 @@
 """What a run needs from the machine, checked before any node runs (one line per problem).
 
-The checks look only at the nodes about to run (a `--pipeline` or `--namespaces` slice needs
+The checks look only at the nodes about to run (a `--pipelines` or `--namespaces` slice needs
 less than the whole study) and need no TensorFlow:
 
 - pretrained weights a parameter asks for: ResNet50's (classification.weights: imagenet, or a
@@ -126,7 +126,7 @@ def _saved_input_problems(pipeline: Pipeline, catalog: Any) -> list[str]:
         outputs = outputs or _pipeline_outputs()
         maker = next((p for p, made in outputs.items() if name in made), None)
         first = (
-            f"`kedro run --pipeline {maker}`, which makes it,"
+            f"`kedro run --pipelines {maker}`, which makes it,"
             if maker
             else "the pipeline that makes it (`kedro registry describe <name>`)"
         )

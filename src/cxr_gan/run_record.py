@@ -142,9 +142,11 @@ class RunRecordHooks:
             if name in written:
                 logger.info("%s: %s", title, written[name])
         if not set(REPORTS) & set(written):
+            env = self._run.get("env")
             logger.info(
                 "This run did not rebuild the study report; to rebuild it from the latest "
-                "outputs: kedro run --pipeline report"
+                "outputs: kedro run --pipelines report%s",
+                f" --env {env}" if env else "",
             )
         key = [n for n in written if n.rsplit(".", 1)[-1] in KEY_OUTPUTS and n not in REPORTS]
         versions = sorted(set(filter(None, map(_save_version, map(catalog_get(catalog), written)))))

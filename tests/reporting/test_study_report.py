@@ -131,7 +131,7 @@ def test_parts_not_run_are_named_with_the_pipeline_that_makes_them():
     report = build_study_report(StudyResults())
     assert report.figure_count == 0 and not DATA_URI.search(report.html)
     for pipeline in ("data_processing", "gan_training", "synthesis", "classification"):
-        assert f"kedro run --pipeline {pipeline}" in report.html
+        assert f"kedro run --pipelines {pipeline}" in report.html
     assert "not run yet" in report.markdown
     assert "were not recorded" in report.html
 
@@ -151,7 +151,7 @@ def test_parameters_given_as_pydantic_models_are_shown_key_by_key():
 
 
 def test_verdict_line_and_interval():
-    assert gan_verdict_line(None).endswith("`kedro run --pipeline synthesis`.")
+    assert gan_verdict_line(None).endswith("`kedro run --pipelines synthesis`.")
     line = gan_verdict_line({"verdict": "collapsed: x.", "collapsed": True})
     assert line == "The GAN has COLLAPSED: collapsed: x."
     assert interval({"value": 0.5, "ci_low": None, "ci_high": None}) == "0.500"

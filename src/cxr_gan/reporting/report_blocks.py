@@ -56,7 +56,7 @@ class Marker:
 
 
 def not_run(what: str, pipeline: str) -> Text:
-    return Text(f"{what}: not run yet (`kedro run --pipeline {pipeline}` makes it).", "note")
+    return Text(f"{what}: not run yet (`kedro run --pipelines {pipeline}` makes it).", "note")
 
 
 def figure_or_note(name: str, png: bytes | None, caption: str, pipeline: str) -> list[Any]:

@@ -42,7 +42,7 @@ def gan_verdict_line(quality: Mapping[str, Any] | None) -> str:
     Copies: 0 of 50 synthetic images reach SSIM 0.90 with a GAN-training image (closest 0.62)."
     """
     if not quality:
-        return "The GAN's quality was not assessed: run `kedro run --pipeline synthesis`."
+        return "The GAN's quality was not assessed: run `kedro run --pipelines synthesis`."
     verdict = str(quality.get("verdict") or "no verdict in the quality report").rstrip(".")
     collapsed = quality.get("collapsed")
     state = {True: "The GAN has COLLAPSED", False: "The GAN has not collapsed"}.get(

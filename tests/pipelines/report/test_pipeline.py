@@ -1,6 +1,6 @@
 """The report pipeline reads exactly what the other pipelines make, for every shape (experiments
 and GAN variants), and each of those names is a catalog entry with a file (never a default
-MemoryDataset, which a `--pipeline report` run would find empty)."""
+MemoryDataset, which a `--pipelines report` run would find empty)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """report: the latest (or --load-versions) saved outputs of the study -> one HTML page and its
 Markdown twin (data/08_reporting/study_report.html, study_report_md). The last node of
-__default__; `kedro run --pipeline report` rebuilds the page alone from what is saved."""
+__default__; `kedro run --pipelines report` rebuilds the page alone from what is saved."""
 
 from __future__ import annotations
 
