@@ -18,16 +18,15 @@ the array a second time.
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
 from kedro.io.core import DatasetError, VersionNotFoundError
 
-from cxr_gan.data import npy_scratch
 from cxr_gan.data.npy_scratch import adopt_npy_file, read_npy_header
 from cxr_gan.datasets._local import LocalVersionedDataset
+from cxr_gan.deprecation import moved_names
 from cxr_gan.io_utils import atomic_directory
 
 INDEX = "arrays.json"
@@ -114,17 +113,7 @@ class NpyFolderDataset(LocalVersionedDataset):
             return False
 
 
-_MOVED = ("scratch_npy", "shrink_npy_rows", "SCRATCH_PREFIX")  # to cxr_gan.data.npy_scratch
-
-
-def __getattr__(name: str) -> Any:
-    """The scratch helpers' old import path, kept for one release."""
-    if name in _MOVED:
-        warnings.warn(
-            f"cxr_gan.datasets.npy_folder_dataset.{name} moved to cxr_gan.data.npy_scratch.{name}; "
-            "the old path goes in the next release",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return getattr(npy_scratch, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# the scratch helpers moved to cxr_gan.data.npy_scratch; their old path warns for one release
+__getattr__ = moved_names(
+    __name__, {"cxr_gan.data.npy_scratch": "scratch_npy shrink_npy_rows SCRATCH_PREFIX"}
+)

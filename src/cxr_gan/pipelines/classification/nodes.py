@@ -7,9 +7,7 @@ features), metrics.comparison (the numbers), reporting (the Markdown and the fig
 
 from __future__ import annotations
 
-import importlib
 import logging
-import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,6 +29,7 @@ from cxr_gan.data.experiments import (
     synthetic_generator_size,
 )
 from cxr_gan.data.sources import RawXrayCollection
+from cxr_gan.deprecation import moved_names
 from cxr_gan.metrics.comparison import ComparisonSettings, compare, external_scores
 from cxr_gan.models import KerasModel
 from cxr_gan.models.experiments import ExperimentPlan, experiment_evaluation, train_over_seeds
@@ -49,28 +48,15 @@ from cxr_gan.reporting.classification_figures import (
 )
 
 logger = logging.getLogger(__name__)
-# public names that moved out of this module, kept here for one release (see __getattr__)
-_MOVED = {
-    "BASELINE": "cxr_gan.metrics.comparison",
-    "CANDIDATE": "cxr_gan.metrics.comparison",
-    "PREDICTION_COLUMNS": "cxr_gan.metrics.comparison",
-    "SOURCE_CONFOUND": "cxr_gan.metrics.comparison",
-    "synthetic_verdict": "cxr_gan.metrics.comparison",
-    "comparison_markdown": "cxr_gan.reporting.comparison",
-    "gan_quality_line": "cxr_gan.reporting.comparison",
-}
-
-
-def __getattr__(name: str) -> Any:
-    """The old import path of what moved to metrics.comparison and reporting.comparison."""
-    if name not in _MOVED:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    warnings.warn(
-        f"{__name__}.{name} moved to {_MOVED[name]}.{name}; the old path goes in the next release",
-        DeprecationWarning,
-        stacklevel=2,
-    )
-    return getattr(importlib.import_module(_MOVED[name]), name)
+# public names that moved out of this module; their old path warns for one release
+__getattr__ = moved_names(
+    __name__,
+    {
+        "cxr_gan.metrics.comparison": "BASELINE CANDIDATE PREDICTION_COLUMNS SOURCE_CONFOUND "
+        "synthetic_verdict",
+        "cxr_gan.reporting.comparison": "comparison_markdown gan_quality_line",
+    },
+)
 
 
 def prepare_classification_data(
