@@ -27,7 +27,8 @@ from pydicom.uid import (
     JPEGLosslessSV1,
 )
 
-from cxr_gan.data.decoding import DICOM_EXTRA_INSTALL, BadImageError, decode_xray
+from cxr_gan.data.decoding import BadImageError, decode_xray
+from cxr_gan.data.dicom import DICOM_EXTRA_INSTALL
 from tests.dicom_helpers import dicom_bytes, image_dataset
 
 

@@ -43,6 +43,12 @@ SMALL_CNN = ClassifierConfig(
 )
 
 
+def validated(config: ClassifierConfig, **changes) -> ClassifierConfig:
+    """A copy of config with changes, validated like a configured one (pydantic's model copy
+    with an update skips validation, so a bad value would pass unnoticed)."""
+    return ClassifierConfig(**{**config.model_dump(), **changes})
+
+
 def toy_xrays(count: int, seed: int, height: int = 32, width: int = 32) -> tuple:
     """Noise images; class 1 is brighter, so any working classifier separates them."""
     rng = np.random.default_rng(seed)
@@ -55,7 +61,7 @@ def test_config_refuses_bad_values_and_unknown_keys():
     config = ClassifierConfig.from_dict({"backbone": "small_cnn", "small_cnn_filters": [4, 8]})
     assert config.small_cnn_filters == (4, 8) and not config.uses_feature_cache
     assert ClassifierConfig().uses_feature_cache  # the study: frozen ResNet50
-    assert not ClassifierConfig().model_copy(update={"fine_tune_layers": 3}).uses_feature_cache
+    assert not validated(ClassifierConfig(), fine_tune_layers=3).uses_feature_cache
     with pytest.raises(ValueError, match="unknown classifier parameter"):
         ClassifierConfig.from_dict({"epoch": 3})
     with pytest.raises(ValueError, match="backbone"):
@@ -70,7 +76,7 @@ def test_imagenet_weights_offline_raise_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     monkeypatch.setattr(weights, "RESNET50_WEIGHTS_ORIGIN", "http://127.0.0.1:9/")
     with pytest.raises(WeightsUnavailableError) as raised:
-        build_classifier(TINY_RESNET.model_copy(update={"weights": "imagenet"}))
+        build_classifier(validated(TINY_RESNET, weights="imagenet"))
     message = str(raised.value)
     expected = (
         tmp_path / "keras" / "models" / "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
@@ -82,9 +88,7 @@ def test_imagenet_weights_offline_raise_a_clear_error(tmp_path, monkeypatch):
 
 def test_missing_local_weights_file_is_named(tmp_path):
     with pytest.raises(WeightsUnavailableError, match="does not exist"):
-        build_classifier(
-            TINY_RESNET.model_copy(update={"weights": str(tmp_path / "nope.weights.h5")})
-        )
+        build_classifier(validated(TINY_RESNET, weights=str(tmp_path / "nope.weights.h5")))
 
 
 def test_local_weights_file_is_loaded_and_random_init_is_frozen(tmp_path):
@@ -93,7 +97,7 @@ def test_local_weights_file_is_loaded_and_random_init_is_frozen(tmp_path):
     )
     path = tmp_path / "resnet50_notop.weights.h5"
     reference.save_weights(path)
-    loaded = build_classifier(TINY_RESNET.model_copy(update={"weights": str(path)}))
+    loaded = build_classifier(validated(TINY_RESNET, weights=str(path)))
     random = build_classifier(TINY_RESNET, seed=5)
     for name in ("conv1_conv", "conv3_block2_2_conv", "conv5_block3_3_bn"):
         expected = reference.get_layer(name).get_weights()
@@ -116,7 +120,7 @@ def test_preprocessing_is_resnets_preprocess_input_on_gray():
 
 
 def test_fine_tune_unfreezes_only_the_last_layers_and_keeps_bn_frozen():
-    model = build_classifier(TINY_RESNET.model_copy(update={"fine_tune_layers": 8}))
+    model = build_classifier(validated(TINY_RESNET, fine_tune_layers=8))
     head = set(HEAD_LAYERS)
     unfrozen = [
         layer.name
@@ -130,7 +134,7 @@ def test_feature_cache_trains_the_same_head_as_end_to_end():
     images, labels = toy_xrays(12, seed=0)
     cached, cached_history = train_classifier(images, labels, TINY_RESNET, seed=3)
     direct, direct_history = train_classifier(
-        images, labels, TINY_RESNET.model_copy(update={"feature_cache": False}), seed=3
+        images, labels, validated(TINY_RESNET, feature_cache=False), seed=3
     )
     for name in HEAD_LAYERS:
         pairs = zip(
@@ -161,8 +165,8 @@ def test_augmented_feature_draws_are_seeded_and_batch_size_free():
 @pytest.mark.slow
 def test_cached_training_with_augmentation_reports_history_and_saves(tmp_path, caplog):
     images, labels = toy_xrays(16, seed=2, height=36, width=36)
-    config = TINY_RESNET.model_copy(
-        update={"augmentation": "classical", "augmentation_draws": 2, "validation_fraction": 0.25}
+    config = validated(
+        TINY_RESNET, augmentation="classical", augmentation_draws=2, validation_fraction=0.25
     )
     with caplog.at_level(logging.INFO, logger="cxr_gan.models"):
         model, history = train_classifier(images, labels, config, seed=0)
@@ -194,7 +198,7 @@ def test_small_cnn_inference_predictions_separate_the_classes(caplog):
 @pytest.mark.slow
 def test_same_seed_same_model_other_seed_differs(tmp_path):
     images, labels = toy_xrays(32, seed=5)
-    config = SMALL_CNN.model_copy(update={"epochs": 2, "augmentation": "strong"})
+    config = validated(SMALL_CNN, epochs=2, augmentation="strong")
     first, history = train_classifier(images, labels, config, seed=7)
     second, history_again = train_classifier(images, labels, config, seed=7)
     third, other_history = train_classifier(images, labels, config, seed=8)

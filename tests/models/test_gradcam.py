@@ -11,9 +11,10 @@ from cxr_gan.models.classifier_network import build_classifier
 from cxr_gan.models.classifier_predict import predict
 from cxr_gan.models.gradcam import gradcam_figure, gradcam_heatmaps, last_conv_layer_name
 from tests.models.test_classifier import SMALL_CNN as CLASSIFIER_SMALL_CNN
+from tests.models.test_classifier import validated
 
 CORNER = 10  # the bright square that makes an image "covid" covers [:10, :10]
-SMALL_CNN = CLASSIFIER_SMALL_CNN.model_copy(update={"epochs": 10, "validation_fraction": 0})
+SMALL_CNN = validated(CLASSIFIER_SMALL_CNN, epochs=10, validation_fraction=0)
 
 
 def corner_xrays(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

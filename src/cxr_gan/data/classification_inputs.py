@@ -61,7 +61,14 @@ def assemble_classification_data(
 ) -> ClassificationData:
     """The real splits (split_real_images), read through the GAN's size and back when
     resolution_plan says so (match_resolution), and each test image's source (the raw
-    manifest's source_column, when it has one)."""
+    manifest's source_column, when it has one).
+
+    xray_arrays: {"images": uint8 (n, s, s) 0..255 (a memmap), "labels": int (n,) 0/1, "ids":
+    str (n,)}; xray_split: one row per id with "split" ("train" / "test") and "patient_id";
+    validation_fraction: 0 (none) up to below 1, of the training split, whole patients only;
+    generator_size, input_size: px. The subsets hold uint8 (n, s, s) LazyRows (read a batch at a
+    time) and int32 labels; test_sources is str (n_test,) or None. Raises KeyError when an image
+    id is missing from xray_split, ValueError when validation_fraction is 1 or more."""
     splits = split_real_images(xray_arrays, xray_split, validation_fraction, seed)
     plan = resolution_plan(
         match_synthetic_resolution, generator_size, int(splits.test.images.shape[1]), input_size
@@ -98,8 +105,10 @@ def assemble_classification_data(
 def image_sources(
     raw_manifest: pd.DataFrame, ids: np.ndarray, column: str | None
 ) -> np.ndarray | None:
-    """Each image's source (raw_manifest[column], "unknown" where empty), or None when the
-    manifest has no such column."""
+    """Each image's source (raw_manifest[column], "unknown" where empty or the id is not in the
+    manifest): str (len(ids),) in the order of ids; None when `column` is None/empty or the
+    manifest has no such column (logged, so per-source metrics are skipped, not failed).
+    Raises KeyError when the manifest has `column` but no "id" column."""
     if column and column in raw_manifest.columns:
         source_of = dict(zip(raw_manifest["id"], raw_manifest[column].astype(str), strict=True))
         return np.array([source_of.get(i, "") or "unknown" for i in ids])
@@ -122,7 +131,12 @@ def external_test_set(
     """The external folder ingested like the raw data (ingest_collection with the same classes
     and options), read through the GAN's size and back when the real images were
     (resolution["matched"]), with each image's source from a CSV at the folder's root that
-    names the files (read_source_column); "sources" is None without one."""
+    names the files (read_source_column); "sources" is None without one.
+
+    Returns ExternalData: images uint8 (n, s, s) 0..255 (memmap, or LazyRows when matched),
+    labels int32 (n,) from `classes` (folder -> 0/1), ids str (n,), root, sources str (n,) or
+    None. resolution: resolution_plan()'s dict ("matched", "generator_size" in px) or None.
+    Raises DataProcessingError when a class folder is missing or holds no files."""
     result = ingest_collection(external_xrays, classes, **ingest_options)
     usable = result.manifest[result.manifest["status"] == OK].sort_values("array_index")
     logger.info("External validation: %d usable images from %s", len(usable), external_xrays.root)
@@ -156,7 +170,9 @@ def external_test_set(
 
 
 def external_subset(external_data: ExternalData | None) -> ImageSubset | None:
-    """The external folder as an ImageSubset (no synthetic images), None without one."""
+    """The external folder as an ImageSubset, None without one ({} or None): images uint8
+    (n, s, s) as stored, labels int32 (n,) 0/1, ids str (n,), synthetic all False (n,). Raises
+    KeyError when a non-empty external_data lacks "images", "labels" or "ids"."""
     if not external_data:
         return None
     labels = external_data["labels"]

@@ -54,6 +54,10 @@ def check_content(decoded: DecodedImage) -> None:
 
 
 def check_size(width: int, height: int, max_pixels: int) -> None:
+    """Refuse an image by its header size before decoding it, so a decompression bomb (a small
+    file that expands to gigabytes) is never decoded. width, height: pixels as the header states
+    them; max_pixels: the cap on width * height (data_processing.max_pixels). Raises
+    BadImageError when either side is under 1 px or width * height exceeds max_pixels."""
     if width < 1 or height < 1:
         raise BadImageError(f"image has no pixels ({width}x{height})")
     if width * height > max_pixels:

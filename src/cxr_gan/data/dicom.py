@@ -48,6 +48,17 @@ def _bare_dicom_dataset(data: bytes):
 
 
 def decode_dicom(data: bytes, max_pixels: int) -> DecodedImage:
+    """Render a DICOM file's one frame as a viewer shows it: modality LUT, then VOI LUT or
+    window, then the Presentation LUT (or MONOCHROME1 inverted without one), all by pydicom's
+    pydicom.pixels functions; colour (RGB, YBR, PALETTE COLOR) is reduced to ITU-R BT.601 luma.
+
+    data: the whole file's bytes; max_pixels: the cap on Columns * Rows (check_size). Returns a
+    DecodedImage whose pixels are uint8 (height, width), 0..255, bright = dense, stretched from
+    the rendered image's own min..max (scale_to_uint8), with format "DICOM" and mode the
+    PhotometricInterpretation. Raises BadImageError when the file is damaged or has no pixel
+    data, is over max_pixels, needs a decoder that is not installed (naming the `dicom` extra)
+    or unknown, holds more than one frame, has an unsupported Presentation LUT, or has no finite
+    pixel values. pydicom is imported here, not at import."""
     import pydicom
     from pydicom.errors import InvalidDicomError
     from pydicom.pixels import (

@@ -40,6 +40,10 @@ class PatientTable:
 
 
 def normalise_column(column: str) -> str:
+    """A CSV column name as the layouts compare it: lower case, without whitespace, underscores,
+    hyphens or a byte-order mark ("Patient ID" and "patient_id" -> "patientid"), so a
+    spreadsheet's spelling does not hide a column. Any value is turned into a string first;
+    raises nothing."""
     return re.sub(r"[\s_\-]+", "", str(column).replace("\ufeff", "")).lower()
 
 

@@ -50,7 +50,11 @@ class ComparisonSettings:
 
 def ensemble_probabilities(evaluation: dict[str, Any], key: str = "probabilities") -> np.ndarray:
     """Mean over seeds of each image's probability (key: "probabilities" for the test split,
-    "external_probabilities" for the external folder)."""
+    "external_probabilities" for the external folder): the seed ensemble every reported metric
+    uses, so no single seed's luck decides. evaluation: an experiment_evaluation record whose
+    per_seed runs each hold `key` as n floats p(covid) in 0..1, one per image in the same order.
+    Returns float64 (n,) in 0..1. Raises KeyError when a run lacks `key`, ValueError when the
+    runs hold different numbers of images."""
     return np.mean([run[key] for run in evaluation["per_seed"]], axis=0)
 
 
@@ -86,7 +90,15 @@ def experiment_row(
     sources: np.ndarray | None,
     settings: ComparisonSettings,
 ) -> dict[str, Any]:
-    """One experiment's line of the comparison."""
+    """One experiment's line of the comparison: metrics of its seed-averaged predictions (95%
+    bootstrap intervals, classification_metrics), its mean and std across seeds, its external
+    scores (external: external_scores' result, or None), and, with sources, per-source metrics
+    and the source-matched AUC.
+
+    labels: int (n,) 0 (normal) / 1 (covid), the test labels every experiment must share;
+    sources: str (n,) each test image's source, or None when unknown. Raises ValueError when the
+    experiment was tested on other labels than `labels` (other images), when labels are not 0/1,
+    or when probabilities are not finite or not one per label."""
     if evaluation["test_labels"] != labels.tolist():
         raise ValueError(f"experiment {name} was tested on other images than the others")
     ensemble = ensemble_probabilities(evaluation)
@@ -124,7 +136,13 @@ def compare(
     when both `real` and `real_plus_synthetic` ran (synthetic_effect), the shortcut probe's
     reading when it ran, and whether the test set's sources confound disease; gan_quality
     (reporting.comparison.gan_quality_line) and resolution (the classification data's) are
-    repeated beside the answer."""
+    repeated beside the answer.
+
+    evaluations: experiment name -> experiment_evaluation record, at least one, all tested on the
+    same n images (int 0/1 test_labels); externals: name -> external scores (may miss names);
+    sources: str (n,) each test image's source, or None. Raises ValueError when experiments
+    were tested on different images, or from synthetic_effect (see there); StopIteration when
+    evaluations is empty."""
     labels = np.array(next(iter(evaluations.values()))["test_labels"])
     rows = [
         experiment_row(name, evaluation, externals.get(name), labels, sources, settings)
@@ -179,7 +197,15 @@ def synthetic_effect(
 ) -> dict[str, Any]:
     """Paired comparisons of the seed-averaged predictions (and per seed) on each set, and the
     verdict (synthetic_verdict): synthetic_effect[_per_seed] on the deciding set, the same
-    _by_set, and verdict."""
+    _by_set, and verdict.
+
+    baseline, candidate: the `real` and `real_plus_synthetic` experiment_evaluation records, on
+    the same n test images (int 0/1 test_labels) with the same seeds; per_seed probabilities are
+    n floats in 0..1. Each difference is AUC(candidate) - AUC(baseline) with a paired,
+    class-stratified percentile bootstrap interval (compare_auc; the paired design of DeLong et
+    al. 1988). The external folder decides when both scored it. Raises ValueError when the two
+    scored different external images, ran different numbers of seeds, or a set's labels hold one
+    class only (AUC undefined)."""
 
     def paired(labels, key, images_name, base_probs=None, cand_probs=None, seed=None):
         return compare_auc(

@@ -122,7 +122,14 @@ def real_reference(
     space: FeatureSpace, real: RealSides, fake_features: np.ndarray, number: int, s: ScoreSettings
 ) -> dict[str, Any] | None:
     """What an equal number of other real (GAN-training) images reach against the evaluation
-    split, and the synthetic coverage at that same number (coverage grows with set size)."""
+    split, and the synthetic coverage at that same number (coverage grows with set size).
+
+    fake_features: float (M, d) raw features of the synthetic set, d as real's features;
+    number: the set's index, which seeds the draw of n = min(M, N_training) rows from each side.
+    Returns {"n", "kid_x1000" (KID of Binkowski et al. 2018, x1000), "coverage" (0..1) and
+    "density" (>= 0; both Naeem et al. 2020), "synthetic_coverage_same_n"}, or None without an
+    evaluation split or when n or the evaluation split has at most coverage_k rows. Raises
+    ValueError when the feature sizes differ or kid_subsets < 2."""
     if real.evaluation_features is None:
         return None
     n = min(len(fake_features), len(real.training_features))
@@ -152,7 +159,18 @@ def set_scores(
     number: int,
     s: ScoreSettings,
 ) -> dict[str, Any]:
-    """Every per-set number: against the main real set, the training images and the reference."""
+    """Every per-set number: against the main real set, the training images and the reference.
+
+    images: the synthetic set, uint8 (M, h, w) 0..255 at the generator's resolution; features:
+    float (M, d) its raw features, d as real's; number: the set's index (seeds the reference
+    draw). Returns "n" (M); KID (Binkowski et al. 2018) as kid_mean, kid_std_subsets and x1000
+    against the main real set, kid_vs_training_x1000; "fid" (Heusel et al. 2017); k-NN
+    precision, recall, coverage (0..1) and density (>= 0, Naeem et al. 2020), None when a set has
+    at most coverage_k rows; real_vs_synthetic_auc (0..1, 0.5 = indistinguishable, or None);
+    "ms_ssim" (Wang et al. 2003; at most 1, higher = less diverse), None under 2 images; and
+    real_reference. Raises ValueError when the feature sizes differ, a KID subset would be
+    under 2 rows (fewer than 2 synthetic or training images), kid_subsets < 2, or images are
+    under 6 px for MS-SSIM."""
     main = s.compare(space, real.main, features)
     vs_training = kernel_inception_distance(
         space.kernel_features(real.training_features),

@@ -170,6 +170,18 @@ def feature_datasets(
     augmentation_seed: int,
     features: Mapping[str, Any] | None = None,
 ) -> tuple[tf.data.Dataset, tf.data.Dataset | None]:
+    """(train, validation) datasets of backbone features for training the head alone (the
+    feature cache; see the module docstring for why this equals end-to-end training of a frozen
+    backbone).
+
+    images: uint8 grayscale 0..255, (n, h, w) or (n, h, w, 1), an array, memmap or LazyRows;
+    labels: (n,) int 0 (normal) / 1 (covid); is_val: (n,) bool, True for validation images.
+    features: the cache ({"train": float32 (draws, n_train, d), "validation": float32 (n_val,
+    d)}), or None to extract them now with the model's backbone (augmented draws seeded by
+    augmentation_seed). Training batches are (float32 (b, d), labels (b,)), reshuffled each
+    epoch with `seed`, each image's draw picked afresh per epoch; validation is None when no
+    image is in it. Raises ValueError when cached features do not match the draws and image
+    counts, or the images are not grayscale (n, h, w[, 1])."""
     draws = augmentation_draws(config)
     if features is None:
         extractor = feature_extractor(model)
@@ -235,6 +247,15 @@ def image_datasets(
     config: ClassifierConfig,
     seed: int,
 ) -> tuple[tf.data.Dataset, tf.data.Dataset | None]:
+    """(train, validation) datasets of images for end-to-end training (no feature cache).
+
+    images: uint8 grayscale 0..255, (n, h, w) or (n, h, w, 1), an array, memmap or LazyRows,
+    read a batch at a time by row number (indexed_batches); labels: (n,) int 0 / 1; is_val: (n,)
+    bool. Training batches are (float32 (b, h, w, 1) in 0..255, labels (b,)), reshuffled each
+    epoch with `seed`, and, when the config has augmentation, transformed afresh per batch and
+    epoch (augment_images, seeded from `seed`); validation batches are unaugmented float32, or
+    None when no image is in it. Raises nothing itself; a wrongly shaped image set fails when a
+    batch is read (ValueError from as_image_batch)."""
     params = config.augmentation_params
     train = indexed_batches(
         images, labels, np.flatnonzero(~is_val), config.batch_size, shuffle_seed=seed

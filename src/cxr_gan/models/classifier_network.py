@@ -132,11 +132,21 @@ def feature_extractor(model: keras.Model) -> keras.Model:
 
 
 def head_model(feature_dim: int, config: ClassifierConfig, seed: int) -> keras.Model:
+    """The study's head alone (BatchNorm -> Dense -> BatchNorm -> Dropout -> Dense(1, sigmoid)),
+    for training on cached backbone features: float32 (n, feature_dim) -> p(covid) float32
+    (n, 1) in 0..1. Its layers carry the full model's names (HEAD_LAYERS), so weights copy
+    between it and build_classifier's head layer by layer; initialisers and dropout are seeded from
+    `seed` as there. Raises nothing of its own."""
     features = keras.Input((feature_dim,), name="features")
     return keras.Model(features, _head(features, config, seed), name="head")
 
 
 def compile_classifier(model: keras.Model, config: ClassifierConfig) -> None:
+    """Compile in place as the study did: SGD (config.learning_rate, config.momentum),
+    binary cross-entropy on p(covid) (n, 1) against 0/1 labels, and accuracy at p > 0.5
+    (Keras' BinaryAccuracy). XLA is off (jit_compile=False): compiling ResNet50 on CPU costs
+    more than it saves. Works for the full model and head_model alike; raises nothing of its
+    own."""
     model.compile(
         optimizer=keras.optimizers.SGD(config.learning_rate, momentum=config.momentum),
         loss=keras.losses.BinaryCrossentropy(),

@@ -76,7 +76,15 @@ def train_over_seeds(
     A random backbone and the augmented copies follow the first seed. With `cached` features
     (shared_features.features_for) the heads train on and predict from them. Returns the first
     seed's model, the histories, and per seed its metrics (95% bootstrap intervals), ROC and
-    probabilities per image."""
+    probabilities per image.
+
+    train and plan's images: uint8 (n, s, s) grayscale 0..255 (arrays or LazyRows, read a batch
+    at a time), int labels (n,) 0 (normal) / 1 (covid); seeds: at least one. Each run's
+    "probabilities" (and "external_probabilities") are lists of n_test (n_external) floats
+    p(covid) in 0..1, rounded to 6 decimals, in the order of the subset's ids. Raises ValueError
+    when the training labels lack a class, images and labels differ in number, cached features
+    came from another backbone or do not fit the images (train_classifier), or test labels are
+    not 0/1 (classification_metrics)."""
     from cxr_gan.models.classifier import train_classifier  # TensorFlow
     from cxr_gan.models.device import training_precision
 
@@ -134,7 +142,14 @@ def experiment_evaluation(
     external_data: dict[str, Any] | None,
 ) -> dict[str, Any]:
     """The experiment's evaluation record: its training set, test images, settings, every
-    seed's run, the metrics' mean and std across seeds, and which external images were scored."""
+    seed's run, the metrics' mean and std across seeds, and which external images were scored.
+
+    per_seed: train_over_seeds' runs, at least one; features: where the backbone features came
+    from (e.g. "shared cache", "none (end-to-end training)"), for the record. The record is plain
+    JSON: test_ids str and test_labels int 0/1 lists (n_test), external ids/labels/sources lists
+    (n_external) with the folder's root from external_data. Raises ValueError when per_seed is
+    empty (summarize_seeds), TypeError when the plan has external images but external_data is
+    None."""
     validation, test, external = plan.images.validation, plan.images.test, plan.images.external
     return {
         "experiment": plan.experiment,

@@ -32,6 +32,12 @@ class GanRun:
 
 
 def write_png(path: Path, image: np.ndarray) -> None:
+    """Write an image as a PNG (OpenCV's cv2.imencode), creating the folder; atomically (a
+    temporary file renamed into place), so a run killed mid-write leaves no half-written grid.
+    image: uint8 (h, w) grayscale 0..255 (the sample grids) or (h, w, 3) BGR; OpenCV converts
+    other dtypes to 8 bits with a warning. Raises cv2.error for a shape OpenCV cannot encode
+    (e.g. 5 channels), OSError when encoding returns no data or the file cannot be written
+    (OutputWriteError, naming the fix, for a full disk or missing permission)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as temp:
         ok, encoded = cv2.imencode(".png", image)
@@ -41,6 +47,13 @@ def write_png(path: Path, image: np.ndarray) -> None:
 
 
 def save_checkpoint(run: GanRun, checkpoint_dir: Path, epoch: int) -> None:
+    """Write checkpoint_dir/state.npz atomically: every variable of the GAN (its three models,
+    both optimisers, the random-number state, the EMA step count and LeCam averages, in
+    state_variables() order) as v0..vN with its own shape and dtype, plus "progress", a JSON
+    string of the completed epoch (1-based) and the per-epoch history. Replacing a whole file at
+    once means a killed run resumes from its last complete checkpoint; the folder is created.
+    Raises OSError when the file cannot be written (OutputWriteError, naming the fix, for a full
+    disk, a read-only folder or missing permission)."""
     arrays = {f"v{i}": np.asarray(v) for i, v in enumerate(run.gan.state_variables())}
     arrays["progress"] = np.array(json.dumps({"epoch": epoch, "history": run.history}))
     with atomic_path(checkpoint_dir / STATE_FILE) as temp, open(temp, "wb") as handle:
@@ -49,7 +62,15 @@ def save_checkpoint(run: GanRun, checkpoint_dir: Path, epoch: int) -> None:
 
 
 def restore_or_start(run: GanRun, checkpoint_dir: Path, clean: bool = True) -> None:
-    """Restore the last checkpoint, if any; `clean` (the chief) removes a finished run's grids."""
+    """Restore the last checkpoint into `run`, if checkpoint_dir holds one; else start afresh.
+
+    Restoring assigns every saved variable (save_checkpoint's v0..vN) to the GAN in order, sets
+    run.resumed_from_epoch and run.history, and reloads the sample grids (uint8 (h, w) PNGs) of
+    epochs up to that one into run.grids. Without a checkpoint, `clean` (the chief worker only)
+    removes the sample grids a finished run with the same settings left behind. Raises
+    RuntimeError when the checkpoint holds a different number of variables than this model (other
+    settings or code: delete it to start afresh); a variable of the right count but another shape
+    fails in Keras' assign (ValueError)."""
     state_path = checkpoint_dir / STATE_FILE
     if not state_path.exists():
         if clean and checkpoint_dir.exists():  # leftovers of a finished run with the same settings
