@@ -219,5 +219,6 @@ def test_the_scratch_helpers_old_import_path_still_works_with_a_warning():
     from cxr_gan.data import npy_scratch
     from cxr_gan.datasets import npy_folder_dataset
 
-    with pytest.warns(DeprecationWarning, match="has moved to cxr_gan.data.npy_scratch.scratch_npy"):
+    moved = "has moved to cxr_gan.data.npy_scratch.scratch_npy"
+    with pytest.warns(DeprecationWarning, match=moved):
         assert npy_folder_dataset.scratch_npy is npy_scratch.scratch_npy
