@@ -181,3 +181,14 @@ def test_a_rebuild_from_earlier_outputs_warns_that_the_parameters_are_this_runs(
     assert "Results above were loaded from earlier runs (versions 2025-12-31T00.00.00.000Z)" in page
     results.run_record["inputs"]["contact_sheet"]["version"] = "2026-01-01T00.00.00.000Z"
     assert "loaded from earlier runs" not in build_study_report(results).html
+
+
+def test_original_sizes_read_as_one_value_when_every_image_has_it():
+    results = _results()
+    results.data_quality["original_sizes"] = {
+        "width_min": 256,
+        "width_max": 256,
+        "height_min": 200,
+        "height_max": 300,
+    }
+    assert "Original sizes 256 x 200-300 px." in build_study_report(results).html

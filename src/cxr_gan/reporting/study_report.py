@@ -378,10 +378,11 @@ def _quality_summary(quality: Mapping[str, Any]) -> list[Any]:
     sizes = quality.get("original_sizes") or {}
     facts = [f"Formats: {formats or 'n/a'}."]
     if sizes:
-        facts.append(
-            f"Original sizes {sizes.get('width_min')}-{sizes.get('width_max')} x "
-            f"{sizes.get('height_min')}-{sizes.get('height_max')} px."
+        width, height = (
+            _span(sizes.get(f"{side}_min"), sizes.get(f"{side}_max"))
+            for side in ("width", "height")
         )
+        facts.append(f"Original sizes {width} x {height} px.")
     if quality.get("split_grouping"):
         facts.append(f"Split grouped by {quality['split_grouping']}.")
     facts.append(f"Fingerprint of the input images: {quality.get('fingerprint', 'n/a')}.")
@@ -405,3 +406,8 @@ def _quality_summary(quality: Mapping[str, Any]) -> list[Any]:
     else:
         blocks.append(Text("No file was left out or flagged."))
     return blocks
+
+
+def _span(low: Any, high: Any) -> str:
+    """'256' when a range is one value, else '256-1024'."""
+    return f"{low}" if low == high else f"{low}-{high}"
