@@ -115,7 +115,7 @@ def _saved_input_problems(pipeline: Pipeline, catalog: Any) -> list[str]:
     for name in sorted(pipeline.inputs()):
         if name.startswith("params:") or name == "parameters":
             continue
-        dataset = _dataset(catalog, name)
+        dataset = catalog_dataset(catalog, name)
         if not isinstance(dataset, AbstractVersionedDataset):
             continue
         try:
@@ -232,8 +232,8 @@ def _cache_folder() -> Path:
 # ------------------------------------------------------------------------------ data
 
 
-def _dataset(catalog: Any, name: str) -> Any:
-    """The catalog's dataset object called `name`, or None."""
+def catalog_dataset(catalog: Any, name: str) -> Any:
+    """The catalog's dataset object called `name`, or None when the catalog cannot build it."""
     try:
         return catalog.get(name)
     except Exception:  # noqa: BLE001 - a dataset that cannot be built fails the run itself
@@ -243,7 +243,7 @@ def _dataset(catalog: Any, name: str) -> Any:
 def _folder_problems(catalog: Any, name: str, classes: Iterable[str]) -> list[str]:
     from cxr_gan.datasets.xray_sources import XrayFolderDataset  # OpenCV: only when running
 
-    dataset = _dataset(catalog, name)
+    dataset = catalog_dataset(catalog, name)
     if not isinstance(dataset, XrayFolderDataset):
         return []
     folder = dataset.path
@@ -279,7 +279,7 @@ def _dicom_extra_problems(catalog: Any, name: str) -> list[str]:
     from cxr_gan.data.dicom import DICOM_EXTRA_INSTALL, DICOM_EXTRA_SYNTAXES, looks_like_dicom
     from cxr_gan.datasets.xray_sources import XrayFolderDataset
 
-    dataset = _dataset(catalog, name)
+    dataset = catalog_dataset(catalog, name)
     if not isinstance(dataset, XrayFolderDataset) or not dataset.path.is_dir():
         return []
     needing = []
@@ -305,7 +305,7 @@ def _dicom_extra_problems(catalog: Any, name: str) -> list[str]:
 def _image_count(catalog: Any, name: str) -> int:
     from cxr_gan.datasets.xray_sources import PhantomXrayDataset, XrayFolderDataset
 
-    dataset = _dataset(catalog, name)
+    dataset = catalog_dataset(catalog, name)
     if isinstance(dataset, XrayFolderDataset) and dataset.path.is_dir():
         return len(_image_files(dataset.path))
     if isinstance(dataset, PhantomXrayDataset):
@@ -321,7 +321,7 @@ def _array_room_problems(catalog: Any, data_processing: Mapping[str, Any]) -> li
     scratch = data_processing.get("scratch_dir", "data/05_model_input")
     if scratch:
         places.append((Path(scratch), "data_processing.scratch_dir", "conf/local/parameters.yml"))
-    arrays = _local_folder(_dataset(catalog, "xray_arrays"))
+    arrays = _local_folder(catalog_dataset(catalog, "xray_arrays"))
     if arrays is not None:
         places.append((arrays, "catalog entry xray_arrays", "conf/local/catalog.yml"))
     problems, counted = [], set()
@@ -370,7 +370,7 @@ def _local_folder(dataset: Any) -> Path | None:
 def _output_folder_problems(pipeline: Pipeline, catalog: Any) -> list[str]:
     problems, seen = [], set()
     for name in sorted(pipeline.outputs() | {o for n in pipeline.nodes for o in n.outputs}):
-        folder = _local_folder(_dataset(catalog, name))
+        folder = _local_folder(catalog_dataset(catalog, name))
         if folder is None or folder in seen:
             continue
         seen.add(folder)

@@ -25,6 +25,8 @@ from typing import Any
 from kedro.framework.hooks import hook_impl
 from kedro.io.core import AbstractVersionedDataset
 
+from cxr_gan.preflight import catalog_dataset
+
 logger = logging.getLogger(__name__)
 
 RUN_RECORD = "report_run_record"
@@ -45,13 +47,6 @@ KEY_OUTPUTS = (
 )
 
 
-def _dataset(catalog: Any, name: str) -> Any:
-    try:
-        return catalog.get(name)
-    except Exception:  # noqa: BLE001 - a name the catalog cannot build has no path to show
-        return None
-
-
 def _file_or_folder(dataset: Any, path: Any) -> str:
     """A folder dataset (an image set, the Markdown report) marks a version with one file in
     it (manifest.csv, study_report.md): its path is the version folder, unless that file is the
@@ -63,21 +58,18 @@ def _file_or_folder(dataset: Any, path: Any) -> str:
     return str(path)
 
 
-def catalog_get(catalog: Any):
-    """name -> the catalog's dataset (or None), for map()."""
-    return lambda name: _dataset(catalog, name)
+def _versioned(dataset: Any) -> bool:
+    return isinstance(dataset, AbstractVersionedDataset) and dataset._version is not None
 
 
 def _save_version(dataset: Any) -> str | None:
-    if isinstance(dataset, AbstractVersionedDataset) and dataset._version is not None:
-        return dataset.resolve_save_version()
-    return None
+    return dataset.resolve_save_version() if _versioned(dataset) else None
 
 
 def saved_path(dataset: Any) -> str | None:
     """Where this run's save of `dataset` went: the versioned path for its save version, the
     file path of an unversioned file dataset; None for a dataset without a file (memory)."""
-    if isinstance(dataset, AbstractVersionedDataset) and dataset._version is not None:
+    if _versioned(dataset):
         return _file_or_folder(dataset, dataset._get_versioned_path(dataset.resolve_save_version()))
     filepath = getattr(dataset, "_filepath", None)
     return str(filepath) if filepath is not None else None
@@ -85,7 +77,7 @@ def saved_path(dataset: Any) -> str | None:
 
 def loaded_version(dataset: Any) -> dict[str, str | None]:
     """{"version", "path"} of what `dataset` loads now (the latest or --load-versions one)."""
-    if isinstance(dataset, AbstractVersionedDataset) and dataset._version is not None:
+    if _versioned(dataset):
         return {
             "version": dataset.resolve_load_version(),
             "path": _file_or_folder(dataset, dataset._get_load_path()),
@@ -117,15 +109,12 @@ class RunRecordHooks:
         for name in node.inputs:
             if name in (RUN_RECORD, "parameters") or name.startswith("params:"):
                 continue
-            dataset = _dataset(catalog, name)
+            dataset = catalog_dataset(catalog, name)
             if dataset is not None:
                 inputs[name] = loaded_version(dataset)
-        save_version = None
-        for output in node.outputs:
-            dataset = _dataset(catalog, output)
-            if isinstance(dataset, AbstractVersionedDataset) and dataset._version is not None:
-                save_version = dataset.resolve_save_version()
-                break
+        save_version = next(
+            filter(None, (_save_version(catalog_dataset(catalog, o)) for o in node.outputs)), None
+        )
         return {RUN_RECORD: {"run": {**self._run, "save_version": save_version}, "inputs": inputs}}
 
     @hook_impl
@@ -149,7 +138,8 @@ class RunRecordHooks:
                 f" --env {env}" if env else "",
             )
         key = [n for n in written if n.rsplit(".", 1)[-1] in KEY_OUTPUTS and n not in REPORTS]
-        versions = sorted(set(filter(None, map(_save_version, map(catalog_get(catalog), written)))))
+        saved = (_save_version(catalog_dataset(catalog, name)) for name in written)
+        versions = sorted({version for version in saved if version})
         logger.info(
             "This run wrote %d output(s), each in a folder named by its version (%s)%s",
             len(written),
@@ -177,15 +167,11 @@ class RunRecordHooks:
         names += [n for n in sorted(pipeline.all_outputs()) if n not in self._written]
         written = {}
         for name in names:
-            dataset = _dataset(catalog, name)
+            dataset = catalog_dataset(catalog, name)
             path = saved_path(dataset) if dataset is not None else None
             if path is None:
                 continue
-            if name in self._written or (
-                isinstance(dataset, AbstractVersionedDataset)
-                and dataset._version is not None
-                and Path(path).exists()
-            ):
+            if name in self._written or (_versioned(dataset) and Path(path).exists()):
                 written[name] = path
         self._written = {}
         return written

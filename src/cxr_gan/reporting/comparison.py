@@ -11,6 +11,7 @@ from typing import Any
 
 from cxr_gan.metrics.comparison import SOURCE_CONFOUND
 from cxr_gan.reporting.classification_figures import METRICS
+from cxr_gan.reporting.report_blocks import interval
 
 
 def gan_quality_line(gan_quality_report: dict[str, Any] | None) -> dict[str, Any]:
@@ -35,14 +36,6 @@ def comparison_title(comparison: dict[str, Any]) -> str:
     if comparison.get("shortcut_probe", {}).get("warning"):
         title += "\n" + comparison["shortcut_probe"]["warning"]
     return title
-
-
-def _cell(metric: dict[str, Any]) -> str:
-    if metric["value"] is None:
-        return "n/a"
-    if metric["ci_low"] is None:
-        return f"{metric['value']:.3f}"
-    return f"{metric['value']:.3f} [{metric['ci_low']:.3f}, {metric['ci_high']:.3f}]"
 
 
 def comparison_markdown(comparison: dict[str, Any]) -> str:
@@ -97,7 +90,7 @@ def comparison_markdown(comparison: dict[str, Any]) -> str:
         )
         lines.append(
             f"| {row['name']} | {counts['real']} + {counts['synthetic']} | "
-            + " | ".join(_cell(row["metrics"][m]) for m in METRICS)
+            + " | ".join(interval(row["metrics"][m]) for m in METRICS)
             + f" | {spread} |"
         )
     if probe:
@@ -121,8 +114,8 @@ def comparison_markdown(comparison: dict[str, Any]) -> str:
                 counts = group["counts"]
                 lines.append(
                     f"| {row['name']} | {source} | {counts['images']} ({counts['label_0']} / "
-                    f"{counts['label_1']}) | {_cell(group['metrics']['accuracy'])} | "
-                    f"{_cell(group['metrics']['roc_auc'])} |"
+                    f"{counts['label_1']}) | {interval(group['metrics']['accuracy'])} | "
+                    f"{interval(group['metrics']['roc_auc'])} |"
                 )
         skipped = sourced[0]["per_source"]["skipped"]
         if skipped:
@@ -142,7 +135,7 @@ def comparison_markdown(comparison: dict[str, Any]) -> str:
             "| --- | " + " | ".join("---" for _ in METRICS) + " |",
         ]
         lines += [
-            f"| {row['name']} | " + " | ".join(_cell(row["external"][m]) for m in METRICS) + " |"
+            f"| {row['name']} | " + " | ".join(interval(row["external"][m]) for m in METRICS) + " |"
             for row in external
         ]
         lines += _per_source_lines(external, "external_per_source", "external images")
@@ -166,8 +159,8 @@ def _per_source_lines(rows: list[dict[str, Any]], key: str, what: str) -> list[s
             counts = group["counts"]
             lines.append(
                 f"| {row['name']} | {source} | {counts['images']} ({counts['label_0']} / "
-                f"{counts['label_1']}) | {_cell(group['metrics']['accuracy'])} | "
-                f"{_cell(group['metrics']['roc_auc'])} |"
+                f"{counts['label_1']}) | {interval(group['metrics']['accuracy'])} | "
+                f"{interval(group['metrics']['roc_auc'])} |"
             )
     return lines
 
@@ -199,7 +192,7 @@ def _source_matched_lines(rows: list[dict[str, Any]]) -> list[str]:
             "| --- | --- | --- |",
         ]
         lines += [
-            f"| {row['name']} | {_cell(row[overall]['roc_auc'])} | {_cell(row[key])} |"
+            f"| {row['name']} | {interval(row[overall]['roc_auc'])} | {interval(row[key])} |"
             for row in found
         ]
         lines.append("")
