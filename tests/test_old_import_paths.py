@@ -11,7 +11,7 @@ import pytest
 MOVED = [
     ("cxr_gan.models.gan", "build_generator", "cxr_gan.models.gan_networks"),
     ("cxr_gan.models.gan", "MinibatchStdDev", "cxr_gan.models.gan_networks"),
-    ("cxr_gan.models.gan_trainer", "tile_grid", "cxr_gan.models.gan_monitor"),
+    ("cxr_gan.models.gan_trainer", "tile_grid", "cxr_gan.data.thumbnails"),
     ("cxr_gan.models.gan_trainer", "EPOCH_LOG_SECONDS", "cxr_gan.models.gan_monitor"),
     ("cxr_gan.models.gan_trainer", "SAMPLES_FOLDER", "cxr_gan.models.gan_checkpoints"),
     ("cxr_gan.data.decoding", "DICOM_EXTRA_INSTALL", "cxr_gan.data.dicom"),

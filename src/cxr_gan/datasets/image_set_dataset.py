@@ -18,7 +18,7 @@ import pandas as pd
 from kedro.io.core import DatasetError
 from kedro_datasets._typing import ImagePreview
 
-from cxr_gan.data.thumbnails import thumbnail_sheet
+from cxr_gan.data.thumbnails import MAX_THUMBNAILS, thumbnail_sheet
 from cxr_gan.datasets._local import LocalVersionedDataset
 from cxr_gan.io_utils import atomic_directory
 
@@ -48,19 +48,13 @@ class ImageSetDataset(LocalVersionedDataset):
 
     def load(self) -> dict[str, Any]:
         manifest_path = self._manifest_path(for_save=False)
-        folder = manifest_path.parent
         manifest = pd.read_csv(manifest_path, keep_default_na=False)
-        images = []
-        for name in manifest["filename"]:
-            image = cv2.imread(str(folder / name), cv2.IMREAD_UNCHANGED)
-            if image is None:
-                raise DatasetError(f"{folder / name} listed in {manifest_path} cannot be read")
-            images.append(image)
+        images = _read_images(manifest_path, manifest["filename"])
         same_shape = len({image.shape for image in images}) <= 1
         return {
             "images": np.stack(images) if images and same_shape else images,
             "manifest": manifest,
-            "folder": str(folder),
+            "folder": str(manifest_path.parent),
         }
 
     def save(self, data: dict[str, Any]) -> None:
@@ -82,11 +76,26 @@ class ImageSetDataset(LocalVersionedDataset):
     def preview(self) -> ImagePreview:
         """kedro-viz's preview: a thumbnail sheet of the latest (or loaded) version's first
         images (cxr_gan.data.thumbnails), as a base64 PNG string."""
-        images = self.load()["images"]
-        return ImagePreview(base64.b64encode(thumbnail_sheet(images)).decode("ascii"))
+        manifest_path = self._manifest_path(for_save=False)
+        names = pd.read_csv(manifest_path, keep_default_na=False)["filename"][:MAX_THUMBNAILS]
+        sheet = thumbnail_sheet(_read_images(manifest_path, names))  # only the images shown
+        return ImagePreview(base64.b64encode(sheet).decode("ascii"))
 
     def _exists(self) -> bool:
         try:
             return self._manifest_path(for_save=False).exists()
         except DatasetError:
             return False
+
+
+def _read_images(manifest_path: Path, names: Any) -> list[np.ndarray]:
+    """The images named (file names in the manifest's folder), as stored (IMREAD_UNCHANGED)."""
+    images = []
+    for name in names:
+        image = cv2.imread(str(manifest_path.parent / name), cv2.IMREAD_UNCHANGED)
+        if image is None:
+            raise DatasetError(
+                f"{manifest_path.parent / name} listed in {manifest_path} cannot be read"
+            )
+        images.append(image)
+    return images

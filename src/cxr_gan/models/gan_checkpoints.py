@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from cxr_gan.data.thumbnails import png_bytes
 from cxr_gan.io_utils import atomic_path
 from cxr_gan.models.gan import ConditionalGAN
 
@@ -36,14 +37,12 @@ def write_png(path: Path, image: np.ndarray) -> None:
     temporary file renamed into place), so a run killed mid-write leaves no half-written grid.
     image: uint8 (h, w) grayscale 0..255 (the sample grids) or (h, w, 3) BGR; OpenCV converts
     other dtypes to 8 bits with a warning. Raises cv2.error for a shape OpenCV cannot encode
-    (e.g. 5 channels), OSError when encoding returns no data or the file cannot be written
+    (e.g. 5 channels), ValueError when encoding returns no data, OSError when the file cannot be
+    written
     (OutputWriteError, naming the fix, for a full disk or missing permission)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as temp:
-        ok, encoded = cv2.imencode(".png", image)
-        if not ok:
-            raise OSError(f"could not encode {path} as PNG")
-        temp.write_bytes(encoded.tobytes())
+        temp.write_bytes(png_bytes(image))
 
 
 def save_checkpoint(run: GanRun, checkpoint_dir: Path, epoch: int) -> None:

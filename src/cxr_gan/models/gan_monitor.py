@@ -10,6 +10,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from cxr_gan.data.thumbnails import tile_grid
 from cxr_gan.metrics.ssim import COMPARISON_SIZE, class_diversity
 from cxr_gan.models import gan_checkpoints
 from cxr_gan.models.gan_checkpoints import SAMPLES_FOLDER, GanRun
@@ -36,20 +37,6 @@ def fixed_sample_inputs(
     labels = np.repeat(np.arange(config.n_classes), per_class).astype(np.int32)
     latent = rng.standard_normal((len(labels), config.latent_dim)).astype(np.float32)
     return latent, labels
-
-
-def tile_grid(images: np.ndarray, rows: int, gap: int = 2) -> np.ndarray:
-    """uint8 (n, s, s) -> one uint8 image with `rows` rows, separated by white lines."""
-    count, size = images.shape[0], images.shape[1]
-    columns = int(np.ceil(count / rows))
-    grid = np.full((rows * (size + gap) - gap, columns * (size + gap) - gap), 255, np.uint8)
-    for index, image in enumerate(images):
-        row, column = divmod(index, columns)
-        grid[
-            row * (size + gap) : row * (size + gap) + size,
-            column * (size + gap) : column * (size + gap) + size,
-        ] = image
-    return grid
 
 
 class GanMonitor(keras.callbacks.Callback):

@@ -43,9 +43,10 @@ logger = logging.getLogger(__name__)
 __getattr__ = moved_names(
     __name__,
     {
-        "cxr_gan.models.gan_monitor": "fixed_sample_inputs tile_grid EPOCH_LOG_SECONDS "
+        "cxr_gan.models.gan_monitor": "fixed_sample_inputs EPOCH_LOG_SECONDS "
         "DIVERSITY_SAMPLES COLLAPSE_MARGIN",
         "cxr_gan.models.gan_checkpoints": "SAMPLES_FOLDER",
+        "cxr_gan.data.thumbnails": "tile_grid",
     },
 )
 DIVERSITY_REAL_IMAGES = 32  # real images per class for the line's reference

@@ -60,10 +60,9 @@ def _final_grid(sample_grids: Mapping[str, Any] | None) -> bytes | None:
     """The last epoch's sample grid (an ImageSetDataset's last image) as PNG bytes."""
     if not sample_grids or not len(sample_grids["images"]):
         return None
-    import cv2  # OpenCV: only when the report is built
+    from cxr_gan.data.thumbnails import png_bytes
 
-    ok, encoded = cv2.imencode(".png", sample_grids["images"][-1])
-    return encoded.tobytes() if ok else None
+    return png_bytes(sample_grids["images"][-1])
 
 
 def _sheet(image_set: Mapping[str, Any] | None) -> bytes | None:
