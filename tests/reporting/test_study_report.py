@@ -192,3 +192,13 @@ def test_original_sizes_read_as_one_value_when_every_image_has_it():
         "height_max": 300,
     }
     assert "Original sizes 256 x 200-300 px." in build_study_report(results).html
+
+
+def test_a_source_matched_sentence_shared_by_experiments_is_said_once_naming_them():
+    results = _results()
+    same = "The source-matched AUC cannot be computed: no source holds both classes."
+    for row in results.comparison["experiments"]:
+        row["source_matched"] = {"sentence": same}
+    page = build_study_report(results).html
+    assert page.count(same) == 1
+    assert f"real, real_plus_synthetic (internal test set): {same}" in page

@@ -205,14 +205,17 @@ def _warnings(results: StudyResults) -> list[tuple[str, str]]:
             "Sources are confounded with the classes in the test split: an AUC can come from "
             "telling archives apart; see the per-source and source-matched tables below."
         )
-    for row in comparison.get("experiments") or []:
-        for key, where in (
-            ("external_source_matched", "external set"),
-            ("source_matched", "internal test set"),
-        ):
-            matched = row.get(key) or {}
-            if matched.get("sentence"):
-                lines.append(f"{row['name']} ({where}): {matched['sentence']}")
+    for key, where in (
+        ("external_source_matched", "external set"),
+        ("source_matched", "internal test set"),
+    ):
+        # experiments tested on one set often get the same sentence: say it once, naming them
+        named: dict[str, list[str]] = {}
+        for row in comparison.get("experiments") or []:
+            sentence = (row.get(key) or {}).get("sentence")
+            if sentence:
+                named.setdefault(sentence, []).append(row["name"])
+        lines += [f"{', '.join(names)} ({where}): {sentence}" for sentence, names in named.items()]
     quality = results.data_quality or {}
     across = quality.get("near_duplicates_across_splits")
     if across:
