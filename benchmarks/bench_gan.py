@@ -238,9 +238,20 @@ QUALITY_ARMS = {
         "discriminator_head": "pool",
         "mode_seeking_weight": 0.0,
         "imle_weight": 0.0,
+        "keep_generator": "last",  # today's default had no choice of epoch
     },
     "default64": {},
-    "default128": {"gan_image_size": 128},
+    # the 128 px setting (conf/base/parameters_gan_training.yml): a stronger mode-seeking term,
+    # LeCam and lazy R1 against the discriminator memorising ~130 images, the diversity line
+    # every 25 epochs so that keep_generator: latest_diverse has epochs to choose from
+    "default128": {
+        "gan_image_size": 128,
+        "mode_seeking_weight": 3.0,
+        "lecam_weight": 0.01,
+        "r1_gamma": 1.0,
+        "sample_every": 25,
+    },
+    "old_recipe128": {"gan_image_size": 128, "keep_generator": "last"},  # last session's 128
     # screening at 128 px (same-class mode-seeking pairs, a stronger mode-seeking term)
     "screen128_pairs": {"gan_image_size": 128},
     "screen128_ms3": {"gan_image_size": 128, "mode_seeking_weight": 3.0},
@@ -259,7 +270,8 @@ def train_arm(arm: str, minutes: float) -> dict:
 
     arrays, gan_split = _cxr_dev_arrays()
     images, labels = images_with_role(arrays, gan_split)
-    probe = GanTrainingParams(**{**QUALITY_ARMS[arm], "epochs": 4}).gan_config()
+    params = GanTrainingParams(**{**QUALITY_ARMS[arm], "epochs": 4})
+    probe = params.gan_config()
     steps_per_epoch = int(np.ceil(len(labels) / probe.batch_size))
     run = train_gan(images, labels, probe, sample_every=100)
     s_per_step = float(np.median([r["seconds"] for r in run.history[1:]])) / steps_per_epoch
@@ -267,7 +279,13 @@ def train_arm(arm: str, minutes: float) -> dict:
     config = probe.model_copy(update={"epochs": epochs})
     print(f"{arm}: {s_per_step:.3f} s/step -> {epochs} epochs for {minutes} min", flush=True)
     started = time.perf_counter()
-    run = train_gan(images, labels, config, sample_every=max(1, epochs // 10))
+    run = train_gan(
+        images,
+        labels,
+        config,
+        sample_every=min(params.sample_every, max(1, epochs // 10)),
+        keep_generator=params.keep_generator,
+    )
     seconds = time.perf_counter() - started
     GENERATORS.mkdir(parents=True, exist_ok=True)
     path = GENERATORS / f"{arm}.keras"
@@ -283,6 +301,7 @@ def train_arm(arm: str, minutes: float) -> dict:
         "load_average_1_5_15": [round(v, 2) for v in os.getloadavg()],
         "generator_keras_mb": round(path.stat().st_size / 1e6, 2),
         "generator_params_m": round(run.gan.generator.count_params() / 1e6, 2),
+        "generator_epoch": run.kept_epoch if run.kept_epoch is not None else epochs,
         "diversity_history": [
             {k: v for k, v in r.items() if k == "epoch" or k.startswith("ms_ssim_class_")}
             for r in run.history
@@ -290,7 +309,8 @@ def train_arm(arm: str, minutes: float) -> dict:
         ],
     }
     (GENERATORS / f"{arm}.json").write_text(json.dumps(record, indent=2))
-    grid = run.grids[max(run.grids)]
+    # the grid of the epoch whose generator was saved (keep_generator), else the last one
+    grid = run.grids.get(run.kept_epoch, run.grids[max(run.grids)])
     import cv2
 
     IMAGES.mkdir(parents=True, exist_ok=True)

@@ -237,3 +237,88 @@ def test_mode_seeking_pairs_share_their_class():
     assert paired.tolist() == [0, 1, 1, 0, 1, 1, 0]
     off = trainer.ConditionalGAN(GanConfig(**{**TINY, "mode_seeking_weight": 0.0}))
     assert off._paired_labels(labels).numpy()[:, 0].tolist() == [0, 1, 1, 0, 1, 0, 0]
+
+
+def test_is_diverse_is_the_training_lines_rule():
+    real = {0: 0.44, 1: 0.45}
+    assert gan_monitor.is_diverse({0: 0.49, 1: 0.30}, real)  # within real + 0.05
+    assert not gan_monitor.is_diverse({0: 0.50, 1: 0.30}, real)  # one class collapsing is enough
+    assert not gan_monitor.is_diverse({0: 0.30}, {})  # no reference: never called diverse
+
+
+def _scripted_diversity(monkeypatch, per_epoch: list[float]) -> None:
+    """The training line reads per_epoch[e - 1] for every class at epoch e (a real collapse
+    takes minutes of training; the rule that acts on it is what is tested)."""
+    calls = iter(value for value in per_epoch for _ in range(2))  # two classes per epoch
+    monkeypatch.setattr(gan_monitor, "class_diversity", lambda images: next(calls))
+
+
+def test_a_run_that_drifts_into_collapse_returns_its_latest_diverse_generator(
+    phantoms, monkeypatch, caplog
+):
+    config = GanConfig(**{**TINY, "epochs": 4})
+    at_epoch_2 = trainer.train_gan(*phantoms, GanConfig(**TINY), keep_generator="last")
+    _scripted_diversity(monkeypatch, [0.0, 0.0, 1.0, 1.0])  # MS-SSIM 1.0: one image repeated
+    with caplog.at_level("WARNING", logger="cxr_gan.models"):
+        kept = trainer.train_gan(*phantoms, config, sample_every=1)
+    assert kept.kept_epoch == 2
+    for a, b in zip(
+        _weights(at_epoch_2.gan.ema_generator), _weights(kept.gan.ema_generator), strict=True
+    ):
+        np.testing.assert_array_equal(a, b)
+    assert "keeping the moving-average generator of epoch 2" in caplog.text
+
+    _scripted_diversity(monkeypatch, [0.0, 0.0, 1.0, 1.0])
+    last = trainer.train_gan(*phantoms, config, sample_every=1, keep_generator="last")
+    assert last.kept_epoch is None
+    assert any(
+        not np.array_equal(a, b)
+        for a, b in zip(
+            _weights(at_epoch_2.gan.ema_generator), _weights(last.gan.ema_generator), strict=True
+        )
+    )
+
+
+def test_a_run_diverse_at_its_end_keeps_its_last_generator(phantoms, monkeypatch):
+    config = GanConfig(**{**TINY, "epochs": 3})
+    _scripted_diversity(monkeypatch, [1.0, 0.0, 0.0])
+    kept = trainer.train_gan(*phantoms, config, sample_every=1)
+    _scripted_diversity(monkeypatch, [1.0, 0.0, 0.0])
+    last = trainer.train_gan(*phantoms, config, sample_every=1, keep_generator="last")
+    assert kept.kept_epoch == 3
+    for a, b in zip(
+        _weights(last.gan.ema_generator), _weights(kept.gan.ema_generator), strict=True
+    ):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_never_diverse_keeps_the_last_generator_and_says_so(phantoms, monkeypatch, caplog):
+    _scripted_diversity(monkeypatch, [1.0, 1.0])
+    with caplog.at_level("WARNING", logger="cxr_gan.models"):
+        run = trainer.train_gan(*phantoms, GanConfig(**TINY), sample_every=1)
+    assert run.kept_epoch is None
+    assert "no sampled epoch was within real" in caplog.text
+
+
+def test_the_kept_generator_survives_a_checkpoint(tmp_path, phantoms):
+    run = trainer.train_gan(*phantoms, GanConfig(**TINY), keep_generator="last")
+    run.kept_epoch = 1
+    run.kept_weights = [w + 1.0 for w in _weights(run.gan.ema_generator)]
+    gan_checkpoints.save_checkpoint(run, tmp_path, 2)
+    gan = trainer.ConditionalGAN(GanConfig(**TINY))
+    gan.compile()
+    gan.build_optimizers()
+    fresh = gan_checkpoints.GanRun(gan)
+    gan_checkpoints.restore_or_start(fresh, tmp_path)
+    assert fresh.kept_epoch == 1 and fresh.resumed_from_epoch == 2
+    for a, b in zip(run.kept_weights, fresh.kept_weights, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_keep_generator_accepts_only_its_two_choices(phantoms):
+    from cxr_gan.pipelines.gan_training.params import GanTrainingParams
+
+    with pytest.raises(ValidationError, match="keep_generator"):
+        GanTrainingParams(keep_generator="best")
+    with pytest.raises(ValueError, match="latest_diverse or last"):
+        trainer.train_gan(*phantoms, GanConfig(**TINY), keep_generator="best")

@@ -30,6 +30,10 @@ class GanRun:
     resumed_from_epoch: int = 0  # 0: started from scratch
     real_diversity: dict[int, float] = field(default_factory=dict)  # label -> MS-SSIM of real
     checkpoint_dir: Path | None = None
+    # the latest sampled epoch whose every class was as varied as real images (within the
+    # margin), and the moving-average generator's weights then (keep_generator: latest_diverse)
+    kept_epoch: int | None = None
+    kept_weights: list[np.ndarray] | None = None
 
 
 def write_png(path: Path, image: np.ndarray) -> None:
@@ -52,9 +56,12 @@ def save_checkpoint(run: GanRun, checkpoint_dir: Path, epoch: int) -> None:
     string of the completed epoch (1-based) and the per-epoch history. Replacing a whole file at
     once means a killed run resumes from its last complete checkpoint; the folder is created.
     Raises OSError when the file cannot be written (OutputWriteError, naming the fix, for a full
-    disk, a read-only folder or missing permission)."""
+    disk, a read-only folder or missing permission). The generator weights kept for
+    keep_generator: latest_diverse (run.kept_weights) go in as k0..kN, their epoch in progress."""
     arrays = {f"v{i}": np.asarray(v) for i, v in enumerate(run.gan.state_variables())}
-    arrays["progress"] = np.array(json.dumps({"epoch": epoch, "history": run.history}))
+    arrays.update({f"k{i}": weights for i, weights in enumerate(run.kept_weights or [])})
+    progress = {"epoch": epoch, "history": run.history, "kept_epoch": run.kept_epoch}
+    arrays["progress"] = np.array(json.dumps(progress))
     with atomic_path(checkpoint_dir / STATE_FILE) as temp, open(temp, "wb") as handle:
         np.savez(handle, **arrays)
     logger.info("Checkpoint after epoch %d written to %s", epoch, checkpoint_dir / STATE_FILE)
@@ -77,16 +84,20 @@ def restore_or_start(run: GanRun, checkpoint_dir: Path, clean: bool = True) -> N
         return
     variables = run.gan.state_variables()
     with np.load(state_path, allow_pickle=False) as state:
-        if len(state.files) != len(variables) + 1:
+        saved = sum(name.startswith("v") for name in state.files)
+        if saved != len(variables):
             raise RuntimeError(
-                f"checkpoint {state_path} does not match this model ({len(state.files) - 1} "
+                f"checkpoint {state_path} does not match this model ({saved} "
                 f"variables, expected {len(variables)}); delete it to start afresh"
             )
         for index, variable in enumerate(variables):
             variable.assign(state[f"v{index}"])
         progress = json.loads(str(state["progress"]))
+        kept = sorted((n for n in state.files if n.startswith("k")), key=lambda n: int(n[1:]))
+        run.kept_weights = [state[name] for name in kept] or None
     run.resumed_from_epoch = progress["epoch"]
     run.history = progress["history"]
+    run.kept_epoch = progress.get("kept_epoch")
     for path in sorted((checkpoint_dir / SAMPLES_FOLDER).glob("epoch_*.png")):
         epoch = int(path.stem.split("_")[1])
         if epoch <= run.resumed_from_epoch:

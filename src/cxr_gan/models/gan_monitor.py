@@ -39,6 +39,54 @@ def fixed_sample_inputs(
     return latent, labels
 
 
+def is_diverse(values: dict[int, float], real: dict[int, float]) -> bool:
+    """Whether every class with a real reference is at most real + COLLAPSE_MARGIN (mean pairwise
+    MS-SSIM, lower = more varied): the training line's "not collapsing". False without any
+    reference (fewer than 2 real images per class)."""
+    judged = [label for label in values if label in real]
+    return bool(judged) and all(values[k] <= real[k] + COLLAPSE_MARGIN for k in judged)
+
+
+def keep_latest_diverse(run: GanRun) -> None:
+    """After training: when the last epoch's diversity line reads collapsing, put the weights of
+    the latest diverse epoch (GanMonitor with keep_diverse) back into the moving-average
+    generator, and say so. A few-shot GAN can start varied and drift towards one image per class
+    as its discriminator learns the 100-odd training images (measured at 128 px on cxr-dev:
+    docs/benchmarks.md); the drifted generator is the worse one to synthesise from. Judged on
+    training images only (the line's reference), never the GAN's evaluation split."""
+    last = next((r for r in reversed(run.history) if "ms_ssim_class_0" in r), None)
+    if last is None or run.kept_epoch == last["epoch"]:
+        return
+    values = {
+        int(k.rsplit("_", 1)[1]): v for k, v in last.items() if k.startswith("ms_ssim_class_")
+    }
+    shown = ", ".join(
+        f"label {k} {v:.2f} (real {run.real_diversity[k]:.2f})"
+        for k, v in values.items()
+        if k in run.real_diversity
+    )
+    if run.kept_weights is None:
+        logger.warning(
+            "GAN: diversity at epoch %d reads collapsing (%s) and no sampled epoch was within "
+            "real + %.2f; keeping the last generator. Try fewer epochs, a larger "
+            "mode_seeking_weight or 64 px (docs/configuration.md)",
+            last["epoch"],
+            shown,
+            COLLAPSE_MARGIN,
+        )
+        return
+    run.gan.ema_generator.set_weights(run.kept_weights)
+    logger.warning(
+        "GAN: diversity at epoch %d reads collapsing (%s); keeping the moving-average generator "
+        "of epoch %d, the latest within real + %.2f (gan_training.keep_generator: latest_diverse; "
+        "'last' keeps the final one). Fewer epochs would have given the same generator sooner",
+        last["epoch"],
+        shown,
+        run.kept_epoch,
+        COLLAPSE_MARGIN,
+    )
+
+
 class GanMonitor(keras.callbacks.Callback):
     """What a person watching a GAN train needs, once per epoch: a progress line (first, last,
     then at most one every EPOCH_LOG_SECONDS, with an ETA), fixed-latent sample grids and each
@@ -46,7 +94,9 @@ class GanMonitor(keras.callbacks.Callback):
     report's measure (class_diversity: mean pairwise MS-SSIM at COMPARISON_SIZE px) of
     `DIVERSITY_SAMPLES` samples per class, logged beside the same measure on real training
     images at the GAN's size (`real_diversity`): a value rising above the real one means the
-    generator is collapsing, and the line says so while there is still time to stop."""
+    generator is collapsing, and the line says so while there is still time to stop. With
+    `keep_diverse`, each sampled epoch whose every class passes is_diverse keeps a copy of the
+    moving-average generator's weights in run.kept_weights (see keep_latest_diverse)."""
 
     def __init__(
         self,
@@ -57,8 +107,10 @@ class GanMonitor(keras.callbacks.Callback):
         samples_per_class: int,
         real_diversity: dict[int, float] | None = None,
         steps_per_epoch: int = 1,
+        keep_diverse: bool = False,
     ) -> None:
         super().__init__()
+        self.keep_diverse = keep_diverse
         self.steps_per_epoch = steps_per_epoch
         self.run, self.checkpoint_dir = run, checkpoint_dir
         self.real_diversity = real_diversity or {}
@@ -120,6 +172,9 @@ class GanMonitor(keras.callbacks.Callback):
             COMPARISON_SIZE,
             ", ".join(self._diversity_text(label, value) for label, value in values.items()),
         )
+        if self.keep_diverse and is_diverse(values, self.real_diversity):
+            self.run.kept_epoch = epoch
+            self.run.kept_weights = [np.array(w) for w in gan.ema_generator.get_weights()]
         return {f"ms_ssim_class_{label}": value for label, value in values.items()}
 
     def _diversity_text(self, label: int, value: float) -> str:

@@ -35,7 +35,7 @@ from cxr_gan.models.distribution import chief_path, is_chief, resolve_strategy
 from cxr_gan.models.gan import ConditionalGAN
 from cxr_gan.models.gan_checkpoints import STATE_FILE, GanRun, restore_or_start
 from cxr_gan.models.gan_config import GanConfig
-from cxr_gan.models.gan_monitor import GanMonitor, to_uint8  # noqa: F401 (to_uint8: its old path)
+from cxr_gan.models.gan_monitor import GanMonitor, keep_latest_diverse, to_uint8  # noqa: F401 (to_uint8: its old path)
 
 logger = logging.getLogger(__name__)
 # the monitor and the checkpoint files moved to gan_monitor and gan_checkpoints; their old import
@@ -152,12 +152,21 @@ def train_gan(
     checkpoint_every: int = 10,
     samples_per_class: int = 6,
     strategy: tf.distribute.Strategy | str | None = None,
+    keep_generator: str = "latest_diverse",
 ) -> GanRun:
     """Train on uint8 images (n, h, w) with integer labels (n,); see the module docstring.
 
     The training images are resized to the GAN's size once (resize_for_gan), then one Keras
     `fit` runs every epoch; grids, per-class diversity, progress lines and checkpoints come
-    from a callback (GanMonitor). images may be an np.memmap or a LazyRows selection."""
+    from a callback (GanMonitor). images may be an np.memmap or a LazyRows selection.
+
+    keep_generator: "latest_diverse" (a generator whose last diversity line reads collapsing
+    is replaced by the latest sampled epoch's that did not: keep_latest_diverse; run.kept_epoch
+    says which) or "last". Raises ValueError for another value."""
+    if keep_generator not in ("latest_diverse", "last"):
+        raise ValueError(
+            f"gan_training.keep_generator={keep_generator!r}: use latest_diverse or last"
+        )
     keras.utils.set_random_seed(config.seed)  # weights and layer seeds: same seed, same run
     y = np.asarray(labels, np.int32)
     strategy = resolve_strategy(strategy, "gan_training.distribution.strategy")
@@ -217,6 +226,7 @@ def train_gan(
             samples_per_class,
             run.real_diversity,
             steps,
+            keep_diverse=keep_generator == "latest_diverse",
         )
         gan.fit(
             dataset,
@@ -227,6 +237,8 @@ def train_gan(
             verbose=0,
             shuffle=False,  # the dataset is shuffled per epoch, reproducibly
         )
+        if keep_generator == "latest_diverse":
+            keep_latest_diverse(run)
         if checkpoint_dir is not None:
             (checkpoint_dir / STATE_FILE).unlink(missing_ok=True)
         return run

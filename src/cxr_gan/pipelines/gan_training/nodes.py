@@ -54,6 +54,7 @@ def train_conditional_gan(
             checkpoint_every=params.checkpoint_every,
             samples_per_class=params.samples_per_class,
             strategy=strategy,
+            keep_generator=params.keep_generator,
         )
     history = {
         "settings": config.model_dump(mode="json"),
@@ -62,6 +63,10 @@ def train_conditional_gan(
         "resumed_from_epoch": run.resumed_from_epoch,
         # the diversity lines' reference: real training images at the GAN's size
         "real_ms_ssim_class": {str(k): v for k, v in run.real_diversity.items()},
+        # the epoch whose moving-average generator is returned (keep_generator)
+        "generator_epoch": run.kept_epoch
+        if params.keep_generator == "latest_diverse" and run.kept_epoch is not None
+        else config.epochs,
         "epochs": run.history,
     }
     epochs = sorted(run.grids)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -20,7 +20,14 @@ class GanTrainingParams(GanConfig):
         description="share of each class of the training split held out to judge the GAN "
         "(never the classifier's test split); 0 = judge against the training images only",
     )
-    sample_every: int = Field(50, ge=1, description="epochs between sample grids")
+    sample_every: int = Field(
+        50, ge=1, description="epochs between sample grids and the diversity line"
+    )
+    keep_generator: Literal["latest_diverse", "last"] = Field(
+        "latest_diverse",
+        description="latest_diverse: if the last diversity line reads collapsing, the "
+        "generator of the latest sampled epoch that did not; last: the final generator",
+    )
     checkpoint_every: int = Field(50, ge=1, description="epochs between checkpoints")
     checkpoint_dir: str | None = Field(
         "data/06_models/gan_checkpoints", description="null: no checkpoints, no resume"
