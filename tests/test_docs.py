@@ -186,3 +186,20 @@ def test_documented_params_strings_parse_as_shown(text, shows_error):
     for section, values in parsed.items():
         if section in MODELS and not shows_error:
             assert set(values) <= MODELS[section], (text, set(values) - MODELS[section])
+
+
+def test_documented_gan_training_blocks_are_valid_parameters():
+    """Every ```yaml block under `gan_training:` in docs/ (e.g. the 128 px setting) validates
+    on top of conf/base, so a user can paste it into conf/local as it stands."""
+    from cxr_gan.pipelines.gan_training.params import GanTrainingParams
+
+    base = yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_gan_training.yml").read_text())
+    blocks = [
+        yaml.safe_load(block)
+        for page in (PROJECT_ROOT / "docs").glob("*.md")
+        for block in re.findall(r"```yaml\n(gan_training:\n.*?)```", page.read_text(), re.S)
+    ]
+    assert blocks, "no gan_training block found in docs/"
+    for block in blocks:
+        settings = GanTrainingParams(**{**base["gan_training"], **block["gan_training"]})
+        assert settings.gan_image_size in (64, 128, 256, 446)
