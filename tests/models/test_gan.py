@@ -322,3 +322,28 @@ def test_keep_generator_accepts_only_its_two_choices(phantoms):
         GanTrainingParams(keep_generator="best")
     with pytest.raises(ValueError, match="latest_diverse or last"):
         trainer.train_gan(*phantoms, GanConfig(**TINY), keep_generator="best")
+
+
+def test_a_run_killed_after_its_final_checkpoint_still_returns_the_kept_generator(
+    tmp_path, phantoms, monkeypatch
+):
+    config = GanConfig(**{**TINY, "epochs": 4})
+    at_epoch_2 = trainer.train_gan(*phantoms, GanConfig(**TINY), keep_generator="last")
+    _scripted_diversity(monkeypatch, [0.0, 0.0, 1.0, 1.0])
+    save = gan_checkpoints.save_checkpoint
+
+    def save_then_die(*args):
+        save(*args)
+        raise Killed  # killed after the final checkpoint, before the run could finish
+
+    monkeypatch.setattr(gan_checkpoints, "save_checkpoint", save_then_die)
+    settings = {"sample_every": 1, "checkpoint_every": 4}
+    with pytest.raises(Killed):
+        trainer.train_gan(*phantoms, config, tmp_path, **settings)
+    monkeypatch.setattr(gan_checkpoints, "save_checkpoint", save)
+    resumed = trainer.train_gan(*phantoms, config, tmp_path, **settings)  # nothing left to train
+    assert resumed.resumed_from_epoch == 4 and resumed.kept_epoch == 2
+    for a, b in zip(
+        _weights(at_epoch_2.gan.ema_generator), _weights(resumed.gan.ema_generator), strict=True
+    ):
+        np.testing.assert_array_equal(a, b)

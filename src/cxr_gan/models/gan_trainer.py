@@ -204,41 +204,42 @@ def train_gan(
             f"; checkpoints and sample grids in {checkpoint_dir}" if checkpoint_dir else "",
         )
         first_epoch = run.resumed_from_epoch + 1
-        if first_epoch > config.epochs:
-            return run
         cached = resize_for_gan(images, config.gan_image_size)
-        dataset = gan_input_pipeline(
-            cached,
-            y,
-            config.gan_image_size,
-            config.batch_size,
-            config.seed,
-            range(first_epoch, config.epochs + 1),
-        )
-        if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-            dataset = _shard_by_data(dataset)
         run.real_diversity = real_class_diversity(cached, y, config.n_classes)
-        monitor = GanMonitor(
-            run,
-            checkpoint_dir,
-            sample_every,
-            checkpoint_every,
-            samples_per_class,
-            run.real_diversity,
-            steps,
-            keep_diverse=keep_generator == "latest_diverse",
-        )
-        gan.fit(
-            dataset,
-            epochs=config.epochs,
-            initial_epoch=run.resumed_from_epoch,
-            steps_per_epoch=steps,
-            callbacks=[monitor],
-            verbose=0,
-            shuffle=False,  # the dataset is shuffled per epoch, reproducibly
-        )
+        if first_epoch <= config.epochs:  # else: resumed from the final epoch's checkpoint
+            dataset = gan_input_pipeline(
+                cached,
+                y,
+                config.gan_image_size,
+                config.batch_size,
+                config.seed,
+                range(first_epoch, config.epochs + 1),
+            )
+            if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+                dataset = _shard_by_data(dataset)
+            monitor = GanMonitor(
+                run,
+                checkpoint_dir,
+                sample_every,
+                checkpoint_every,
+                samples_per_class,
+                run.real_diversity,
+                steps,
+                keep_diverse=keep_generator == "latest_diverse",
+            )
+            gan.fit(
+                dataset,
+                epochs=config.epochs,
+                initial_epoch=run.resumed_from_epoch,
+                steps_per_epoch=steps,
+                callbacks=[monitor],
+                verbose=0,
+                shuffle=False,  # the dataset is shuffled per epoch, reproducibly
+            )
         if keep_generator == "latest_diverse":
             keep_latest_diverse(run)
+        else:
+            run.kept_epoch = run.kept_weights = None  # e.g. left in a resumed checkpoint
         if checkpoint_dir is not None:
             (checkpoint_dir / STATE_FILE).unlink(missing_ok=True)
         return run

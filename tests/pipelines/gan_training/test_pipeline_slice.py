@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from cxr_gan.models.gan_monitor import is_diverse
 from cxr_gan.pipelines.gan_training import create_pipeline
 from cxr_gan.pipelines.gan_training.nodes import split_gan_evaluation
 from cxr_gan.pipelines.gan_training.params import GanTrainingParams
@@ -54,6 +55,16 @@ def test_whole_pipeline_in_memory_trains_a_generator_on_the_training_split_only(
         assert np.isfinite([record[key] for key in record if key != "epoch"]).all()
         assert 0 <= record["ms_ssim_class_0"] <= 1 and 0 <= record["ms_ssim_class_1"] <= 1
     assert history["settings"]["gan_image_size"] == 16 and history["resumed_from_epoch"] == 0
+    # keep_generator: latest_diverse: the last epoch, unless its line read collapsing and an
+    # earlier one did not
+    real = {int(k): v for k, v in history["real_ms_ssim_class"].items()}
+    diverse = [
+        r["epoch"]
+        for r in history["epochs"]
+        if is_diverse({0: r["ms_ssim_class_0"], 1: r["ms_ssim_class_1"]}, real)
+    ]
+    expected = 2 if 2 in diverse or not diverse else diverse[-1]
+    assert history["generator_epoch"] == expected
 
     grids = catalog.load("gan_sample_grids")
     assert grids["manifest"]["epoch"].tolist() == [1, 2]

@@ -56,13 +56,19 @@ def report_inputs(experiments: Sequence[str], variants: Sequence[str]) -> list[s
     return [*names, *(f"params:{section}" for section in PARAMETER_SECTIONS), RUN_RECORD]
 
 
-def _final_grid(sample_grids: Mapping[str, Any] | None) -> bytes | None:
-    """The last epoch's sample grid (an ImageSetDataset's last image) as PNG bytes."""
+def _final_grid(
+    sample_grids: Mapping[str, Any] | None, history: Mapping[str, Any] | None = None
+) -> bytes | None:
+    """The sample grid of the saved generator's epoch (gan_history's generator_epoch, see
+    keep_generator), else the last one, as PNG bytes."""
     if not sample_grids or not len(sample_grids["images"]):
         return None
     from cxr_gan.data.thumbnails import png_bytes
 
-    return png_bytes(sample_grids["images"][-1])
+    epochs = list(sample_grids["manifest"]["epoch"])
+    saved = (history or {}).get("generator_epoch")
+    index = epochs.index(saved) if saved in epochs else -1
+    return png_bytes(sample_grids["images"][index])
 
 
 def _sheet(image_set: Mapping[str, Any] | None) -> bytes | None:
@@ -81,7 +87,7 @@ def _gan(loaded: Mapping[str, Any], prefix: str) -> GanResults:
         history=get("gan_history"),
         loss_curves=get("gan_loss_curves"),
         grids_over_epochs=get("gan_grids_over_epochs"),
-        final_grid=_final_grid(get("gan_sample_grids")),
+        final_grid=_final_grid(get("gan_sample_grids"), get("gan_history")),
         quality=get("gan_quality_report"),
         quality_figure=get("gan_quality_figure"),
         synthetic_sheet=_sheet(get("synthetic_xrays")),
