@@ -22,8 +22,9 @@ class GanResults:
     """One GAN's outputs (the main one, or a variant of gan_training.variants).
 
     history: gan_history (JSON); loss_curves, grids_over_epochs, final_grid, quality_figure,
-    synthetic_sheet: PNG bytes (final_grid: the last sample grid; synthetic_sheet: thumbnails of
-    the synthetic set); quality: gan_quality_report (JSON, with its "verdict")."""
+    synthetic_sheet: PNG bytes (final_grid: the grid of the saved generator's epoch;
+    synthetic_sheet: thumbnails of the synthetic set); quality: gan_quality_report (JSON, with
+    its "verdict")."""
 
     history: Mapping[str, Any] | None = None
     loss_curves: bytes | None = None
@@ -75,6 +76,7 @@ def gan_section(title: str, prefix: str, gan: GanResults, level: int = 2) -> lis
                 f" px, {len(epochs)} epoch(s) run of {settings.get('epochs', '?')}; "
                 f"{history.get('training_images', '?')} training and "
                 f"{history.get('evaluation_images', '?')} held-out evaluation images."
+                + _kept_sentence(history)
             )
         )
     else:
@@ -88,8 +90,14 @@ def gan_section(title: str, prefix: str, gan: GanResults, level: int = 2) -> lis
         "Sample grids over epochs",
         "gan_training",
     )
+    saved = history.get("generator_epoch")
     blocks += figure_or_note(
-        f"{name}gan_final_grid", gan.final_grid, "Samples at the last epoch", "gan_training"
+        f"{name}gan_final_grid",
+        gan.final_grid,
+        f"Samples from the saved generator (epoch {saved})"
+        if saved
+        else "Samples at the last epoch",
+        "gan_training",
     )
     blocks.append(Heading(level + 1, "Quality of the synthetic images"))
     blocks.append(Text(gan_verdict_line(gan.quality), "answer"))
@@ -130,3 +138,15 @@ def _quality_table(quality: Mapping[str, Any]) -> Table:
         ["near-copies of training images", number(memorization.get("count_above"), "d")],
     ]
     return Table(["measure", "value"], rows)
+
+
+def _kept_sentence(history: Mapping[str, Any]) -> str:
+    """Names the saved epoch when keep_generator chose one before the last (the last diversity
+    line read collapsing); empty otherwise."""
+    saved, last = history.get("generator_epoch"), (history.get("settings") or {}).get("epochs")
+    if not saved or not last or saved >= last:
+        return ""
+    return (
+        f" The last diversity line read collapsing, so the generator saved is epoch {saved}'s, "
+        "the latest within real + 0.05 (gan_training.keep_generator)."
+    )

@@ -1,0 +1,31 @@
+"""The GAN part of the study report names the generator that was saved (keep_generator)."""
+
+from __future__ import annotations
+
+from cxr_gan.reporting.report_blocks import Figure, Text
+from cxr_gan.reporting.report_gan import GanResults, gan_section
+
+
+def _section(generator_epoch: int | None) -> tuple[str, list[str]]:
+    history = {"settings": {"architecture": "dcgan", "gan_image_size": 64, "epochs": 800}}
+    history["epochs"] = [{"epoch": e} for e in range(1, 801)]
+    if generator_epoch is not None:
+        history["generator_epoch"] = generator_epoch
+    blocks = gan_section("GAN", "", GanResults(history=history, final_grid=b"png"))
+    text = " ".join(b.text for b in blocks if isinstance(b, Text))
+    return text, [b.caption for b in blocks if isinstance(b, Figure)]
+
+
+def test_an_earlier_saved_epoch_is_named_in_the_text_and_the_grid_caption():
+    text, captions = _section(750)
+    assert "generator saved is epoch 750's" in text
+    assert "Samples from the saved generator (epoch 750)" in captions
+
+
+def test_the_last_epoch_saved_reads_as_before():
+    for saved in (800, None):
+        text, captions = _section(saved)
+        assert "saved is epoch" not in text
+        assert any(
+            c.startswith(("Samples at the last epoch", "Samples from the saved")) for c in captions
+        )
