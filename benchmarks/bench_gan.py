@@ -301,7 +301,7 @@ def train_arm(arm: str, minutes: float) -> dict:
         "load_average_1_5_15": [round(v, 2) for v in os.getloadavg()],
         "generator_keras_mb": round(path.stat().st_size / 1e6, 2),
         "generator_params_m": round(run.gan.generator.count_params() / 1e6, 2),
-        "generator_epoch": run.kept_epoch if run.kept_epoch is not None else epochs,
+        "generator_epoch": run.generator_epoch,
         "diversity_history": [
             {k: v for k, v in r.items() if k == "epoch" or k.startswith("ms_ssim_class_")}
             for r in run.history
@@ -310,7 +310,7 @@ def train_arm(arm: str, minutes: float) -> dict:
     }
     (GENERATORS / f"{arm}.json").write_text(json.dumps(record, indent=2))
     # the grid of the epoch whose generator was saved (keep_generator), else the last one
-    grid = run.grids.get(run.kept_epoch, run.grids[max(run.grids)])
+    grid = run.grids.get(run.generator_epoch, run.grids[max(run.grids)])
     import cv2
 
     IMAGES.mkdir(parents=True, exist_ok=True)

@@ -35,6 +35,12 @@ class GanRun:
     kept_epoch: int | None = None
     kept_weights: list[np.ndarray] | None = None
 
+    @property
+    def generator_epoch(self) -> int:
+        """The epoch whose moving-average generator the run ends with: the kept one, else the
+        last (train_gan clears the kept epoch under keep_generator: last)."""
+        return self.kept_epoch if self.kept_epoch is not None else self.gan.config.epochs
+
 
 def write_png(path: Path, image: np.ndarray) -> None:
     """Write an image as a PNG (OpenCV's cv2.imencode), creating the folder; atomically (a

@@ -64,9 +64,7 @@ def train_conditional_gan(
         # the diversity lines' reference: real training images at the GAN's size
         "real_ms_ssim_class": {str(k): v for k, v in run.real_diversity.items()},
         # the epoch whose moving-average generator is returned (keep_generator)
-        "generator_epoch": run.kept_epoch
-        if params.keep_generator == "latest_diverse" and run.kept_epoch is not None
-        else config.epochs,
+        "generator_epoch": run.generator_epoch,
         "epochs": run.history,
     }
     epochs = sorted(run.grids)
