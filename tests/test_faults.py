@@ -276,9 +276,14 @@ def test_two_data_processing_runs_at_once_write_two_complete_versions(processed,
     for log in logs:
         log.close()
     outputs = [(tmp_path / f"run{i}.log").read_text() for i in range(2)]
+    tails = "\n".join(
+        f"--- run {i} exit {code}, log tail:\n{out[-4000:]}"
+        for i, (code, out) in enumerate(zip(codes, outputs, strict=True))
+    )
     assert codes == [0, 0] or (
         sorted(codes)[0] == 0 and "another run is saving the same version" in "".join(outputs)
-    ), outputs
+    ), tails
+    assert "did not match load version" not in "".join(outputs), tails
     manifests = project / "data/02_intermediate/raw_manifest.csv"
     versions = sorted(p.name for p in manifests.iterdir())
     assert len(versions) == 1 + codes.count(0)

@@ -1,5 +1,5 @@
 """The atomic kedro-datasets subclasses: a failed or concurrent save never leaves a file that
-Kedro would load as the latest version.
+Kedro would load as the latest version, and a run reads back its own version, not another's.
 
 Each failure case first runs the plain kedro-datasets parent as a control, so the test shows the
 parent really leaves a truncated file that Kedro picks, and that ours does not.
@@ -12,6 +12,7 @@ import io
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -22,7 +23,7 @@ from kedro_datasets.pandas import CSVDataset as PlainCSVDataset
 from kedro_datasets.text import TextDataset as PlainTextDataset
 from matplotlib.figure import Figure
 
-from cxr_gan.datasets import CSVDataset, JSONDataset, MatplotlibDataset, TextDataset
+from cxr_gan.datasets import CSVDataset, JSONDataset, MatplotlibDataset, NpzDataset, TextDataset
 from tests.conftest import PROJECT_ROOT
 
 OLD = "2026-01-01T00.00.00.000Z"
@@ -236,3 +237,37 @@ def test_the_catalog_uses_only_atomic_writers() -> None:
         for name, entry in entries.items():
             if "filepath" in entry:
                 assert entry["type"].startswith("cxr_gan.datasets."), (env, name, entry["type"])
+
+
+def _run_pair(cls: type, path: Path, first_data: Any, second_data: Any) -> tuple[Any, Any]:
+    """Two runs at once, as Kedro builds them: each has its own save version, loads unpinned."""
+    first = cls(filepath=str(path), version=Version(None, OLD))
+    second = cls(filepath=str(path), version=Version(None, NEW))
+    second.save(second_data)  # the run that started later is the first to save
+    first.save(first_data)  # Kedro then finds NEW as the latest, warns, and would load it
+    return first, second
+
+
+@pytest.mark.parametrize("kind", sorted(WRITERS))
+def test_a_run_reads_back_its_own_version_while_another_run_saves_a_newer_one(
+    tmp_path: Path, kind: str
+) -> None:
+    cls, _, name, first_data, _ = WRITERS[kind]
+    second_data = {"csv": _frame("b"), "json": {"auc": 0.9}, "text": "| b |\n"}[kind]
+    first, second = _run_pair(cls, tmp_path / name, first_data, second_data)
+    _assert_equal(first.load(), first_data)  # Kedro alone would give the newer version here
+    _assert_equal(second.load(), second_data)
+    _assert_equal(
+        cls(filepath=str(tmp_path / name), version=Version(None, None)).load(), second_data
+    )
+    _assert_equal(cls(filepath=str(tmp_path / name), version=Version(OLD, None)).load(), first_data)
+
+
+def test_an_array_dataset_reads_back_its_own_version_too(tmp_path: Path) -> None:
+    older = {"labels": np.array([0, 1], np.int8)}
+    newer = {"labels": np.array([1, 1], np.int8)}
+    first, second = _run_pair(NpzDataset, tmp_path / "arrays.npz", older, newer)
+    np.testing.assert_array_equal(first.load()["labels"], [0, 1])
+    np.testing.assert_array_equal(second.load()["labels"], [1, 1])
+    latest = NpzDataset(filepath=str(tmp_path / "arrays.npz"), version=Version(None, None))
+    np.testing.assert_array_equal(latest.load()["labels"], [1, 1])

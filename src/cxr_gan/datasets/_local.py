@@ -15,14 +15,37 @@ from kedro.io.core import AbstractVersionedDataset, DatasetError, Version
 from cxr_gan.io_utils import explained_write_errors
 
 
-class LocalVersionedDataset(AbstractVersionedDataset):
+class LoadsOwnSaveMixin:
+    """A dataset that saved a version in this process loads that version back, not the latest.
+
+    Kedro resolves an unpinned load to the newest version on disk. Two runs at once (two
+    terminals, a scheduler) each save their own version, so without this a run's next node could
+    read the other run's newer output and mix the two runs. Pinned loads (`--load-versions`)
+    are unchanged; a dataset that has not saved yet still loads the latest version.
+    """
+
+    def resolve_load_version(self) -> str | None:
+        saved = self.__dict__.get("_saved_version")
+        version = getattr(self, "_version", None)
+        if saved is not None and version is not None and not version.load:
+            return saved
+        return super().resolve_load_version()  # type: ignore[misc,no-any-return]
+
+    def _remember_saved_version(self) -> None:
+        """Call after a save completed: later loads of this instance read what it wrote."""
+        if getattr(self, "_version", None) is not None:
+            self._saved_version = self.resolve_save_version()  # type: ignore[attr-defined]
+
+
+class LocalVersionedDataset(LoadsOwnSaveMixin, AbstractVersionedDataset):
     """Kedro versioning (<filepath>/<version>/<name>) for files on the local disk; subclasses
     implement load and save.
 
     Saving first creates the version folder with mkdir, which succeeds for exactly one process:
     two runs that picked the same version (Kedro's versions are millisecond timestamps) cannot
     overwrite each other; the second stops with a message instead. Kedro finds versions by
-    globbing <filepath>/*/<name>, so an empty reserved folder is never loaded.
+    globbing <filepath>/*/<name>, so an empty reserved folder is never loaded. After a save, this
+    instance loads its own version (LoadsOwnSaveMixin), not another run's newer one.
     """
 
     def __init__(
@@ -64,6 +87,7 @@ class LocalVersionedDataset(AbstractVersionedDataset):
                 for folder in list(self._reserved):
                     release_version_folder(Path(folder), self._reserved)
                 raise
+            self._remember_saved_version()
 
         return super()._save_wrapper(save)
 

@@ -24,11 +24,15 @@ from kedro_datasets.matplotlib import MatplotlibDataset as _MatplotlibDataset
 from kedro_datasets.pandas import CSVDataset as _CSVDataset
 from kedro_datasets.text import TextDataset as _TextDataset
 
-from cxr_gan.datasets._local import release_version_folder, reserve_version_folder
+from cxr_gan.datasets._local import (
+    LoadsOwnSaveMixin,
+    release_version_folder,
+    reserve_version_folder,
+)
 from cxr_gan.io_utils import explained_write_errors
 
 
-class AtomicSaveMixin:
+class AtomicSaveMixin(LoadsOwnSaveMixin):
     """Make a kedro-datasets versioned dataset save atomically on the local disk.
 
     Hook points: these datasets compute their target with self._get_save_path() inside save, and
@@ -65,6 +69,7 @@ class AtomicSaveMixin:
                 save_func(self, data)
             else:
                 self._save_atomically(save_func, data)
+            self._remember_saved_version()
 
         return super()._save_wrapper(save)  # type: ignore[misc,no-any-return]
 
