@@ -72,6 +72,12 @@ def test_a_healthy_set_is_called_diverse(healthy):
     assert healthy["kid_vs_training"]["n_real"] == 60
     assert healthy["kid_vs_evaluation"]["x1000_std_between_sets"] is not None
     assert healthy["kid_mean"] == pytest.approx(healthy["kid_vs_evaluation"]["x1000_mean"] / 1000)
+    # its 95% interval holds the mean and is wider than the spread between sets alone
+    evaluation_kid = healthy["kid_vs_evaluation"]
+    low, high = evaluation_kid["x1000_ci95"]
+    assert low < evaluation_kid["x1000_mean"] < high
+    assert evaluation_kid["x1000_se_evaluation_images"] > 0
+    assert high - low > 2 * 1.96 * evaluation_kid["x1000_std_between_sets"] / np.sqrt(2)
 
 
 def test_one_image_repeated_is_called_collapsed(healthy, training, evaluation, extractor):

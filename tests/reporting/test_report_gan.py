@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cxr_gan.reporting.report_blocks import Figure, Text
+from cxr_gan.reporting.report_blocks import Figure, Table, Text
 from cxr_gan.reporting.report_gan import GanResults, gan_section
 
 
@@ -29,3 +29,22 @@ def test_the_last_epoch_saved_reads_as_before():
         assert any(
             c.startswith(("Samples at the last epoch", "Samples from the saved")) for c in captions
         )
+
+
+def test_the_quality_table_gives_kid_with_its_interval_and_older_reports_without():
+    quality = {
+        "kid_vs_evaluation": {"x1000_mean": 68.24, "x1000_ci95": [-520.1, 656.5], "n_real": 16}
+    }
+    blocks = gan_section("GAN", "", GanResults(history=None, quality=quality))
+    (table,) = [b for b in blocks if isinstance(b, Table)]
+    assert [
+        "KID x1000 vs evaluation split",
+        "68.2 (95% CI -520.1 to 656.5, 16 images)",
+    ] in table.rows
+    older = {"kid_vs_evaluation": {"x1000_mean": 68.24, "n_real": 16}}
+    (table,) = [
+        b
+        for b in gan_section("GAN", "", GanResults(history=None, quality=older))
+        if isinstance(b, Table)
+    ]
+    assert ["KID x1000 vs evaluation split", "68.2"] in table.rows

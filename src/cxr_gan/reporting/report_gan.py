@@ -125,7 +125,7 @@ def _quality_table(quality: Mapping[str, Any]) -> Table:
     diversity = quality.get("diversity") or {}
     memorization = quality.get("memorization") or {}
     rows = [
-        ["KID x1000 vs evaluation split", number(evaluation.get("x1000_mean"), ".1f")],
+        ["KID x1000 vs evaluation split", _with_interval(evaluation)],
         ["KID x1000 vs GAN-training images", number(training.get("x1000_mean"), ".1f")],
         ["FID", number(quality.get("fid"), ".1f")],
         ["coverage", number(coverage.get("coverage_mean"))],
@@ -138,6 +138,16 @@ def _quality_table(quality: Mapping[str, Any]) -> Table:
         ["near-copies of training images", number(memorization.get("count_above"), "d")],
     ]
     return Table(["measure", "value"], rows)
+
+
+def _with_interval(block: Mapping[str, Any]) -> str:
+    """'68.2 (95% CI -520.1 to 656.5, 16 images)', or the mean alone in older reports."""
+    text = number(block.get("x1000_mean"), ".1f")
+    interval = block.get("x1000_ci95")
+    if not interval:
+        return text
+    low, high = (number(value, ".1f") for value in interval)
+    return f"{text} (95% CI {low} to {high}, {block.get('n_real')} images)"
 
 
 def _kept_sentence(history: Mapping[str, Any]) -> str:

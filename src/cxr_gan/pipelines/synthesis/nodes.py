@@ -210,19 +210,26 @@ def assess_synthetic_quality(
     )
     report["generator"] = getattr(generator, "source_path", "in-memory")
     logger.info(
-        "Synthetic '%s' quality (%s features, %d sets): %s. KID x1000 vs evaluation split %s, "
-        "vs GAN-training images %s; real-vs-synthetic AUC %s; %d memorized (SSIM >= %.2f)",
+        "Synthetic '%s' quality (%s features, %d sets): %s. KID x1000 vs evaluation split %s "
+        "(95%% CI %s), vs GAN-training images %s; real-vs-synthetic AUC %s; %d memorized "
+        "(SSIM >= %.2f)",
         params.label,
         params.feature_extractor,
         len(sets),
         report["verdict"],
         _plus_minus(report["kid_vs_evaluation"], "x1000_mean", "x1000_std_between_sets"),
+        _interval_text((report["kid_vs_evaluation"] or {}).get("x1000_ci95")),
         _plus_minus(report["kid_vs_training"], "x1000_mean", "x1000_std_between_sets"),
         _plus_minus(report["real_vs_synthetic_auc"], "mean", "std_between_sets", ".2f"),
         report["memorization"]["count_above"],
         params.memorization_threshold,
     )
     return report, plot_gan_quality(report, sets, training)
+
+
+def _interval_text(interval: list[float] | None) -> str:
+    """'-520.1 to 656.5', or 'n/a' without an evaluation split."""
+    return "n/a" if not interval else f"{interval[0]:.1f} to {interval[1]:.1f}"
 
 
 def _plus_minus(block: dict[str, Any] | None, mean: str, spread: str, form: str = ".1f") -> str:
