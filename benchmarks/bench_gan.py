@@ -2,6 +2,8 @@
 
     uv run python benchmarks/bench_gan.py speed               # s/step, peak RSS, .keras size
     uv run python benchmarks/bench_gan.py quality --minutes 20   # needs ../shared/cxr-dev
+    uv run python benchmarks/bench_gan.py judge                  # every trained arm's report
+    uv run python benchmarks/bench_gan.py kid                    # the KID target, with its CI
 
 speed: each configuration runs in its own child process (so its peak RSS is its own): a few
 warm-up steps, then timed steps at batch 16 on random images.
@@ -382,6 +384,87 @@ def judge(arms: list[str], sets: int = 3, per_set: int = 50) -> dict:
     return results
 
 
+def kid_target(
+    arms: list[str], baseline: str = "old_default64", sets: int = 3, per_set: int = 50
+) -> dict:
+    """Issue 11's realism target (KID vs the evaluation split at most a third of the old
+    default's) with its uncertainty. The same samples and feature space as `judge` (3 sets of
+    50 per class, the report's random-CNN features standardised by the pooled real images at
+    the generator's size), but KID from all pairs with a jackknife over the evaluation images
+    (cxr_gan.metrics.feature_distances.kid_leave_one_real_out), and the target as a paired
+    difference on the same images: margin = KID_baseline / 3 - KID_arm, met where its 95%
+    interval lies above 0. Beside them: other real (GAN-training) images against the same
+    evaluation split, what a perfect generator would score."""
+    import keras
+
+    from cxr_gan.data.gan_split import GAN_EVAL, GAN_TRAIN, images_with_role
+    from cxr_gan.metrics.feature_distances import (
+        FeatureSpace,
+        jackknife_se,
+        kid_leave_one_real_out,
+    )
+    from cxr_gan.metrics.gan_features import build_feature_extractor
+    from cxr_gan.metrics.image_sets import at_gan_resolution
+    from cxr_gan.models.synthesis import sample_generator
+
+    arrays, gan_split = _cxr_dev_arrays()
+    train, train_labels = images_with_role(arrays, gan_split, GAN_TRAIN)
+    held, held_labels = images_with_role(arrays, gan_split, GAN_EVAL)
+    train, held = np.asarray(train), np.asarray(held)
+    extractor = build_feature_extractor("random_cnn", 0, 128)  # the report's defaults
+    generators = {
+        arm: keras.saving.load_model(GENERATORS / f"{arm}.keras", safe_mode=True)
+        for arm in [baseline, *[a for a in arms if a != baseline]]
+    }
+    results: dict = {"baseline": baseline, "sets": sets, "per_set": per_set, "classes": {}}
+    for label, name in ((1, "covid"), (0, "normal")):
+        rows, leave_one_out = {}, {}
+        for arm, generator in generators.items():
+            size = int(generator.outputs[0].shape[1])
+            real_train = extractor(at_gan_resolution(train[train_labels == label], size))
+            real_eval = extractor(at_gan_resolution(held[held_labels == label], size))
+            space = FeatureSpace.fit(np.concatenate([real_train, real_eval]))
+            fake = np.concatenate(
+                [
+                    extractor(sample_generator(generator, label, per_set, 1000 * label + n)[0])
+                    for n in range(sets)
+                ]
+            )
+            evaluation = space.kernel_features(real_eval)
+            for who, features in ((arm, fake), (f"real_training_at_{size}px", real_train)):
+                kid, values = kid_leave_one_real_out(evaluation, space.kernel_features(features))
+                rows[who] = {
+                    "kid_x1000": 1000 * kid,
+                    "se_x1000": 1000 * jackknife_se(values),
+                    "gan_image_size": size,
+                }
+                leave_one_out[who] = (kid, values)
+        base_kid, base_values = leave_one_out[baseline]
+        for arm in generators:
+            if arm == baseline or rows[arm]["gan_image_size"] != rows[baseline]["gan_image_size"]:
+                continue  # a paired difference needs the same evaluation features
+            kid, values = leave_one_out[arm]
+            margin = base_kid / 3 - kid
+            se = jackknife_se(base_values / 3 - values)
+            rows[arm]["target_margin_x1000"] = 1000 * margin
+            rows[arm]["target_margin_ci95_x1000"] = [
+                1000 * (margin - 1.96 * se),
+                1000 * (margin + 1.96 * se),
+            ]
+            rows[arm]["target"] = (
+                "met"
+                if margin - 1.96 * se > 0
+                else "not met"
+                if margin + 1.96 * se < 0
+                else "undecided"
+            )
+        results["classes"][name] = {"n_evaluation": int(np.sum(held_labels == label)), "kid": rows}
+        print(name, json.dumps(rows, default=float), flush=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "gan_kid_target.json").write_text(json.dumps(results, indent=2, default=float))
+    return results
+
+
 def _conditioning(arrays: dict, samples: dict[int, list[np.ndarray]], size: int) -> dict:
     """AUC (95% bootstrap CI) of a real-trained classifier on real test images and on the
     generator's covid vs normal samples: the class conditions if the intervals overlap."""
@@ -451,12 +534,14 @@ def main() -> None:
         print(json.dumps(measure(int(sys.argv[2]), json.loads(sys.argv[3]))))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=["speed", "node-speed", "quality", "judge"])
+    parser.add_argument("mode", choices=["speed", "node-speed", "quality", "judge", "kid"])
     parser.add_argument("--epochs", type=int, default=20, help="node-speed: epochs per path")
     parser.add_argument("--minutes", type=float, default=20.0)
     parser.add_argument("--arms", nargs="+", default=None)
     args = parser.parse_args()
-    if args.mode == "judge":
+    if args.mode == "kid":
+        kid_target(args.arms or ["old_default64", "default64", "default128"])
+    elif args.mode == "judge":
         judge(args.arms or [arm for arm in QUALITY_ARMS if (GENERATORS / f"{arm}.keras").exists()])
     elif args.mode == "node-speed":
         RESULTS.mkdir(parents=True, exist_ok=True)
