@@ -390,11 +390,12 @@ def kid_target(
     """Issue 11's realism target (KID vs the evaluation split at most a third of the old
     default's) with its uncertainty. The same samples and feature space as `judge` (3 sets of
     50 per class, the report's random-CNN features standardised by the pooled real images at
-    the generator's size), but KID from all pairs with a jackknife over the evaluation images
-    (cxr_gan.metrics.feature_distances.kid_leave_one_real_out), and the target as a paired
-    difference on the same images: margin = KID_baseline / 3 - KID_arm, met where its 95%
-    interval lies above 0. Beside them: other real (GAN-training) images against the same
-    evaluation split, what a perfect generator would score."""
+    the generator's size), but KID from all pairs with a two-sample jackknife (over the
+    evaluation images and over the synthetic ones; feature_distances.kid_leave_one_real_out),
+    and the target as a difference paired on the same evaluation images:
+    margin = KID_baseline / 3 - KID_arm, met where its 95% interval lies above 0. Beside
+    them: other real (GAN-training) images against the same evaluation split, what a perfect
+    generator would score."""
     import keras
 
     from cxr_gan.data.gan_split import GAN_EVAL, GAN_TRAIN, images_with_role
@@ -432,20 +433,30 @@ def kid_target(
             )
             evaluation = space.kernel_features(real_eval)
             for who, features in ((arm, fake), (f"real_training_at_{size}px", real_train)):
-                kid, values = kid_leave_one_real_out(evaluation, space.kernel_features(features))
+                other = space.kernel_features(features)
+                kid, values = kid_leave_one_real_out(evaluation, other)
+                se_other = jackknife_se(kid_leave_one_real_out(other, evaluation)[1])
                 rows[who] = {
                     "kid_x1000": 1000 * kid,
-                    "se_x1000": 1000 * jackknife_se(values),
+                    "se_x1000": 1000 * float(np.hypot(jackknife_se(values), se_other)),
+                    "se_evaluation_images_x1000": 1000 * jackknife_se(values),
+                    "se_other_side_x1000": 1000 * se_other,
                     "gan_image_size": size,
                 }
-                leave_one_out[who] = (kid, values)
-        base_kid, base_values = leave_one_out[baseline]
+                leave_one_out[who] = (kid, values, se_other)
+        base_kid, base_values, base_other = leave_one_out[baseline]
         for arm in generators:
             if arm == baseline or rows[arm]["gan_image_size"] != rows[baseline]["gan_image_size"]:
                 continue  # a paired difference needs the same evaluation features
-            kid, values = leave_one_out[arm]
+            kid, values, other = leave_one_out[arm]
             margin = base_kid / 3 - kid
-            se = jackknife_se(base_values / 3 - values)
+            # two-sample jackknife: paired over the shared evaluation images, plus each arm's
+            # own synthetic images (independent draws)
+            se = float(
+                np.sqrt(
+                    jackknife_se(base_values / 3 - values) ** 2 + (base_other / 3) ** 2 + other**2
+                )
+            )
             rows[arm]["target_margin_x1000"] = 1000 * margin
             rows[arm]["target_margin_ci95_x1000"] = [
                 1000 * (margin - 1.96 * se),

@@ -76,7 +76,8 @@ def saved_path(dataset: Any) -> str | None:
 
 
 def loaded_version(dataset: Any) -> dict[str, str | None]:
-    """{"version", "path"} of what `dataset` loads now (the latest or --load-versions one)."""
+    """{"version", "path"} of what `dataset` loads now: the --load-versions one, else the
+    version this run saved (LoadsOwnSaveMixin), else the latest."""
     if _versioned(dataset):
         return {
             "version": dataset.resolve_load_version(),

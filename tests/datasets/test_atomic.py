@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import errno
 import io
+import pickle
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -244,7 +246,9 @@ def _run_pair(cls: type, path: Path, first_data: Any, second_data: Any) -> tuple
     first = cls(filepath=str(path), version=Version(None, OLD))
     second = cls(filepath=str(path), version=Version(None, NEW))
     second.save(second_data)  # the run that started later is the first to save
-    first.save(first_data)  # Kedro then finds NEW as the latest, warns, and would load it
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Kedro's "did not match load version" would fail here
+        first.save(first_data)  # Kedro then finds NEW as the latest and would load it
     return first, second
 
 
@@ -254,20 +258,38 @@ def test_a_run_reads_back_its_own_version_while_another_run_saves_a_newer_one(
 ) -> None:
     cls, _, name, first_data, _ = WRITERS[kind]
     second_data = {"csv": _frame("b"), "json": {"auc": 0.9}, "text": "| b |\n"}[kind]
-    first, second = _run_pair(cls, tmp_path / name, first_data, second_data)
+    path = tmp_path / name
+    first, second = _run_pair(cls, path, first_data, second_data)
     _assert_equal(first.load(), first_data)  # Kedro alone would give the newer version here
     _assert_equal(second.load(), second_data)
-    _assert_equal(
-        cls(filepath=str(tmp_path / name), version=Version(None, None)).load(), second_data
-    )
-    _assert_equal(cls(filepath=str(tmp_path / name), version=Version(OLD, None)).load(), first_data)
+    # ParallelRunner saves through a pickled copy of the catalog: the original still reads it
+    _assert_equal(pickle.loads(pickle.dumps(first)).load(), first_data)
+    _assert_equal(cls(filepath=str(path), version=Version(None, OLD)).load(), first_data)
+    # nothing saved yet under this run's version: the latest, as in Kedro
+    _assert_equal(cls(filepath=str(path), version=Version(None, "2026-01-03")).load(), second_data)
+    _assert_equal(cls(filepath=str(path), version=Version(None, None)).load(), second_data)
+    # a pinned load (--load-versions) wins over the run's own version
+    _assert_equal(cls(filepath=str(path), version=Version(NEW, OLD)).load(), second_data)
 
 
-def test_an_array_dataset_reads_back_its_own_version_too(tmp_path: Path) -> None:
+def test_a_failed_save_leaves_loads_on_the_latest_complete_version(tmp_path: Path) -> None:
+    path = tmp_path / "table.csv"
+    CSVDataset(filepath=str(path), version=Version(None, OLD)).save(_frame("a"))
+    failing = CSVDataset(filepath=str(path), version=Version(None, NEW))
+    with pytest.raises(DatasetError):
+        failing.save(WRITERS["csv"][4])
+    _assert_equal(failing.load(), _frame("a"))
+
+
+def test_a_folder_of_figures_and_arrays_read_back_their_own_version_too(tmp_path: Path) -> None:
     older = {"labels": np.array([0, 1], np.int8)}
     newer = {"labels": np.array([1, 1], np.int8)}
     first, second = _run_pair(NpzDataset, tmp_path / "arrays.npz", older, newer)
     np.testing.assert_array_equal(first.load()["labels"], [0, 1])
     np.testing.assert_array_equal(second.load()["labels"], [1, 1])
-    latest = NpzDataset(filepath=str(tmp_path / "arrays.npz"), version=Version(None, None))
-    np.testing.assert_array_equal(latest.load()["labels"], [1, 1])
+    figures = tmp_path / "grids"
+    first, _ = _run_pair(
+        MatplotlibDataset, figures, [_figure("red"), _figure("red")], [_figure("blue")]
+    )
+    assert first.resolve_load_version() == OLD
+    assert len(list((figures / OLD / "grids").iterdir())) == 2

@@ -72,12 +72,17 @@ def test_a_healthy_set_is_called_diverse(healthy):
     assert healthy["kid_vs_training"]["n_real"] == 60
     assert healthy["kid_vs_evaluation"]["x1000_std_between_sets"] is not None
     assert healthy["kid_mean"] == pytest.approx(healthy["kid_vs_evaluation"]["x1000_mean"] / 1000)
-    # its 95% interval holds the mean and is wider than the spread between sets alone
+    # its 95% interval: mean +- 1.96 x the two-sample jackknife SE, on the x1000 scale
     evaluation_kid = healthy["kid_vs_evaluation"]
     low, high = evaluation_kid["x1000_ci95"]
-    assert low < evaluation_kid["x1000_mean"] < high
-    assert evaluation_kid["x1000_se_evaluation_images"] > 0
-    assert high - low > 2 * 1.96 * evaluation_kid["x1000_std_between_sets"] / np.sqrt(2)
+    errors = (
+        evaluation_kid["x1000_se_evaluation_images"],
+        evaluation_kid["x1000_se_synthetic_images"],
+    )
+    assert (low + high) / 2 == pytest.approx(evaluation_kid["x1000_mean"])
+    assert (high - low) / 2 == pytest.approx(1.96 * np.hypot(*errors))
+    # same scale as the spread between the 2 sets (a lost x1000 would be 1000x smaller)
+    assert 0.1 < np.hypot(*errors) / evaluation_kid["x1000_std_between_sets"] < 100
 
 
 def test_one_image_repeated_is_called_collapsed(healthy, training, evaluation, extractor):
@@ -157,3 +162,13 @@ def test_a_varied_but_unrealistic_set_is_not_called_simply_diverse():
     fine = with_realism("diverse: synthetic MS-SSIM 0.41 vs real 0.48 at 32 px", 0.61)
     assert "UNREALISTIC" not in fine and fine.endswith("AUC 0.61")
     assert with_realism("collapsed: x", None) == "collapsed: x"
+
+
+def test_two_evaluation_images_give_a_kid_but_no_interval(training, extractor):
+    result = gan_quality_report(
+        kind_a(200, 20), training, extractor, evaluation=kind_a(100, 2), kid_subsets=5
+    )
+    block = result["kid_vs_evaluation"]
+    assert block["n_real"] == 2 and block["x1000_mean"] is not None
+    assert block["x1000_ci95"] is None and block["x1000_se_evaluation_images"] is None
+    json.dumps(result, allow_nan=False)

@@ -16,25 +16,26 @@ from cxr_gan.io_utils import explained_write_errors
 
 
 class LoadsOwnSaveMixin:
-    """A dataset that saved a version in this process loads that version back, not the latest.
+    """A dataset whose run has saved its version loads that version back, not the latest.
 
     Kedro resolves an unpinned load to the newest version on disk. Two runs at once (two
     terminals, a scheduler) each save their own version, so without this a run's next node could
-    read the other run's newer output and mix the two runs. Pinned loads (`--load-versions`)
-    are unchanged; a dataset that has not saved yet still loads the latest version.
+    read the other run's newer output and mix the two runs. Kedro gives every versioned dataset of
+    a run the run's save version, and this project's datasets make that version's file appear
+    only once its save has completed (reserved folder, atomic rename), so "the save version
+    exists on disk" means "this run saved it". The check is on disk, not in memory, so it also
+    holds under ParallelRunner, whose workers save through pickled copies of the catalog.
+    Pinned loads (`--load-versions`) are unchanged; a dataset this run has not saved yet still
+    loads the latest version.
     """
 
     def resolve_load_version(self) -> str | None:
-        saved = self.__dict__.get("_saved_version")
         version = getattr(self, "_version", None)
-        if saved is not None and version is not None and not version.load:
-            return saved
+        if version is not None and not version.load and version.save:
+            path = str(self._get_versioned_path(version.save))  # type: ignore[attr-defined]
+            if self._exists_function(path):  # type: ignore[attr-defined]
+                return version.save  # type: ignore[no-any-return]
         return super().resolve_load_version()  # type: ignore[misc,no-any-return]
-
-    def _remember_saved_version(self) -> None:
-        """Call after a save completed: later loads of this instance read what it wrote."""
-        if getattr(self, "_version", None) is not None:
-            self._saved_version = self.resolve_save_version()  # type: ignore[attr-defined]
 
 
 class LocalVersionedDataset(LoadsOwnSaveMixin, AbstractVersionedDataset):
@@ -87,7 +88,6 @@ class LocalVersionedDataset(LoadsOwnSaveMixin, AbstractVersionedDataset):
                 for folder in list(self._reserved):
                     release_version_folder(Path(folder), self._reserved)
                 raise
-            self._remember_saved_version()
 
         return super()._save_wrapper(save)
 

@@ -69,7 +69,6 @@ class AtomicSaveMixin(LoadsOwnSaveMixin):
                 save_func(self, data)
             else:
                 self._save_atomically(save_func, data)
-            self._remember_saved_version()
 
         return super()._save_wrapper(save)  # type: ignore[misc,no-any-return]
 

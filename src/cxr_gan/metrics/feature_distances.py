@@ -83,8 +83,10 @@ def kid_leave_one_real_out(
     over equal-size subsets, so sets of different sizes use all their rows. The leave-one-out
     values give the jackknife standard error over the real images (jackknife_se): with the
     16-image evaluation split of a 100-per-class folder this, not the spread between synthetic
-    sets, is the larger part of KID's uncertainty. Raises ValueError on fewer rows or
-    different feature sizes."""
+    sets, is the larger part of KID's uncertainty. MMD^2 is symmetric, so swapping the
+    arguments leaves synthetic rows out instead. Returns (float, float64 (n,)), both raw MMD^2
+    (multiply by 1000 for the usual unit). Raises ValueError on fewer rows or different
+    feature sizes."""
     real = _as_features(real_features, "real_features")
     fake = _as_features(fake_features, "fake_features")
     if real.shape[1] != fake.shape[1]:
@@ -106,7 +108,8 @@ def kid_leave_one_real_out(
 
 def jackknife_se(leave_one_out: np.ndarray) -> float:
     """Jackknife standard error (Efron & Tibshirani 1993, ch. 11) from the n >= 2 values a
-    statistic takes with each observation left out: sqrt((n - 1) / n * sum((v - mean)^2))."""
+    statistic takes with each observation left out: sqrt((n - 1) / n * sum((v - mean)^2)),
+    in the statistic's unit. Raises ValueError unless given a 1-d array of at least 2 values."""
     values = np.asarray(leave_one_out, np.float64)
     if values.ndim != 1 or len(values) < 2:
         raise ValueError(f"expected at least 2 leave-one-out values, got shape {values.shape}")

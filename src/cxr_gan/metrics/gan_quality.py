@@ -103,42 +103,51 @@ def _kid_block(per_set: list[dict[str, Any]], real: RealSides, s: ScoreSettings)
 
 def _evaluation_se(
     space: feature_distances.FeatureSpace, real: RealSides, features: list[np.ndarray]
-) -> float | None:
-    """x1000 jackknife standard error of KID over the evaluation images (synthetic sets pooled);
-    None without an evaluation split of at least 3 images."""
-    if real.evaluation_features is None or len(real.evaluation_features) < 3:
+) -> tuple[float, float] | None:
+    """x1000 jackknife standard errors of KID vs the evaluation split: over its real images, and
+    over the synthetic images (sets pooled); their root sum of squares is the two-sample
+    jackknife's. None without at least 3 evaluation and 3 synthetic images."""
+    fake = np.concatenate(features)
+    if real.evaluation_features is None or min(len(real.evaluation_features), len(fake)) < 3:
         return None
-    _, leave_one_out = feature_distances.kid_leave_one_real_out(
+    evaluation, synthetic = (
         space.kernel_features(real.evaluation_features),
-        space.kernel_features(np.concatenate(features)),
+        space.kernel_features(fake),
     )
-    return 1000 * feature_distances.jackknife_se(leave_one_out)
+    _, leave_real_out = feature_distances.kid_leave_one_real_out(evaluation, synthetic)
+    _, leave_fake_out = feature_distances.kid_leave_one_real_out(synthetic, evaluation)  # MMD^2
+    # is symmetric, so leaving "real" rows of (synthetic, evaluation) out leaves synthetic ones
+    return (
+        1000 * feature_distances.jackknife_se(leave_real_out),
+        1000 * feature_distances.jackknife_se(leave_fake_out),
+    )
 
 
 def _labelled_kids(
-    per_set: list[dict[str, Any]], real: RealSides, evaluation_se: float | None
+    per_set: list[dict[str, Any]], real: RealSides, errors: tuple[float, float] | None
 ) -> dict[str, Any]:
     """KID against the evaluation split (with a 95% interval that counts both the synthetic
-    sets and the few evaluation images) and against the GAN-training images, each labelled."""
+    images and the few evaluation images) and against the GAN-training images, each labelled."""
     mean, spread = _mean_std([1000 * entry["kid_mean"] for entry in per_set])
     train_mean, train_spread = _mean_std([entry["kid_vs_training_x1000"] for entry in per_set])
     has_evaluation = real.evaluation_features is not None
     interval = None
-    if has_evaluation and mean is not None and evaluation_se is not None:
-        half = 1.96 * float(np.hypot(evaluation_se, (spread or 0.0) / np.sqrt(len(per_set))))
+    if has_evaluation and mean is not None and errors is not None:
+        half = 1.96 * float(np.hypot(*errors))
         interval = [mean - half, mean + half]
     return {
         "kid_vs_evaluation": {
             "x1000_mean": mean,
             "x1000_std_between_sets": spread,
-            "x1000_se_evaluation_images": evaluation_se,
+            "x1000_se_evaluation_images": None if errors is None else errors[0],
+            "x1000_se_synthetic_images": None if errors is None else errors[1],
             "x1000_ci95": interval,
             "n_real": len(real.evaluation_features),
             "note": "the honest realism number: real images the GAN never trained on. "
-            "x1000_ci95 counts both sources of chance: the synthetic sets (their spread / "
-            "sqrt(sets)) and which few real images the evaluation split holds (jackknife over "
-            "them); with about 16 evaluation images the second dominates, and KIDs whose "
-            "intervals overlap do not rank two generators",
+            "x1000_ci95 (mean +- 1.96 x the two-sample jackknife SE) counts both sources of "
+            "chance: which synthetic images were drawn and which few real images the evaluation "
+            "split holds; with about 16 evaluation images the second dominates, and KIDs whose "
+            "intervals overlap do not rank two generators. null under 3 evaluation images",
         }
         if has_evaluation
         else None,
