@@ -45,8 +45,8 @@ class LocalVersionedDataset(LoadsOwnSaveMixin, AbstractVersionedDataset):
     Saving first creates the version folder with mkdir, which succeeds for exactly one process:
     two runs that picked the same version (Kedro's versions are millisecond timestamps) cannot
     overwrite each other; the second stops with a message instead. Kedro finds versions by
-    globbing <filepath>/*/<name>, so an empty reserved folder is never loaded. After a save, this
-    instance loads its own version (LoadsOwnSaveMixin), not another run's newer one.
+    globbing <filepath>/*/<name>, so an empty reserved folder is never loaded. Once its run has
+    saved a version, loads read that version (LoadsOwnSaveMixin), not another run's newer one.
     """
 
     def __init__(
