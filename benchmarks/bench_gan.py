@@ -391,7 +391,7 @@ def kid_target(
     default's) with its uncertainty. The same samples and feature space as `judge` (3 sets of
     50 per class, the report's random-CNN features standardised by the pooled real images at
     the generator's size), but KID from all pairs with a two-sample jackknife (over the
-    evaluation images and over the synthetic ones; feature_distances.kid_leave_one_real_out),
+    evaluation images and over the synthetic ones; feature_distances.kid_jackknife),
     and the target as a difference paired on the same evaluation images:
     margin = KID_baseline / 3 - KID_arm, met where its 95% interval lies above 0. Beside
     them: other real (GAN-training) images against the same evaluation split, what a perfect
@@ -402,7 +402,7 @@ def kid_target(
     from cxr_gan.metrics.feature_distances import (
         FeatureSpace,
         jackknife_se,
-        kid_leave_one_real_out,
+        kid_jackknife,
     )
     from cxr_gan.metrics.gan_features import build_feature_extractor
     from cxr_gan.metrics.image_sets import at_gan_resolution
@@ -434,8 +434,8 @@ def kid_target(
             evaluation = space.kernel_features(real_eval)
             for who, features in ((arm, fake), (f"real_training_at_{size}px", real_train)):
                 other = space.kernel_features(features)
-                kid, values = kid_leave_one_real_out(evaluation, other)
-                se_other = jackknife_se(kid_leave_one_real_out(other, evaluation)[1])
+                kid, values, other_values = kid_jackknife(evaluation, other)
+                se_other = jackknife_se(other_values)
                 rows[who] = {
                     "kid_x1000": 1000 * kid,
                     "se_x1000": 1000 * float(np.hypot(jackknife_se(values), se_other)),

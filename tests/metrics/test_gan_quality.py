@@ -16,7 +16,7 @@ from cxr_gan.metrics.feature_distances import (
     frechet_distance,
     jackknife_se,
     kernel_inception_distance,
-    kid_leave_one_real_out,
+    kid_jackknife,
 )
 from cxr_gan.metrics.gan_features import build_feature_extractor
 from cxr_gan.metrics.gan_quality import gan_quality_report
@@ -325,15 +325,17 @@ def test_kid_from_all_pairs_and_its_leave_one_out_values_match_the_formula_writt
             - 2 * k(x, y).mean()
         )
 
-    full, leave_one_out = kid_leave_one_real_out(real, fake)
+    full, leave_one_out, leave_fake_out = kid_jackknife(real, fake)
     assert full == pytest.approx(mmd(real, fake))
     expected = [mmd(np.delete(real, i, axis=0), fake) for i in range(len(real))]
     np.testing.assert_allclose(leave_one_out, expected)
+    expected_fake = [mmd(real, np.delete(fake, j, axis=0)) for j in range(len(fake))]
+    np.testing.assert_allclose(leave_fake_out, expected_fake)
     values = np.array(expected)
     manual = np.sqrt((len(values) - 1) / len(values) * ((values - values.mean()) ** 2).sum())
     assert jackknife_se(leave_one_out) == pytest.approx(manual)
     with pytest.raises(ValueError, match="at least 3 rows"):
-        kid_leave_one_real_out(real[:2], fake)
+        kid_jackknife(real[:2], fake)
     with pytest.raises(ValueError, match="at least 2 leave-one-out"):
         jackknife_se(np.array([1.0]))
 
@@ -345,10 +347,10 @@ def test_the_jackknife_interval_over_few_real_images_covers_the_true_kid():
     rng = np.random.default_rng(0)
     dim, shift = 32, 0.35
     fake = rng.normal(shift, 1, size=(150, dim))
-    truth, _ = kid_leave_one_real_out(rng.normal(size=(1500, dim)), fake)
+    truth, _, _ = kid_jackknife(rng.normal(size=(1500, dim)), fake)
     estimates, errors = [], []
     for _ in range(300):
-        estimate, leave_one_out = kid_leave_one_real_out(rng.normal(size=(16, dim)), fake)
+        estimate, leave_one_out, _ = kid_jackknife(rng.normal(size=(16, dim)), fake)
         estimates.append(estimate)
         errors.append(jackknife_se(leave_one_out))
     estimates, errors = np.array(estimates), np.array(errors)

@@ -30,12 +30,15 @@ def _as_features(features: np.ndarray, what: str) -> np.ndarray:
     return features
 
 
+def _cubic_kernel(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """KID's kernel k(a, b) = (a.b / d + 1)^3 between the rows of x (n, d) and y (m, d)."""
+    return (x @ y.T / x.shape[1] + 1.0) ** 3
+
+
 def _polynomial_mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
     """Unbiased MMD^2 with k(a, b) = (a.b / d + 1)^3, as in Binkowski et al.'s KID code."""
-    m, dim = x.shape
-    k_xx = (x @ x.T / dim + 1.0) ** 3
-    k_yy = (y @ y.T / dim + 1.0) ** 3
-    k_xy = (x @ y.T / dim + 1.0) ** 3
+    m = len(x)
+    k_xx, k_yy, k_xy = _cubic_kernel(x, x), _cubic_kernel(y, y), _cubic_kernel(x, y)
     within = (k_xx.sum() - np.trace(k_xx) + k_yy.sum() - np.trace(k_yy)) / (m * (m - 1))
     return float(within - 2.0 * k_xy.sum() / (m * m))
 
@@ -72,38 +75,51 @@ def kernel_inception_distance(
     return float(np.mean(values)), float(np.std(values))
 
 
-def kid_leave_one_real_out(
-    real_features: np.ndarray, fake_features: np.ndarray
-) -> tuple[float, np.ndarray]:
-    """KID from all pairs, and the n values it takes with each real row left out in turn.
+def _leave_one_out(k_same: np.ndarray, other_within: float, cross_rows: np.ndarray, m: int):
+    """MMD^2 with each row of one side left out in turn: k_same (n, n) that side's kernel with
+    a zero diagonal, other_within the other side's mean off-diagonal kernel, cross_rows (n,)
+    each row's kernel sum against the m rows of the other side."""
+    n = len(k_same)
+    within = (k_same.sum() - 2.0 * k_same.sum(axis=1)) / ((n - 1) * (n - 2))
+    return other_within + within - 2.0 * (cross_rows.sum() - cross_rows) / ((n - 1) * m)
 
-    real (n, d) and fake (m, d) float features, n >= 3 and m >= 2, already in the kernel space
+
+def kid_jackknife(
+    real_features: np.ndarray, fake_features: np.ndarray
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """KID from all pairs, and the values it takes with each real row, then each fake row, left
+    out in turn: the two halves of a two-sample jackknife (jackknife_se of each, combined as
+    the root sum of squares).
+
+    real (n, d) and fake (m, d) float features, n, m >= 3, already in the kernel space
     (FeatureSpace.kernel_features). The estimate is the unbiased MMD^2 of Gretton et al. 2012
     with the KID kernel (x.y / d + 1)^3 (Binkowski et al. 2018) over every pair rather than
-    over equal-size subsets, so sets of different sizes use all their rows. The leave-one-out
-    values give the jackknife standard error over the real images (jackknife_se): with the
-    16-image evaluation split of a 100-per-class folder this, not the spread between synthetic
-    sets, is the larger part of KID's uncertainty. MMD^2 is symmetric, so swapping the
-    arguments leaves synthetic rows out instead. Returns (float, float64 (n,)), both raw MMD^2
-    (multiply by 1000 for the usual unit). Raises ValueError on fewer rows or different
-    feature sizes."""
+    over equal-size subsets, so sets of different sizes use all their rows. With the 16-image
+    evaluation split of a 100-per-class folder, the real-side half, not the spread between
+    synthetic sets, is the larger part of KID's uncertainty. Returns (float, float64 (n,),
+    float64 (m,)), all raw MMD^2 (multiply by 1000 for the usual unit). Raises ValueError on
+    fewer rows or different feature sizes."""
     real = _as_features(real_features, "real_features")
     fake = _as_features(fake_features, "fake_features")
     if real.shape[1] != fake.shape[1]:
         raise ValueError(f"feature sizes differ: real {real.shape[1]}, fake {fake.shape[1]}")
-    n, m, dim = len(real), len(fake), real.shape[1]
-    if n < 3:
-        raise ValueError(f"real_features: leaving one out needs at least 3 rows, got {n}")
-    k_rr = (real @ real.T / dim + 1.0) ** 3
+    n, m = len(real), len(fake)
+    if min(n, m) < 3:
+        raise ValueError(f"leaving one out needs at least 3 rows a side, got real {n}, fake {m}")
+    k_rr, k_ff, k_rf = (
+        _cubic_kernel(real, real),
+        _cubic_kernel(fake, fake),
+        _cubic_kernel(real, fake),
+    )
     np.fill_diagonal(k_rr, 0.0)
-    k_ff = (fake @ fake.T / dim + 1.0) ** 3
-    fake_within = (k_ff.sum() - np.trace(k_ff)) / (m * (m - 1))
-    cross_rows = ((real @ fake.T / dim + 1.0) ** 3).sum(axis=1)  # (n,) one real row vs all fakes
-    real_rows = k_rr.sum(axis=1)
-    full = fake_within + k_rr.sum() / (n * (n - 1)) - 2.0 * cross_rows.sum() / (n * m)
-    left_within = (k_rr.sum() - 2.0 * real_rows) / ((n - 1) * (n - 2))
-    left_cross = (cross_rows.sum() - cross_rows) / ((n - 1) * m)
-    return float(full), fake_within + left_within - 2.0 * left_cross
+    np.fill_diagonal(k_ff, 0.0)
+    real_within, fake_within = k_rr.sum() / (n * (n - 1)), k_ff.sum() / (m * (m - 1))
+    full = real_within + fake_within - 2.0 * k_rf.mean()
+    return (
+        float(full),
+        _leave_one_out(k_rr, fake_within, k_rf.sum(axis=1), m),
+        _leave_one_out(k_ff, real_within, k_rf.sum(axis=0), n),
+    )
 
 
 def jackknife_se(leave_one_out: np.ndarray) -> float:

@@ -5,7 +5,7 @@
   comparable to published numbers) or ImageNet InceptionV3 (the published convention). Both are
   given against the real images the GAN trained on AND against an evaluation split it never saw;
   the latter with a 95% interval that also counts which few real images the split holds (a
-  jackknife over them, feature_distances.kid_leave_one_real_out).
+  jackknife over them, feature_distances.kid_jackknife).
 - Coverage and density (Naeem et al. 2020, k = 5; see coverage.py): does the synthetic set reach
   every part of the real one? Given beside the coverage that an equal number of other real images
   reaches, since coverage depends on the set sizes.
@@ -110,13 +110,9 @@ def _evaluation_se(
     fake = np.concatenate(features)
     if real.evaluation_features is None or min(len(real.evaluation_features), len(fake)) < 3:
         return None
-    evaluation, synthetic = (
-        space.kernel_features(real.evaluation_features),
-        space.kernel_features(fake),
+    _, leave_real_out, leave_fake_out = feature_distances.kid_jackknife(
+        space.kernel_features(real.evaluation_features), space.kernel_features(fake)
     )
-    _, leave_real_out = feature_distances.kid_leave_one_real_out(evaluation, synthetic)
-    _, leave_fake_out = feature_distances.kid_leave_one_real_out(synthetic, evaluation)  # MMD^2
-    # is symmetric, so leaving "real" rows of (synthetic, evaluation) out leaves synthetic ones
     return (
         1000 * feature_distances.jackknife_se(leave_real_out),
         1000 * feature_distances.jackknife_se(leave_fake_out),

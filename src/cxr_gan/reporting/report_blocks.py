@@ -67,6 +67,14 @@ def number(value: Any, form: str = ".3f") -> str:
     return "n/a" if value is None else format(value, form)
 
 
+def range_text(bounds: Sequence[float | None] | None, form: str = ".1f") -> str:
+    """'-520.1 to 656.5' from a [low, high] pair (e.g. a KID's x1000_ci95); 'n/a' if absent."""
+    if not bounds or any(bound is None for bound in bounds):
+        return "n/a"
+    low, high = bounds
+    return f"{format(low, form)} to {format(high, form)}"
+
+
 def interval(metric: Mapping[str, Any] | None) -> str:
     """'0.812 [0.701, 0.905]' from a metric block {"value", "ci_low", "ci_high"}; 'n/a'."""
     if not metric or metric.get("value") is None:

@@ -14,6 +14,7 @@ from cxr_gan.reporting.report_blocks import (
     figure_or_note,
     not_run,
     number,
+    range_text,
 )
 
 
@@ -143,11 +144,9 @@ def _quality_table(quality: Mapping[str, Any]) -> Table:
 def _with_interval(block: Mapping[str, Any]) -> str:
     """'68.2 (95% CI -520.1 to 656.5, 16 images)', or the mean alone in older reports."""
     text = number(block.get("x1000_mean"), ".1f")
-    interval = block.get("x1000_ci95")
-    if not interval:
+    if not block.get("x1000_ci95"):
         return text
-    low, high = (number(value, ".1f") for value in interval)
-    return f"{text} (95% CI {low} to {high}, {block.get('n_real')} images)"
+    return f"{text} (95% CI {range_text(block['x1000_ci95'])}, {block.get('n_real')} images)"
 
 
 def _kept_sentence(history: Mapping[str, Any]) -> str:

@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 from cxr_gan.data.gan_split import GAN_EVAL, GAN_TRAIN, images_with_role
 from cxr_gan.models import KerasModel
 from cxr_gan.pipelines.synthesis.params import SynthesisParams
+from cxr_gan.reporting.report_blocks import range_text
 
 logger = logging.getLogger(__name__)
 # Real images the quality metrics compare against, at most: KID uses subsets of <= 1000 anyway,
@@ -218,18 +219,13 @@ def assess_synthetic_quality(
         len(sets),
         report["verdict"],
         _plus_minus(report["kid_vs_evaluation"], "x1000_mean", "x1000_std_between_sets"),
-        _interval_text((report["kid_vs_evaluation"] or {}).get("x1000_ci95")),
+        range_text((report["kid_vs_evaluation"] or {}).get("x1000_ci95")),
         _plus_minus(report["kid_vs_training"], "x1000_mean", "x1000_std_between_sets"),
         _plus_minus(report["real_vs_synthetic_auc"], "mean", "std_between_sets", ".2f"),
         report["memorization"]["count_above"],
         params.memorization_threshold,
     )
     return report, plot_gan_quality(report, sets, training)
-
-
-def _interval_text(interval: list[float] | None) -> str:
-    """'-520.1 to 656.5', or 'n/a' without an evaluation split."""
-    return "n/a" if not interval else f"{interval[0]:.1f} to {interval[1]:.1f}"
 
 
 def _plus_minus(block: dict[str, Any] | None, mean: str, spread: str, form: str = ".1f") -> str:
