@@ -8,16 +8,14 @@
 speed: each configuration runs in its own child process (so its peak RSS is its own): a few
 warm-up steps, then timed steps at batch 16 on random images.
 
-quality: every arm gets the same budget of quiet-machine compute: its number of training steps is
-minutes x 60 / (its s/step from `speed`: benchmarks/results/gan_speed.json if present, else
-measured first in this run), so a busy machine slows the
-run down but does not change what each arm gets. The two dcgan128 arms (same networks, with and
-without DiffAugment) share the mean of their measured s/step, so noise does not tilt them.
-Each arm trains on the training split of ../shared/cxr-dev (data_processing at 446 px, the GAN
-resizes on the fly), then samples 50 COVID-19 images three times (seeds) and is judged against
-the real training COVID-19 images with KID (random_cnn features), MS-SSIM diversity and
-nearest-real SSIM memorization. Results go to
-benchmarks/results/gan_quality.json and grids to docs/images/.
+quality: each arm of QUALITY_ARMS trains in its own child process on the GAN training images of
+../shared/cxr-dev (the training split less the GAN's evaluation split, 20% of each class) for
+the steps its own pace allows in `--minutes` (pace probed over 4 epochs first); generators go to
+data/benchmarks/gan_quality (git-ignored). judge: 3 sets of 50 per class from every trained arm,
+scored by the synthesis report against the 16 evaluation images of that class, and whether the
+class still conditions (a real-trained classifier scores 50 + 50 synthetic images); results in
+benchmarks/results/gan_quality.json, grids and sample sheets in docs/images/. kid: the realism
+target of issue 11 with its uncertainty (benchmarks/results/gan_kid_target.json).
 """
 
 from __future__ import annotations
