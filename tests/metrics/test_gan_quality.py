@@ -300,16 +300,18 @@ def test_names_that_left_gan_quality_still_import_from_it_with_a_warning(name, h
 
 def test_report_defaults_are_the_quality_settings_that_synthesis_extends():
     """One model for the report's settings: the synthesis parameters extend it, and
-    gan_quality_report's defaults are its defaults."""
+    gan_quality_report takes it whole (defaults: its defaults), never as keyword copies."""
     import inspect
 
-    from cxr_gan.metrics.gan_quality_settings import GanQualitySettings
+    from cxr_gan.metrics.gan_quality_settings import DEFAULTS, GanQualitySettings
     from cxr_gan.pipelines.synthesis.params import SynthesisParams
 
     assert issubclass(SynthesisParams, GanQualitySettings)
     parameters = inspect.signature(gan_quality_report).parameters
+    assert parameters["settings"].default is DEFAULTS
     for name, field in GanQualitySettings.model_fields.items():
-        assert parameters[name].default == field.default == getattr(SynthesisParams(), name), name
+        assert name not in parameters, f"{name} is passed inside settings, not on its own"
+        assert field.default == getattr(SynthesisParams(), name), name
 
 
 def test_kid_from_all_pairs_and_its_leave_one_out_values_match_the_formula_written_out():

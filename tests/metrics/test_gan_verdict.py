@@ -154,14 +154,46 @@ def test_verdict_texts():
     assert collapsed and missing and text.startswith("collapsed (missing modes")
 
 
-def test_a_varied_but_unrealistic_set_is_not_called_simply_diverse():
-    from cxr_gan.metrics.gan_verdict import with_realism
+def test_the_floor_rule_in_words():
+    from cxr_gan.metrics.gan_quality_settings import DEFAULTS
+    from cxr_gan.metrics.gan_verdict import realism_limit, realism_verdict, with_realism
 
-    text = with_realism("diverse: synthetic MS-SSIM 0.41 vs real 0.48 at 32 px", 0.975)
-    assert text.startswith("diverse") and "UNREALISTIC" in text and "0.97" in text
-    fine = with_realism("diverse: synthetic MS-SSIM 0.41 vs real 0.48 at 32 px", 0.61)
-    assert "UNREALISTIC" not in fine and fine.endswith("AUC 0.61")
+    assert realism_limit(0.55, DEFAULTS) == 0.80  # never stricter than the ceiling
+    assert realism_limit(0.78, DEFAULTS) == pytest.approx(0.88)  # a blurry floor: floor + 0.10
+    status, text = realism_verdict(0.94, [0.90, 0.97], 0.55, 70, 64, DEFAULTS)
+    assert status == "told from real"
+    assert text == (
+        "told from real X-rays: AUC 0.94 [0.90, 0.97], limit 0.80 (real images at 64 px: 0.55)"
+    )
+    assert realism_verdict(0.70, [0.62, 0.78], 0.55, 70, 64, DEFAULTS)[0] == "realistic"
+    # the point is fine but the interval reaches past limit + slack: not decided either way
+    status, text = realism_verdict(0.70, [0.45, 0.95], 0.55, 16, 64, DEFAULTS)
+    assert status == "undecided"
+    assert text.startswith("16 evaluation images cannot decide realism")
+    assert "give an external folder (data/01_raw_external)" in text
+    assert realism_verdict(0.7, [0.6, 0.8], None, 0, 64, DEFAULTS)[0] == "not judged"
+    status, text = realism_verdict(None, None, None, 3, 64, DEFAULTS)
+    assert status == "undecided" and text.startswith("3 evaluation images are too few")
+    block = {"status": "told from real", "text": text}
+    combined = with_realism("diverse: synthetic MS-SSIM 0.41 vs real 0.48 at 32 px", block)
+    assert combined.startswith("diverse: synthetic MS-SSIM 0.41") and combined.endswith(text)
     assert with_realism("collapsed: x", None) == "collapsed: x"
+
+
+def test_the_report_judges_realism_against_its_floor(training, evaluation, extractor):
+    """Real images of the same kinds are realistic; the same images with their exposure shifted
+    are told from real; both against 60 evaluation images and the floor of 60 real ones."""
+    real_like = np.concatenate([kind_a(300, 30), kind_b(300, 30)])
+    fine = report(real_like, training, evaluation, extractor, gan_image_size=SIZE)["realism"]
+    assert fine["status"] == "realistic", fine["text"]
+    assert fine["floor_auc"] < 0.75 and fine["limit"] == pytest.approx(0.80)
+    washed = np.clip(real_like.astype(int) + 60, 0, 255).astype(np.uint8)
+    result = report(washed, training, evaluation, extractor, gan_image_size=SIZE)
+    assert result["realism"]["status"] == "told from real", result["realism"]["text"]
+    assert result["realism"]["auc_ci95"][0] > result["realism"]["limit"]
+    assert "told from real X-rays: AUC" in result["verdict"]
+    few = report(washed, training, evaluation[:3], extractor, gan_image_size=SIZE)["realism"]
+    assert few["n_evaluation"] == 3 and few["status"] == "undecided", few["text"]
 
 
 def test_two_evaluation_images_give_a_kid_but_no_interval(training, extractor):

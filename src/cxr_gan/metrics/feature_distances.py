@@ -252,3 +252,28 @@ def compare_features(
     else:
         scores.update(dict.fromkeys(("precision", "recall", "density", "coverage")))
     return scores
+
+
+def kid_contrast(
+    evaluation: np.ndarray, others: dict[str, np.ndarray], weights: dict[str, float]
+) -> tuple[float, float, dict[str, float]]:
+    """A weighted sum of KIDs against ONE set of real evaluation features, with its two-sample
+    jackknife standard error, e.g. the paired target (gap_old / 2 - gap_new) with
+    weights {old: 0.5, old_floor: -0.5, new: -1, new_floor: 1}.
+
+    evaluation (n, d) and each of `others` (m_i, d): features already in the kernel space
+    (FeatureSpace.kernel_features), n, m_i >= 3. Every KID is kid_jackknife's all-pairs
+    estimate. Sharing the evaluation images pairs the KIDs: their leave-one-evaluation-image-out
+    values are combined with the weights BEFORE the jackknife, so which few real images were
+    drawn cancels where it moves every KID alike; each other set's own jackknife half is
+    independent and adds in quadrature (weight x SE). Returns (value, se, {name: KID}), raw
+    MMD^2 units (x1000 for the usual unit). Raises KeyError for a weight naming no set."""
+    total, paired = 0.0, np.zeros(len(evaluation))
+    own_variance, kids = 0.0, {}
+    for name, weight in weights.items():
+        kid, leave_real_out, leave_other_out = kid_jackknife(evaluation, others[name])
+        kids[name] = kid
+        total += weight * kid
+        paired += weight * leave_real_out
+        own_variance += (weight * jackknife_se(leave_other_out)) ** 2
+    return float(total), float(np.sqrt(jackknife_se(paired) ** 2 + own_variance)), kids

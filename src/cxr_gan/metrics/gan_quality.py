@@ -33,7 +33,6 @@ real and synthetic sets may differ in size and are resized inside each function.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -44,7 +43,7 @@ from cxr_gan.deprecation import moved_names
 # modules, not names, where a name was public here before: those reach this module only
 # through __getattr__ below, with a warning
 from cxr_gan.metrics import feature_distances, gan_features, gan_verdict, image_sets, ssim
-from cxr_gan.metrics.gan_quality_settings import DEFAULTS
+from cxr_gan.metrics.gan_quality_settings import DEFAULTS, GanQualitySettings
 from cxr_gan.metrics.gan_set_scores import RealSides, ScoreSettings, evaluation_images, set_scores
 from cxr_gan.progress import ProgressLog
 
@@ -245,6 +244,47 @@ def _memorization_block(
     }
 
 
+def _realism_block(
+    per_set: list[dict[str, Any]],
+    real: RealSides,
+    gan_image_size: int | None,
+    settings: GanQualitySettings,
+) -> dict[str, Any]:
+    """Realism by the floor rule: the real-vs-synthetic AUC (mean over sets, 95% interval from
+    the mean DeLong variance, which bounds the variance of a mean of correlated sets) beside
+    the floor, the AUC that as many other real images at the GAN's resolution reach against the
+    same evaluation images; gan_verdict.realism_verdict says what the two mean together."""
+    aucs = [e["real_vs_synthetic_auc"] for e in per_set]
+    ses = [e["real_vs_synthetic_auc_se"] for e in per_set]
+    references = [e["real_reference"] for e in per_set if e["real_reference"] is not None]
+    floors = [r["auc"] for r in references if r.get("auc") is not None]
+    auc = _mean_std(aucs)[0]
+    interval = None
+    if auc is not None and all(se is not None for se in ses):
+        half = 1.96 * float(np.sqrt(np.mean(np.square(ses))))
+        interval = [max(0.0, auc - half), min(1.0, auc + half)]
+    floor = _mean_std(floors)[0]
+    n_real = 0 if real.evaluation_features is None else len(real.evaluation_features)
+    status, text = gan_verdict.realism_verdict(
+        auc, interval, floor, n_real, gan_image_size, settings
+    )
+    return {
+        "status": status,
+        "text": text,
+        "auc": auc,
+        "auc_ci95": interval,
+        "floor_auc": floor,
+        "limit": None if floor is None else gan_verdict.realism_limit(floor, settings),
+        "n_evaluation": n_real,
+        "note": "real-vs-synthetic AUC (out-of-fold logistic regression on the report's "
+        "features) against its floor: other real (GAN-training) images at the generator's "
+        "resolution, scored the same way against the same evaluation images. Realistic when "
+        "the AUC is at most max(floor + realism_margin, realism_ceiling) and its interval's "
+        "upper end at most that + realism_slack; told from real when the whole interval lies "
+        "above that limit; otherwise the evaluation images are too few to decide",
+    }
+
+
 def _report_verdict(
     coverage: dict[str, Any],
     diversity: dict[str, Any],
@@ -269,25 +309,20 @@ def _report_verdict(
 def gan_quality_report(
     synthetic: image_sets.ImageSet,
     real: np.ndarray,
-    feature_extractor: str | gan_features.FeatureExtractor = DEFAULTS.feature_extractor,
+    extractor: gan_features.FeatureExtractor | None = None,
     *,
+    settings: GanQualitySettings = DEFAULTS,
     evaluation: np.ndarray | None = None,
     gan_image_size: int | None = None,
     seed: int = 0,
     feature_seed: int = 0,
     random_cnn_size: int = 128,
-    inception_weights: str | os.PathLike | None = None,
     standardize_features: bool | None = None,
     kid_subset_size: int | None = None,
     kid_subsets: int = 100,
     ms_ssim_max_pairs: int = 1000,
-    memorization_threshold: float = DEFAULTS.memorization_threshold,
     ssim_size: tuple[int, int] | None = None,
     batch_size: int = 32,
-    coverage_k: int = DEFAULTS.coverage_k,
-    collapse_margin: float = DEFAULTS.collapse_margin,
-    min_coverage_ratio: float = DEFAULTS.min_coverage_ratio,
-    auc_folds: int = DEFAULTS.auc_folds,
 ) -> dict[str, Any]:
     """Realism, coverage, detectability, diversity and memorization of synthetic images, as JSON.
 
@@ -299,31 +334,32 @@ def gan_quality_report(
     `gan_image_size`: the generator's side; real images are first brought down to it
     (cv2.INTER_AREA), so a small generator is judged at its own resolution. `ssim_size`: the
     (h, w) at which SSIM and MS-SSIM compare (default: the smallest size present).
+    `settings` (GanQualitySettings, which the synthesis parameters extend): the feature
+    extractor (built here unless `extractor` is given), thresholds and the realism rule.
     `standardize_features` defaults to True for the random CNN and False for InceptionV3 (see
     FeatureSpace). `seed` drives KID subsets, MS-SSIM pairs, AUC folds and reference draws;
     `feature_seed` fixes the random CNN, so keep both constant to compare runs. The verdict:
     collapsed when synthetic MS-SSIM > real (at the GAN's resolution) + collapse_margin, or
-    coverage < min_coverage_ratio x that of an equal number of other real images. Defaults:
-    GanQualitySettings (cxr_gan.metrics.gan_quality_settings), which the synthesis parameters
-    extend."""
+    coverage < min_coverage_ratio x that of an equal number of other real images; realism by
+    the floor rule (gan_verdict.realism_verdict): the real-vs-synthetic AUC against the AUC
+    that other real images at the GAN's resolution reach."""
+    coverage_k, auc_folds = settings.coverage_k, settings.auc_folds
+    collapse_margin, min_coverage_ratio = settings.collapse_margin, settings.min_coverage_ratio
     sets = [
         image_sets.at_gan_resolution(images, gan_image_size)
         for images in image_sets.as_image_sets(synthetic)
     ]
     training, held_out = image_sets.as_image_array(real, "real"), evaluation_images(evaluation)
-    extractor = (
-        gan_features.build_feature_extractor(
-            feature_extractor, feature_seed, random_cnn_size, inception_weights
+    if extractor is None:
+        extractor = gan_features.build_feature_extractor(
+            settings.feature_extractor, feature_seed, random_cnn_size, settings.inception_weights
         )
-        if isinstance(feature_extractor, str)
-        else feature_extractor
-    )
     real_sides = RealSides.prepare(training, held_out, gan_image_size, extractor, batch_size)
     standardize = (
         extractor.name == "random_cnn" if standardize_features is None else standardize_features
     )
     space = feature_distances.FeatureSpace.fit(real_sides.pooled_features, standardize)
-    settings = ScoreSettings(
+    score_settings = ScoreSettings(
         seed,
         kid_subset_size,
         kid_subsets,
@@ -336,23 +372,26 @@ def gan_quality_report(
     progress = ProgressLog(len(sets), "GAN quality", logger, unit="synthetic sets")
     for number, images in enumerate(sets):
         set_features.append(extractor(images, batch_size))
-        per_set.append(set_scores(space, real_sides, images, set_features[-1], number, settings))
+        per_set.append(
+            set_scores(space, real_sides, images, set_features[-1], number, score_settings)
+        )
         progress.update(extra=f"KID x1000 {per_set[-1]['kid_x1000_mean']:.1f}")
 
-    coverage = _coverage_block(per_set, real_sides, settings, min_coverage_ratio)
+    coverage = _coverage_block(per_set, real_sides, score_settings, min_coverage_ratio)
     diversity = _diversity_block(
         per_set,
         image_sets.stack_images(real_sides.training, real_sides.evaluation),
         image_sets.stack_images(training, held_out),
         gan_image_size,
         collapse_margin,
-        settings,
+        score_settings,
     )
     collapsed, missing_modes, verdict = _report_verdict(
         coverage, diversity, gan_image_size, collapse_margin, min_coverage_ratio
     )
     auc_mean, auc_std = _mean_std([e["real_vs_synthetic_auc"] for e in per_set])
-    verdict = gan_verdict.with_realism(verdict, auc_mean)
+    realism = _realism_block(per_set, real_sides, gan_image_size, settings)
+    verdict = gan_verdict.with_realism(verdict, realism)
     report = {
         "verdict": verdict,
         "collapsed": collapsed,
@@ -372,7 +411,7 @@ def gan_quality_report(
         "n_synthetic": sum(len(images) for images in sets),
         "n_synthetic_sets": len(sets),
         "synthetic_set_sizes": [len(images) for images in sets],
-        **_kid_block(per_set, real_sides, settings),
+        **_kid_block(per_set, real_sides, score_settings),
         **_labelled_kids(per_set, real_sides, _evaluation_se(space, real_sides, set_features)),
         "fid": float(np.mean([e["fid"] for e in per_set])),
         "fid_note": "FID is strongly biased at this sample size; trust KID at ~50 images",
@@ -384,16 +423,20 @@ def gan_quality_report(
             "note": "out-of-fold AUC of a logistic regression on the report's features telling "
             "synthetic from real: 0.5 = indistinguishable, 1.0 = every synthetic image told apart",
         },
+        "realism": realism,
         "per_set": per_set,
         "diversity": diversity,
         "memorization": _memorization_block(
-            sets, real_sides.training, memorization_threshold, settings.size
+            sets, real_sides.training, settings.memorization_threshold, score_settings.size
         ),
         "settings": {
             "coverage_k": coverage_k,
             "collapse_margin": collapse_margin,
             "min_coverage_ratio": min_coverage_ratio,
             "auc_folds": auc_folds,
+            "realism_margin": settings.realism_margin,
+            "realism_ceiling": settings.realism_ceiling,
+            "realism_slack": settings.realism_slack,
         },
         "seed": seed,
         "feature_seed": feature_seed,
@@ -411,8 +454,7 @@ __getattr__ = moved_names(
         "INCEPTION_V3_NOTOP_MD5 INCEPTION_V3_NOTOP_URL inception_weights_path keras_cache_dir",
         "cxr_gan.metrics.feature_distances": "FeatureSpace compare_features frechet_distance "
         "kernel_inception_distance",
-        "cxr_gan.metrics.gan_verdict": "UNREALISTIC_AUC diversity_verdict quality_verdict "
-        "with_realism",
+        "cxr_gan.metrics.gan_verdict": "diversity_verdict quality_verdict with_realism",
         "cxr_gan.metrics.image_sets": "ImageSet as_image_array as_image_sets at_gan_resolution "
         "common_size resize_unit",
         "cxr_gan.metrics.ssim": "COMPARISON_SIZE MS_SSIM_WEIGHTS SSIM_FILTER_SIGMA "

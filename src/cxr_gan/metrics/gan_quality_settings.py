@@ -35,6 +35,22 @@ class GanQualitySettings(BaseModel):
     auc_folds: int = Field(
         5, ge=2, le=20, description="cross-validation folds of the real-vs-synthetic classifier"
     )
+    realism_margin: float = Field(
+        0.10,
+        ge=0,
+        le=0.5,
+        description="realistic when the real-vs-synthetic AUC is at most its floor (other real "
+        "images at the GAN's resolution) + this, or realism_ceiling if higher",
+    )
+    realism_ceiling: float = Field(
+        0.80, ge=0.5, le=1, description="the AUC limit is never stricter than this"
+    )
+    realism_slack: float = Field(
+        0.05,
+        ge=0,
+        le=0.5,
+        description="realistic also needs the AUC interval's upper end at most limit + this",
+    )
 
 
 DEFAULTS = GanQualitySettings()

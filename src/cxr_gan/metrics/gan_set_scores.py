@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from cxr_gan.metrics.coverage import knn_scores
-from cxr_gan.metrics.detectability import real_vs_synthetic_auc
+from cxr_gan.metrics.detectability import real_vs_synthetic_auc_se
 from cxr_gan.metrics.feature_distances import (
     FeatureSpace,
     compare_features,
@@ -127,7 +127,9 @@ def real_reference(
     fake_features: float (M, d) raw features of the synthetic set, d as real's features;
     number: the set's index, which seeds the draw of n = min(M, N_training) rows from each side.
     Returns {"n", "kid_x1000" (KID of Binkowski et al. 2018, x1000), "coverage" (0..1) and
-    "density" (>= 0; both Naeem et al. 2020), "synthetic_coverage_same_n"}, or None without an
+    "density" (>= 0; both Naeem et al. 2020), "synthetic_coverage_same_n", "auc" and "auc_se"
+    (real-vs-"synthetic" AUC of these other real images and its DeLong SE: the realism floor,
+    None with fewer than 2 rows a side)}, or None without an
     evaluation split or when n or the evaluation split has at most coverage_k rows. Raises
     ValueError when the feature sizes differ or kid_subsets < 2."""
     if real.evaluation_features is None:
@@ -142,12 +144,17 @@ def real_reference(
     synthetic = knn_scores(
         space.standardize(real.evaluation_features), space.standardize(fakes), s.coverage_k
     )
+    floor = real_vs_synthetic_auc_se(
+        space.standardize(real.evaluation_features), space.standardize(others), s.auc_folds, s.seed
+    )
     return {
         "n": n,
         "kid_x1000": 1000 * scores["kid_mean"],
         "coverage": scores["coverage"],
         "density": scores["density"],
         "synthetic_coverage_same_n": synthetic.coverage,
+        "auc": None if floor is None else floor[0],
+        "auc_se": None if floor is None else floor[1],
     }
 
 
@@ -166,7 +173,8 @@ def set_scores(
     draw). Returns "n" (M); KID (Binkowski et al. 2018) as kid_mean, kid_std_subsets and x1000
     against the main real set, kid_vs_training_x1000; "fid" (Heusel et al. 2017); k-NN
     precision, recall, coverage (0..1) and density (>= 0, Naeem et al. 2020), None when a set has
-    at most coverage_k rows; real_vs_synthetic_auc (0..1, 0.5 = indistinguishable, or None);
+    at most coverage_k rows; real_vs_synthetic_auc (0..1, 0.5 = indistinguishable, or None) and
+    real_vs_synthetic_auc_se (DeLong, or None);
     "ms_ssim" (Wang et al. 2003; at most 1, higher = less diverse), None under 2 images; and
     real_reference. Raises ValueError when the feature sizes differ, a KID subset would be
     under 2 rows (fewer than 2 synthetic or training images), kid_subsets < 2, or images are
@@ -187,8 +195,15 @@ def set_scores(
         "kid_vs_training_x1000": 1000 * vs_training,
         "fid": main["fid"],
         **{key: main[key] for key in ("coverage", "density", "precision", "recall")},
-        "real_vs_synthetic_auc": real_vs_synthetic_auc(
-            space.standardize(real.main), space.standardize(features), s.auc_folds, s.seed
+        **dict(
+            zip(
+                ("real_vs_synthetic_auc", "real_vs_synthetic_auc_se"),
+                real_vs_synthetic_auc_se(
+                    space.standardize(real.main), space.standardize(features), s.auc_folds, s.seed
+                )
+                or (None, None),
+                strict=True,
+            )
         ),
         "ms_ssim": mean_pairwise_ms_ssim(images, s.ms_ssim_max_pairs, s.seed, s.size)
         if len(images) > 1

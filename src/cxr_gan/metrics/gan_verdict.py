@@ -2,21 +2,70 @@
 
 from __future__ import annotations
 
-UNREALISTIC_AUC = 0.95  # a real-vs-synthetic classifier this good tells (almost) every image apart
+from cxr_gan.metrics.gan_quality_settings import GanQualitySettings
+
+REALISTIC, TOLD_FROM_REAL, UNDECIDED, NOT_JUDGED = (
+    "realistic",
+    "told from real",
+    "undecided",
+    "not judged",
+)
 
 
-def with_realism(verdict: str, real_vs_synthetic_auc: float | None) -> str:
-    """The verdict with realism beside diversity: a varied set that a linear classifier on the
-    report's features tells from real images (AUC >= UNREALISTIC_AUC) is not realistic, and a
-    "diverse" verdict alone would hide it."""
-    if real_vs_synthetic_auc is None:
-        return verdict
-    if real_vs_synthetic_auc >= UNREALISTIC_AUC:
+def realism_limit(floor_auc: float, settings: GanQualitySettings) -> float:
+    """The highest real-vs-synthetic AUC still called realistic: the floor (other real images
+    at the generator's resolution, scored the same way) + realism_margin, never below
+    realism_ceiling (a floor near 0.5 would otherwise demand the impossible)."""
+    return max(floor_auc + settings.realism_margin, settings.realism_ceiling)
+
+
+def realism_verdict(
+    auc: float | None,
+    interval: list[float] | None,
+    floor_auc: float | None,
+    n_evaluation: int,
+    gan_image_size: int | None,
+    settings: GanQualitySettings,
+) -> tuple[str, str]:
+    """(status, text) of the floor rule. auc: mean out-of-fold real-vs-synthetic AUC in [0, 1];
+    interval: its 95% [low, high]; floor_auc: the AUC of other real images at the GAN's size;
+    n_evaluation: real images the GAN never saw that both were scored against.
+
+    status: REALISTIC (auc <= limit and high <= limit + realism_slack), TOLD_FROM_REAL (low >
+    limit), UNDECIDED (the interval straddles, or too few evaluation images for a floor or an
+    AUC: too few to say), NOT_JUDGED (no evaluation images). E.g. (TOLD_FROM_REAL, "told from
+    real X-rays: AUC 0.94 [0.90, 0.97], limit 0.80 (real images at 64 px: 0.55)")."""
+    external = "give an external folder (data/01_raw_external) of real X-rays the GAN never saw"
+    if n_evaluation < 2:
+        return NOT_JUDGED, f"realism not judged: no evaluation images; {external}"
+    if floor_auc is None or auc is None or interval is None:
         return (
-            f"{verdict}; UNREALISTIC: told from real images with AUC "
-            f"{real_vs_synthetic_auc:.2f} (real-vs-synthetic classifier)"
+            UNDECIDED,
+            f"{n_evaluation} evaluation images are too few to judge realism; {external}",
         )
-    return f"{verdict}; real-vs-synthetic AUC {real_vs_synthetic_auc:.2f}"
+    limit = realism_limit(floor_auc, settings)
+    where = f" at {gan_image_size} px" if gan_image_size else ""
+    figures = (
+        f"AUC {auc:.2f} [{interval[0]:.2f}, {interval[1]:.2f}], limit {limit:.2f} "
+        f"(real images{where}: {floor_auc:.2f})"
+    )
+    if auc <= limit and interval[1] <= limit + settings.realism_slack:
+        return REALISTIC, f"not told from real X-rays: {figures}"
+    if interval[0] > limit:
+        return TOLD_FROM_REAL, f"told from real X-rays: {figures}"
+    return (
+        UNDECIDED,
+        f"{n_evaluation} evaluation images cannot decide realism ({figures}); {external}",
+    )
+
+
+def with_realism(verdict: str, realism: dict | None) -> str:
+    """The diversity verdict with the realism sentence beside it: a varied set that a linear
+    classifier tells from real images is not realistic, and "diverse" alone would hide it.
+    realism: the report's realism block (status, text) or None."""
+    if not realism:
+        return verdict
+    return f"{verdict}; {realism['text']}"
 
 
 def diversity_verdict(

@@ -130,7 +130,7 @@ def _quality_table(quality: Mapping[str, Any]) -> Table:
         ["KID x1000 vs GAN-training images", number(training.get("x1000_mean"), ".1f")],
         ["FID", number(quality.get("fid"), ".1f")],
         ["coverage", number(coverage.get("coverage_mean"))],
-        ["real-vs-synthetic AUC (0.5 = indistinguishable)", number(auc.get("mean"))],
+        ["real-vs-synthetic AUC (0.5 = indistinguishable)", _realism_cell(quality, auc)],
         [
             "MS-SSIM synthetic / real (higher = less diverse)",
             f"{number(diversity.get('synthetic_ms_ssim'))} / "
@@ -139,6 +139,18 @@ def _quality_table(quality: Mapping[str, Any]) -> Table:
         ["near-copies of training images", number(memorization.get("count_above"), "d")],
     ]
     return Table(["measure", "value"], rows)
+
+
+def _realism_cell(quality: Mapping[str, Any], auc: Mapping[str, Any]) -> str:
+    """'0.94 (95% CI 0.90 to 0.97; real images 0.55, limit 0.80: told from real)', or the mean
+    alone in reports older than the floor rule."""
+    realism = quality.get("realism") or {}
+    if realism.get("auc_ci95") is None or realism.get("floor_auc") is None:
+        return number(auc.get("mean"))
+    return (
+        f"{number(realism['auc'])} (95% CI {range_text(realism['auc_ci95'], '.2f')}; real images "
+        f"{number(realism['floor_auc'])}, limit {number(realism['limit'])}: {realism['status']})"
+    )
 
 
 def _with_interval(block: Mapping[str, Any]) -> str:

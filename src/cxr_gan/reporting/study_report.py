@@ -185,7 +185,8 @@ def _gan_line_kind(quality: Mapping[str, Any] | None) -> str:
         return "note"
     copies = (quality.get("memorization") or {}).get("count_above") or 0
     troubled = quality.get("collapsed") is not False or copies > 0
-    return "warning" if troubled or "UNREALISTIC" in str(quality.get("verdict")) else "answer"
+    realism = (quality.get("realism") or {}).get("status")
+    return "warning" if troubled or realism == "told from real" else "answer"
 
 
 def _warnings(results: StudyResults) -> list[tuple[str, str]]:

@@ -193,17 +193,11 @@ def assess_synthetic_quality(
     report = gan_quality_report(
         sets,
         training,
-        params.feature_extractor,
+        settings=params,
         evaluation=evaluation if len(evaluation) else None,
         gan_image_size=gan_size,
         seed=params.seed,
-        inception_weights=params.inception_weights,
-        memorization_threshold=params.memorization_threshold,
         ssim_size=(side := min(params.quality_image_size, training.shape[1]), side),
-        coverage_k=params.coverage_k,
-        collapse_margin=params.collapse_margin,
-        min_coverage_ratio=params.min_coverage_ratio,
-        auc_folds=params.auc_folds,
     )
     report["compared_with"] = (
         f"{len(evaluation)} evaluation and {len(training)} GAN-training real images of class "
