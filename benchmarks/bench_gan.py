@@ -258,7 +258,32 @@ QUALITY_ARMS = {
     "screen64_ms3": {"mode_seeking_weight": 3.0},
     "default64_seed7": {"seed": 7},  # the default again from another seed: is it reliable?
 }
+# issue 22's arms (realism at 128 px), judged by `realism` on cxr-eval. today64 pins the default
+# of main at 45df3ac, so it keeps its meaning when the defaults change.
+REALISM_ARMS = {
+    "today64": {
+        "gan_image_size": 64,
+        "diffaugment_policy": ["color", "translation", "cutout"],
+        "base_filters": 32,
+        "generator_filters": None,
+        "mode_seeking_weight": 1.0,
+        "lecam_weight": 0.0,
+        "r1_gamma": 0.0,
+        "sample_every": 50,
+        "keep_generator": "latest_diverse",
+    },
+}
+ARM_SETTINGS = {**QUALITY_ARMS, **REALISM_ARMS}
 GENERATORS = ROOT / "data" / "benchmarks" / "gan_quality"  # git-ignored: weights never committed
+
+
+def split_hash(gan_split) -> str:
+    """SHA-256 of the sorted ids of the GAN's training images: which images an arm trained on
+    (data_processing's split rules may change between rounds; arms compare only on one hash)."""
+    import hashlib
+
+    ids = sorted(str(i) for i in gan_split.loc[gan_split["role"] == "train", "id"])
+    return hashlib.sha256("\n".join(ids).encode()).hexdigest()
 
 
 def train_arm(arm: str, minutes: float) -> dict:
@@ -270,7 +295,7 @@ def train_arm(arm: str, minutes: float) -> dict:
 
     arrays, gan_split = _cxr_dev_arrays()
     images, labels = images_with_role(arrays, gan_split)
-    params = GanTrainingParams(**{**QUALITY_ARMS[arm], "epochs": 4})
+    params = GanTrainingParams(**{**ARM_SETTINGS[arm], "epochs": 4})
     probe = params.gan_config()
     steps_per_epoch = int(np.ceil(len(labels) / probe.batch_size))
     run = train_gan(images, labels, probe, sample_every=100)
@@ -302,6 +327,7 @@ def train_arm(arm: str, minutes: float) -> dict:
         "generator_keras_mb": round(path.stat().st_size / 1e6, 2),
         "generator_params_m": round(run.gan.generator.count_params() / 1e6, 2),
         "generator_epoch": run.generator_epoch,
+        "training_split_sha256": split_hash(gan_split),
         "diversity_history": [
             {k: v for k, v in r.items() if k == "epoch" or k.startswith("ms_ssim_class_")}
             for r in run.history
@@ -474,6 +500,149 @@ def kid_target(
     return results
 
 
+def realism(arms: list[str], half: str) -> dict:
+    """Issue 22's judge (benchmarks/_realism_judge.py): every arm and its floor against one
+    fixed half of ../shared/cxr-eval, per class, with the targets; today64 is always scored
+    too, since the KID targets are contrasts paired with it on the same real features."""
+    import _realism_judge as rj
+    import keras
+
+    from cxr_gan.data.gan_split import GAN_TRAIN, images_with_role
+    from cxr_gan.metrics.gan_features import build_feature_extractor
+    from cxr_gan.models.synthesis import sample_generator
+
+    if not rj.CXR_EVAL.exists():
+        raise SystemExit(f"{rj.CXR_EVAL} is absent: the judge needs cxr-eval")
+    evaluation = rj.eval_images(Path(tempfile.gettempdir()) / "cxr-gan-bench-cxr-eval.npz")
+    hashes = rj.split_hashes(evaluation)
+    arrays, gan_split = _cxr_dev_arrays()
+    train, train_labels = images_with_role(arrays, gan_split, GAN_TRAIN)
+    train = np.asarray(train)
+    extractor = build_feature_extractor("random_cnn", 0, rj.SIDE)
+    arms = [rj.BASELINE, *[a for a in arms if a != rj.BASELINE]]
+    in_half = evaluation["halves"] == half
+    judges = {
+        label: rj.ClassJudge(
+            evaluation["images"][in_half & (evaluation["labels"] == label)], extractor
+        )
+        for label, _ in rj.CLASSES
+    }
+    print(
+        f"judge: {half} half ({int(in_half.sum())} images, split {hashes[half][:12]})", flush=True
+    )
+    classifiers: dict[int, Any] = {}
+    results: dict[str, dict] = {}
+    for arm in arms:
+        record = json.loads((GENERATORS / f"{arm}.json").read_text())
+        generator = keras.saving.load_model(GENERATORS / f"{arm}.keras", safe_mode=True)
+        size = int(generator.outputs[0].shape[1])
+        rng = np.random.default_rng(0)
+        samples, per_class = {}, {}
+        for label, name in rj.CLASSES:
+            own = train[train_labels == label]
+            sets = [
+                sample_generator(generator, label, rj.PER_SET, 1000 * label + n, rj.SIDE)[0]
+                for n in range(rj.SETS)
+            ]
+            samples[label] = sets
+            floor_pool = rj.to_side(own, size)
+            floor_sets = [
+                floor_pool[rng.choice(len(own), rj.PER_SET, replace=False)] for _ in range(rj.SETS)
+            ]
+            per_class[name] = rj.score_arm(judges[label], sets, floor_sets, floor_pool, floor_pool)
+        if size not in classifiers:
+            classifiers[size] = _eval_classifier(arrays, size)
+        conditioning = _score_conditioning(classifiers[size], evaluation, in_half, samples, size)
+        for label, name in rj.CLASSES:
+            scores = per_class[name]
+            scores["targets"] = rj.targets(scores, record, conditioning)
+            if arm != rj.BASELINE:
+                scores["targets"].update(
+                    rj.kid_targets(judges[label], scores, results[rj.BASELINE]["classes"][name])
+                )
+        results[arm] = {
+            "gan_image_size": size,
+            "record": {k: v for k, v in record.items() if k != "diversity_history"},
+            "conditioning": conditioning,
+            "classes": per_class,
+        }
+        sheet = _sheet(np.concatenate([samples[1][0][:8], samples[0][0][:8]]))
+        import cv2
+
+        cv2.imwrite(str(IMAGES / f"gan_{arm}_samples.png"), sheet)
+        print(json.dumps(_realism_line(arm, results[arm]), default=float), flush=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    rj.write(RESULTS / "gan_realism.json", half, hashes, results)
+    return results
+
+
+def _realism_line(arm: str, result: dict) -> dict:
+    """One line per arm for the console: the headline figures per class."""
+    out: dict[str, Any] = {"arm": arm, "size": result["gan_image_size"]}
+    for name, scores in result["classes"].items():
+        synthetic, floor = scores["synthetic"], scores["floor"]
+        out[name] = {
+            "auc": [round(synthetic["auc"], 3), round(floor["auc"], 3)],
+            "kid": [round(scores["kid_arm_x1000"]), round(scores["kid_floor_x1000"])],
+            "pixel_kid": [
+                round(scores["pixel_kid_arm_x1000"]),
+                round(scores["pixel_kid_floor_x1000"]),
+            ],
+            "w1_mean": [round(synthetic["w1_mean"], 1), round(floor["w1_mean"], 1)],
+            "ms_ssim": [round(synthetic["ms_ssim"], 3), round(floor["ms_ssim"], 3)],
+            "failed": [k for k, v in scores["targets"].items() if v is False or v == "not met"],
+        }
+    return out
+
+
+def _eval_classifier(arrays: dict, size: int):
+    """The conditioning probe's classifier: the real experiment's recipe (ResNet50, weights
+    null: no download here) on cxr-dev's whole training split, brought to the arm's size and
+    back to 128 px as the judge's images are."""
+    import _realism_judge as rj
+    import pandas as pd
+
+    from cxr_gan.models.classifier import train_classifier
+    from cxr_gan.models.classifier_config import ClassifierConfig
+
+    split = pd.read_csv(
+        next(CXR_DEV_CACHE.glob("xray_split.csv/*/xray_split.csv")),
+        dtype={"id": str, "patient_id": str},
+        keep_default_na=False,
+    )
+    training = set(split.loc[split["split"] == "train", "id"])
+    rows = np.array([str(i) in training for i in arrays["ids"]])
+    images = rj.to_side(np.asarray(arrays["images"])[rows], size)
+    labels = np.asarray(arrays["labels"])[rows]
+    config = ClassifierConfig(weights=None, augmentation_draws=2)
+    model, _ = train_classifier(images, labels, config, 42)
+    return model
+
+
+def _score_conditioning(model, evaluation: dict, in_half: np.ndarray, samples: dict, size: int):
+    """AUC (95% bootstrap CI) of the real-trained classifier on the half's real X-rays (through
+    the arm's size) and on the arm's covid vs normal samples: the class conditions when the
+    two intervals overlap."""
+    import _realism_judge as rj
+
+    from cxr_gan.metrics.classification import classification_metrics
+    from cxr_gan.models.classifier_predict import predict
+
+    real_images = rj.to_side(evaluation["images"][in_half], size)
+    real = classification_metrics(
+        evaluation["labels"][in_half], predict(model, real_images), n_bootstrap=1000
+    )
+    fake_images = np.concatenate([samples[1][0], samples[0][0]])
+    fake_labels = np.repeat([1, 0], [len(samples[1][0]), len(samples[0][0])])
+    fake = classification_metrics(fake_labels, predict(model, fake_images), n_bootstrap=1000)
+    auc = {name: metrics["roc_auc"] for name, metrics in (("real_eval", real), ("synthetic", fake))}
+    overlap = (
+        auc["synthetic"]["ci_high"] >= auc["real_eval"]["ci_low"]
+        and auc["real_eval"]["ci_high"] >= auc["synthetic"]["ci_low"]
+    )
+    return {**auc, "intervals_overlap": bool(overlap)}
+
+
 def _conditioning(arrays: dict, samples: dict[int, list[np.ndarray]], size: int) -> dict:
     """AUC (95% bootstrap CI) of a real-trained classifier on real test images and on the
     generator's covid vs normal samples: the class conditions if the intervals overlap."""
@@ -543,12 +712,21 @@ def main() -> None:
         print(json.dumps(measure(int(sys.argv[2]), json.loads(sys.argv[3]))))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=["speed", "node-speed", "quality", "judge", "kid"])
+    parser.add_argument(
+        "mode", choices=["speed", "node-speed", "quality", "judge", "kid", "realism", "table"]
+    )
+    parser.add_argument("--half", choices=["selection", "confirmation"], default="selection")
     parser.add_argument("--epochs", type=int, default=20, help="node-speed: epochs per path")
     parser.add_argument("--minutes", type=float, default=20.0)
     parser.add_argument("--arms", nargs="+", default=None)
     args = parser.parse_args()
-    if args.mode == "kid":
+    if args.mode == "table":
+        import _realism_judge as rj
+
+        print(rj.markdown_table(RESULTS / "gan_realism.json", args.half))
+    elif args.mode == "realism":
+        realism(args.arms or list(REALISM_ARMS), args.half)
+    elif args.mode == "kid":
         kid_target(args.arms or ["old_default64", "default64", "default128"])
     elif args.mode == "judge":
         judge(args.arms or [arm for arm in QUALITY_ARMS if (GENERATORS / f"{arm}.keras").exists()])
@@ -566,7 +744,7 @@ def main() -> None:
         merged = [r for r in earlier if r["arm"] not in measured] + results
         speed_file.write_text(json.dumps(merged, indent=2))
     else:
-        quality(args.minutes, args.arms or list(QUALITY_ARMS))
+        quality(args.minutes, args.arms or list(REALISM_ARMS))
 
 
 if __name__ == "__main__":
