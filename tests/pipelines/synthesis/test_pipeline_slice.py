@@ -32,6 +32,8 @@ def synthesized(processed, tmp_path_factory):
         "params:gan_training",
         "params:synthesis",
         "params:data_processing.classes",  # folder -> label, to name and label the images
+        "external_xrays",  # optional: realism also judged against an external folder
+        "params:data_processing",  # ... ingested as data_processing ingests
     }
     return run_slice(
         pipeline,
@@ -39,6 +41,7 @@ def synthesized(processed, tmp_path_factory):
         generator=tiny_generator(size=16),
         xray_arrays=processed["xray_arrays"],
         xray_split=processed["xray_split"],
+        external_xrays=None,  # no external folder: the report's "external" is None
     )
 
 

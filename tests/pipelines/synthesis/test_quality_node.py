@@ -88,3 +88,36 @@ def test_a_gan_split_that_holds_test_images_is_refused(data):
             PARAMS,
             DATA.classes,
         )
+
+
+def test_an_external_folder_judges_realism_and_leads_the_verdict(data, tmp_path):
+    """A folder of 24 real phantom PNGs per class (files on disk, ingested as the classification
+    pipeline ingests them): the collapsed generator is judged against its 24 COVID-19 images
+    too, and the verdict says so; without the folder there is no external block."""
+    from cxr_gan.data.phantom import write_phantom_folder
+    from cxr_gan.datasets import XrayFolderDataset
+
+    write_phantom_folder(tmp_path / "external", 24, 48, seed=5)
+    external = XrayFolderDataset(path=str(tmp_path / "external")).load()
+    generator = one_image_generator()
+    synthetic = {"images": np.repeat(draw_phantom(COVID, 0, 9, GENERATOR_PX)[None], 12, axis=0)}
+    report, _ = assess_synthetic_quality(
+        generator,
+        synthetic,
+        data["arrays"],
+        data["split"],
+        data["gan_split"],
+        PARAMS,
+        DATA.classes,
+        external,
+        DATA,
+    )
+    block = report["external"]
+    assert block["n_images"] == 24 and block["kid_vs_external"]["n_real"] == 24
+    assert block["realism"]["n_evaluation"] == 24
+    assert block["realism"]["status"] == "told from real", block["realism"]["text"]
+    assert f"against 24 external images: {block['realism']['text']}" in report["verdict"]
+    plain, _ = assess_synthetic_quality(
+        generator, synthetic, data["arrays"], data["split"], data["gan_split"], PARAMS, DATA.classes
+    )
+    assert plain["external"] is None and "external images" not in plain["verdict"]

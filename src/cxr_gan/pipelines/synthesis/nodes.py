@@ -10,7 +10,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from cxr_gan.data.gan_split import GAN_EVAL, GAN_TRAIN, images_with_role
+from cxr_gan.data.sources import RawXrayCollection
 from cxr_gan.models import KerasModel
+from cxr_gan.pipelines.data_processing.params import DataProcessingParams
 from cxr_gan.pipelines.synthesis.params import SynthesisParams
 from cxr_gan.reporting.report_blocks import range_text
 
@@ -168,6 +170,8 @@ def assess_synthetic_quality(
     gan_split: pd.DataFrame,
     params: SynthesisParams,
     classes: dict[str, int],
+    external_xrays: RawXrayCollection | None = None,
+    data_processing: DataProcessingParams | None = None,
 ) -> tuple[dict[str, Any], Figure]:
     """Judge the synthetic class against real images of that class, with a plain verdict.
 
@@ -175,7 +179,10 @@ def assess_synthetic_quality(
     split (gan_split role "eval": training-split images the GAN never saw); KID-vs-training and
     memorization against the images it trained on (role "train"), which also give coverage's
     real reference. Real images are judged at the generator's resolution
-    (generator.output_shape[1]). Returns the JSON report and its figure."""
+    (generator.output_shape[1]). With an external folder (catalog entry external_xrays,
+    ingested with data_processing's settings), realism and KID are also judged against its
+    images of the class ("external"), and that judgement leads the verdict: a few evaluation
+    images rarely decide. Returns the JSON report and its figure."""
     from cxr_gan.metrics.gan_quality import gan_quality_report  # TensorFlow
     from cxr_gan.models.synthesis import generator_output_size
     from cxr_gan.reporting.gan_figures import plot_gan_quality
@@ -203,6 +210,16 @@ def assess_synthetic_quality(
         f"{len(evaluation)} evaluation and {len(training)} GAN-training real images of class "
         f"'{params.label}', at the generator's {gan_size} px"
     )
+    report["external"] = None
+    if external_xrays is not None and data_processing is not None:
+        report["external"] = _external_judgement(
+            sets, training, external_xrays, label, gan_size, params, data_processing
+        )
+        if report["external"] is not None:
+            realism = report["external"]["realism"]
+            report["verdict"] += (
+                f"; against {report['external']['n_images']} external images: {realism['text']}"
+            )
     report["generator"] = getattr(generator, "source_path", "in-memory")
     logger.info(
         "Synthetic '%s' quality (%s features, %d sets): %s. KID x1000 vs evaluation split %s "
@@ -220,6 +237,58 @@ def assess_synthetic_quality(
         params.memorization_threshold,
     )
     return report, plot_gan_quality(report, sets, training)
+
+
+def _external_judgement(
+    sets: list[np.ndarray],
+    training: np.ndarray,
+    external_xrays: RawXrayCollection,
+    label: int,
+    gan_size: int,
+    params: SynthesisParams,
+    data_processing: DataProcessingParams,
+) -> dict[str, Any] | None:
+    """Realism, KID and coverage of the synthetic sets against the external folder's images
+    of their class (ingested as the classification pipeline ingests it); None when the folder
+    holds fewer than 2 of them."""
+    from cxr_gan.data.classification_inputs import external_test_set
+    from cxr_gan.metrics.gan_quality import gan_quality_report  # TensorFlow
+
+    external = external_test_set(
+        external_xrays, data_processing.classes, data_processing.ingest_options(), None, None
+    )
+    images = np.asarray(external["images"])[np.asarray(external["labels"]) == label]
+    if len(images) < 2:
+        logger.warning(
+            "GAN quality: the external folder %s has %d image(s) of class '%s': not judged "
+            "against it",
+            external_xrays.root,
+            len(images),
+            params.label,
+        )
+        return None
+    report = gan_quality_report(
+        sets,
+        training,
+        settings=params,
+        evaluation=images,
+        gan_image_size=gan_size,
+        seed=params.seed,
+        ssim_size=(side := min(params.quality_image_size, training.shape[1]), side),
+    )
+    logger.info(
+        "Synthetic '%s' against %d external images: %s",
+        params.label,
+        len(images),
+        report["realism"]["text"],
+    )
+    return {
+        "n_images": len(images),
+        "folder": str(external_xrays.root),
+        "realism": report["realism"],
+        "kid_vs_external": report["kid_vs_evaluation"],
+        "coverage": report["coverage"],
+    }
 
 
 def _plus_minus(block: dict[str, Any] | None, mean: str, spread: str, form: str = ".1f") -> str:

@@ -41,6 +41,8 @@ def _synthesis_pipeline() -> Pipeline:
                     "xray_split",
                     "gan_split",
                     *_PARAMS,
+                    "external_xrays",  # optional: absent, the node gets None
+                    "params:data_processing",
                 ],
                 outputs=["gan_quality_report", "gan_quality_figure"],
                 name="assess_synthetic_quality",
@@ -56,8 +58,8 @@ def create_pipeline(**kwargs) -> Pipeline:
             _synthesis_pipeline(),
             namespace=name,
             # shared: every variant is judged against the same GAN evaluation split
-            inputs={"xray_arrays", "xray_split", "gan_split"},
-            parameters=set(_PARAMS),
+            inputs={"xray_arrays", "xray_split", "gan_split", "external_xrays"},
+            parameters={*_PARAMS, "params:data_processing"},
         )
         for name in configured_shape().variants
     ]
