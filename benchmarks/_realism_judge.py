@@ -260,25 +260,40 @@ def markdown_table(path: Path, half: str) -> str:
         f"cxr-eval {half} half (split {block['split_sha256'][:12]}); synthetic / floor, means "
         "over 3 sets of 50; AUC with its 95% interval; KID x1000 on all 150 images",
         "",
-        "| arm | px | min | seed | class | AUC [95% CI] / floor | KID / floor | pixel KID / floor "
-        "| W1 mean, std / floor | MS-SSIM / floor | coverage / floor | nearest SSIM | failed |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| arm | px | min (steps) | seed | class | AUC [95% CI] / floor | KID / floor "
+        "| pixel KID / floor | KID, pixel KID target margin [95% CI] | W1 mean, std / floor "
+        "| MS-SSIM / floor | coverage / floor | nearest SSIM | targets failed (undecided) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for arm, result in block["arms"].items():
         record = result["record"]
         for name, scores in result["classes"].items():
             s, f = scores["synthetic"], scores["floor"]
-            failed = [k for k, v in scores["targets"].items() if v is False or v == "not met"]
+            targets = scores["targets"]
+            failed = [k for k, v in targets.items() if v is False or v == "not met"]
+            undecided = [k for k, v in targets.items() if v == "undecided"]
+            margins = "n/a (the baseline)"
+            if "kid_margin_x1000" in targets:
+                margins = "; ".join(
+                    f"{targets[f'{m}_margin_x1000']:.0f} [{low:.0f}, {high:.0f}]"
+                    for m in ("kid", "pixel_kid")
+                    for low, high in [targets[f"{m}_margin_ci95_x1000"]]
+                )
+            verdict = ", ".join(failed) or "none"
+            if undecided:
+                verdict += f" ({', '.join(undecided)})"
             lines.append(
-                f"| {arm} | {result['gan_image_size']} | {record['train_seconds'] / 60:.1f} "
+                f"| {arm} | {result['gan_image_size']} "
+                f"| {record['train_seconds'] / 60:.1f} ({record['steps']:,}) "
                 f"| {record['settings']['seed']} | {name} "
                 f"| {s['auc']:.2f} [{s['auc_ci95'][0]:.2f}, {s['auc_ci95'][1]:.2f}] "
                 f"/ {f['auc']:.2f} "
                 f"| {scores['kid_arm_x1000']:.0f} / {scores['kid_floor_x1000']:.0f} "
                 f"| {scores['pixel_kid_arm_x1000']:.0f} / {scores['pixel_kid_floor_x1000']:.0f} "
+                f"| {margins} "
                 f"| {s['w1_mean']:.1f}, {s['w1_std']:.1f} / {f['w1_mean']:.1f}, {f['w1_std']:.1f} "
                 f"| {s['ms_ssim']:.2f} / {f['ms_ssim']:.2f} "
                 f"| {s['coverage']:.2f} / {f['coverage']:.2f} "
-                f"| {scores['nearest_training_ssim_max']:.2f} | {', '.join(failed) or 'none'} |"
+                f"| {scores['nearest_training_ssim_max']:.2f} | {verdict} |"
             )
     return "\n".join(lines)
