@@ -25,6 +25,17 @@ from cxr_gan.data.ingest import OK, ingest_collection
 from cxr_gan.data.sources import RawXrayCollection
 
 logger = logging.getLogger(__name__)
+# data_processing's settings an extra folder is ingested with (the external test folder, the
+# GAN's external realism check), each a node input of its own: the keyword options of
+# data.ingest.ingest_collection, DataProcessingParams.ingest_options's keys
+INGEST_OPTIONS = (
+    "image_size",
+    "resize_mode",
+    "max_pixels",
+    "on_bad_file",
+    "scratch_dir",
+    "on_label_conflict",
+)
 
 
 @dataclass(frozen=True, eq=False)

@@ -148,7 +148,7 @@ def test_missing_external_folder_is_skipped(caplog):
 
 
 def test_the_external_folder_is_ingested_with_every_data_processing_ingest_option():
-    from cxr_gan.pipelines.classification.pipeline import INGEST_OPTIONS
+    from cxr_gan.data.classification_inputs import INGEST_OPTIONS
 
     assert set(INGEST_OPTIONS) == set(DataProcessingParams().ingest_options())
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
+from cxr_gan.data.classification_inputs import INGEST_OPTIONS
 from cxr_gan.pipelines.data_processing.params import DataProcessingParams
 from cxr_gan.pipelines.gan_training import create_pipeline as gan_training_pipeline
 from cxr_gan.pipelines.synthesis import create_pipeline
@@ -33,7 +34,7 @@ def synthesized(processed, tmp_path_factory):
         "params:synthesis",
         "params:data_processing.classes",  # folder -> label, to name and label the images
         "external_xrays",  # optional: realism also judged against an external folder
-        "params:data_processing",  # ... ingested as data_processing ingests
+        *(f"params:data_processing.{option}" for option in INGEST_OPTIONS),  # ... ingested so
     }
     return run_slice(
         pipeline,

@@ -110,7 +110,7 @@ def test_an_external_folder_judges_realism_and_leads_the_verdict(data, tmp_path)
         PARAMS,
         DATA.classes,
         external,
-        DATA,
+        **DATA.ingest_options(),
     )
     block = report["external"]
     assert block["n_images"] == 24 and block["kid_vs_external"]["n_real"] == 24

@@ -9,7 +9,7 @@ from typing import Any
 from kedro.pipeline import Node, Pipeline
 from matplotlib.figure import Figure
 
-from cxr_gan.data.classification_inputs import ClassificationData
+from cxr_gan.data.classification_inputs import INGEST_OPTIONS, ClassificationData
 from cxr_gan.pipelines.classification.nodes import (
     compare_experiments,
     compute_backbone_features,
@@ -24,16 +24,6 @@ from cxr_gan.pipelines.classification.nodes import (
 from cxr_gan.pipelines.classification.params import ClassificationParams
 from cxr_gan.pipelines.shape import configured_shape
 
-# data_processing's settings the external folder is ingested with, each a node input of its own
-# (keyword options of data.ingest.ingest_collection; DataProcessingParams.ingest_options's keys)
-INGEST_OPTIONS = (
-    "image_size",
-    "resize_mode",
-    "max_pixels",
-    "on_bad_file",
-    "scratch_dir",
-    "on_label_conflict",
-)
 _SHARED = {
     "classification_data",
     "synthetic_xrays",

@@ -12,7 +12,6 @@ from matplotlib.figure import Figure
 from cxr_gan.data.gan_split import GAN_EVAL, GAN_TRAIN, images_with_role
 from cxr_gan.data.sources import RawXrayCollection
 from cxr_gan.models import KerasModel
-from cxr_gan.pipelines.data_processing.params import DataProcessingParams
 from cxr_gan.pipelines.synthesis.params import SynthesisParams
 from cxr_gan.reporting.report_blocks import range_text
 
@@ -171,7 +170,7 @@ def assess_synthetic_quality(
     params: SynthesisParams,
     classes: dict[str, int],
     external_xrays: RawXrayCollection | None = None,
-    data_processing: DataProcessingParams | None = None,
+    **ingest_options: Any,
 ) -> tuple[dict[str, Any], Figure]:
     """Judge the synthetic class against real images of that class, with a plain verdict.
 
@@ -180,7 +179,8 @@ def assess_synthetic_quality(
     memorization against the images it trained on (role "train"), which also give coverage's
     real reference. Real images are judged at the generator's resolution
     (generator.output_shape[1]). With an external folder (catalog entry external_xrays,
-    ingested with data_processing's settings), realism and KID are also judged against its
+    ingested with `classes` and data_processing's ingest options, ingest_options: the keyword
+    options of data.ingest.ingest_collection), realism and KID are also judged against its
     images of the class ("external"), and that judgement leads the verdict: a few evaluation
     images rarely decide. Returns the JSON report and its figure."""
     from cxr_gan.metrics.gan_quality import gan_quality_report  # TensorFlow
@@ -211,9 +211,9 @@ def assess_synthetic_quality(
         f"'{params.label}', at the generator's {gan_size} px"
     )
     report["external"] = None
-    if external_xrays is not None and data_processing is not None:
+    if external_xrays is not None:
         report["external"] = _external_judgement(
-            sets, training, external_xrays, label, gan_size, params, data_processing
+            sets, training, external_xrays, label, gan_size, params, classes, ingest_options
         )
         if report["external"] is not None:
             realism = report["external"]["realism"]
@@ -246,7 +246,8 @@ def _external_judgement(
     label: int,
     gan_size: int,
     params: SynthesisParams,
-    data_processing: DataProcessingParams,
+    classes: dict[str, int],
+    ingest_options: dict[str, Any],
 ) -> dict[str, Any] | None:
     """Realism, KID and coverage of the synthetic sets against the external folder's images
     of their class (ingested as the classification pipeline ingests it); None when the folder
@@ -254,9 +255,7 @@ def _external_judgement(
     from cxr_gan.data.classification_inputs import external_test_set
     from cxr_gan.metrics.gan_quality import gan_quality_report  # TensorFlow
 
-    external = external_test_set(
-        external_xrays, data_processing.classes, data_processing.ingest_options(), None, None
-    )
+    external = external_test_set(external_xrays, classes, ingest_options, None, None)
     images = np.asarray(external["images"])[np.asarray(external["labels"]) == label]
     if len(images) < 2:
         logger.warning(

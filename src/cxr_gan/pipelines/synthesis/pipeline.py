@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from kedro.pipeline import Node, Pipeline
 
+from cxr_gan.data.classification_inputs import INGEST_OPTIONS
 from cxr_gan.pipelines.shape import configured_shape
 from cxr_gan.pipelines.synthesis.nodes import (
     assess_synthetic_quality,
@@ -15,6 +16,8 @@ from cxr_gan.pipelines.synthesis.nodes import (
 )
 
 _PARAMS = ["params:synthesis", "params:data_processing.classes"]  # the classes: folder -> label
+# how an external folder is ingested: as data_processing ingests the raw folder
+_INGEST = {option: f"params:data_processing.{option}" for option in INGEST_OPTIONS}
 
 
 def _synthesis_pipeline() -> Pipeline:
@@ -34,16 +37,17 @@ def _synthesis_pipeline() -> Pipeline:
             ),
             Node(
                 assess_synthetic_quality,
-                inputs=[
-                    "generator",
-                    "synthetic_xrays",
-                    "xray_arrays",
-                    "xray_split",
-                    "gan_split",
-                    *_PARAMS,
-                    "external_xrays",  # optional: absent, the node gets None
-                    "params:data_processing",
-                ],
+                inputs={
+                    "generator": "generator",
+                    "synthetic_xrays": "synthetic_xrays",
+                    "xray_arrays": "xray_arrays",
+                    "xray_split": "xray_split",
+                    "gan_split": "gan_split",
+                    "params": "params:synthesis",
+                    "classes": "params:data_processing.classes",
+                    "external_xrays": "external_xrays",  # optional: absent, the node gets None
+                    **_INGEST,
+                },
                 outputs=["gan_quality_report", "gan_quality_figure"],
                 name="assess_synthetic_quality",
             ),
@@ -59,7 +63,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             namespace=name,
             # shared: every variant is judged against the same GAN evaluation split
             inputs={"xray_arrays", "xray_split", "gan_split", "external_xrays"},
-            parameters={*_PARAMS, "params:data_processing"},
+            parameters={*_PARAMS, *_INGEST.values()},
         )
         for name in configured_shape().variants
     ]
