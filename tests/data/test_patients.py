@@ -4,6 +4,7 @@ each input is built here and run through the data_processing ingest node."""
 from __future__ import annotations
 
 import logging
+import zlib
 
 import numpy as np
 import pandas as pd
@@ -426,7 +427,8 @@ def test_keys_of_every_kind_combine_as_a_union(raw_folder, tmp_path):
 
 
 def _named(root, names: list[str]) -> list[str]:
-    return [_write(root, name, 400 + index) for index, name in enumerate(names)]
+    """Distinct images (seeded by their names) at the given paths."""
+    return [_write(root, name, zlib.crc32(name.encode())) for name in names]
 
 
 def test_panel_letters_and_nih_numbers_are_probably_one_patient(tmp_path, caplog):
