@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,7 +12,10 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from cxr_gan.data.ingest import LABEL_CONFLICT, WARNING, usable_mask
+from cxr_gan.data.patients import PROBABLE, without_key_warning
+from cxr_gan.reporting.confounds import attributes_by_class, find_confounds
 
+logger = logging.getLogger(__name__)
 ODD_ASPECT_RATIO = 3.0  # longer side / shorter side above this: probably not a chest X-ray view
 
 
@@ -23,7 +27,10 @@ def dataset_fingerprint(sha256s: list[str]) -> str:
 def build_quality_report(
     manifest: pd.DataFrame, split: pd.DataFrame, classes: Mapping[str, int], settings: dict
 ) -> dict[str, Any]:
-    """Counts per class and stage, every problem file with its reason, duplicates, the split."""
+    """Counts per class and stage, every problem file with its reason, duplicates, the split,
+    the patient keys (and the WARNING when most images have none), and the file attributes per
+    class with a WARNING for each that nearly gives the class away (cxr_gan.reporting.confounds);
+    both warnings are logged too."""
     usable = manifest[usable_mask(manifest)]
     per_class = {}
     for folder, label in classes.items():
@@ -63,7 +70,10 @@ def build_quality_report(
                         "same_split": split_of.get(row["id"]) == split_of.get(other),
                     }
                 )
-    has_patients = "patient_id" in usable and (usable["patient_id"] != "").any()
+    patients = _patients(usable, manifest)
+    confounds = find_confounds(usable, classes)
+    for confound in confounds:
+        logger.warning("WARNING: %s", confound["sentence"])
     return {
         "fingerprint": dataset_fingerprint(usable["sha256"].tolist()),
         "settings": settings,
@@ -85,14 +95,39 @@ def build_quality_report(
             "height_min": int(usable["height"].min()) if len(usable) else 0,
             "height_max": int(usable["height"].max()) if len(usable) else 0,
         },
-        "split_grouping": "patient_id and near duplicates" if has_patients else "near duplicates",
-        "patients": int(usable["patient_id"].replace("", np.nan).nunique()) if has_patients else 0,
+        "attributes_by_class": attributes_by_class(usable, classes),
+        "confounds": confounds,
+        "confound_warnings": [f"WARNING: {c['sentence']}" for c in confounds],
+        **patients,
         "problems": problems.to_dict(orient="records"),
         "warnings": warnings.to_dict(orient="records"),
         "label_conflicts": conflicts.to_dict(orient="records"),
         "odd_images": _odd_images(usable),
         "near_duplicate_pairs": near_pairs,
         "near_duplicates_across_splits": sum(not p["same_split"] for p in near_pairs),
+    }
+
+
+def _patients(usable: pd.DataFrame, manifest: pd.DataFrame) -> dict[str, Any]:
+    """How the split is grouped: patients known from a key, probable name groups, images
+    without a key, the kinds of key, and the split-per-image WARNING (or None)."""
+    if "patient_id" not in usable:
+        return {"split_grouping": "near duplicates", "patients": 0, "patient_warning": None}
+    ids = usable["patient_id"].fillna("").astype(str)
+    source = usable.get("patient_source", pd.Series("", index=usable.index)).fillna("")
+    known = ids[(ids != "") & (source != PROBABLE)]
+    probable = ids[source == PROBABLE]
+    grouping = "near duplicates"
+    if len(known) or len(probable):
+        grouping = "patient_id and near duplicates"
+    warning = without_key_warning(manifest)
+    return {
+        "split_grouping": grouping,
+        "patients": int(known.nunique()),
+        "probable_patient_groups": int(probable.nunique()),
+        "images_without_patient_key": int((ids == "").sum()),
+        "patient_key_sources": _counts(source[source != ""].astype(str)),
+        "patient_warning": f"WARNING: {warning}" if warning else None,
     }
 
 

@@ -7,7 +7,8 @@ Plain Python, no Kedro: `build_study_report(StudyResults(...))` returns a StudyR
 - `markdown`: the same content as Markdown, linking its figures by relative path
   (`figures/<name>.png`), and `figures`: {that relative path: PNG bytes}, to be written beside it.
 
-Content, in order: a summary (the answer to "did the synthetic X-rays help?", the GAN's plain
+Content, in order: a summary (the answer to "did the synthetic X-rays help?" and, next to it,
+the data-quality report's confound and split-per-image warnings; the GAN's plain
 collapse / copy line, the shortcut and per-source warnings); the data-quality summary and
 contact sheet; the GAN's curves, grids and quality (and those of each GAN variant); the
 classification comparison (its Markdown, tables and sentences as the classification pipeline
@@ -162,6 +163,8 @@ def _summary(results: StudyResults) -> list[Any]:
                 "note",
             )
         )
+    # right after the answer: a confound or a per-image split can make it measure the files
+    blocks += [Text(line, "warning") for line in _data_caveats(results.data_quality)]
     blocks.append(Text(gan_verdict_line(results.gan.quality), _gan_line_kind(results.gan.quality)))
     blocks += [Text(line, kind) for line, kind in _warnings(results)]
     quality = results.data_quality or {}
@@ -176,6 +179,17 @@ def _summary(results: StudyResults) -> list[Any]:
             )
         )
     return blocks
+
+
+def _data_caveats(quality: Mapping[str, Any] | None) -> list[str]:
+    """The data-quality report's confound warnings (an attribute such as the file format that
+    gives the class away) and its split-per-image warning, said next to the answer because
+    either can make it measure the files rather than the disease."""
+    quality = quality or {}
+    lines = list(quality.get("confound_warnings") or [])
+    if quality.get("patient_warning"):
+        lines.append(quality["patient_warning"])
+    return lines
 
 
 def _gan_line_kind(quality: Mapping[str, Any] | None) -> str:

@@ -18,7 +18,11 @@ from cxr_gan.data.ingest import (
     ingest_collection,
     usable_mask,
 )
-from cxr_gan.data.patients import attach_patient_ids, find_patient_table
+from cxr_gan.data.patients import (
+    attach_patient_ids,
+    dicom_patient_id_reader,
+    find_patient_table,
+)
 from cxr_gan.data.sources import RawXrayCollection
 from cxr_gan.data.split import connected_groups, links_from_keys, stratified_group_split
 from cxr_gan.pipelines.data_processing.params import DataProcessingParams
@@ -41,7 +45,15 @@ def ingest_raw_xrays(
         raw_xrays.root,
         manifest["relative_path"].tolist(),
     )
-    manifest = attach_patient_ids(manifest, patient_table, raw_xrays.root)
+    manifest = attach_patient_ids(
+        manifest,
+        patient_table,
+        raw_xrays.root,
+        dicom_patient_id=dicom_patient_id_reader(
+            raw_xrays.root, {f.relative_path: f.read_bytes for f in raw_xrays.files}
+        ),
+        probable_from_names=params.probable_patients_from_names,
+    )
     manifest = annotate_near_duplicates(
         manifest,
         params.near_duplicate_max_distance,

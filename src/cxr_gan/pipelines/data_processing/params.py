@@ -55,8 +55,15 @@ class DataProcessingParams(BaseModel):
     split_seed: int = 42
     patient_csv: str | None = Field(
         "auto",
-        description="CSV at the raw folder's root with columns filename, patient_id; "
-        "'auto' finds one, null ignores any",
+        description="CSV at the raw folder's root naming the images (any column: paths, names "
+        "or stems) and their patients (a patient column by name: patient_id, Patient ID, "
+        "subject_id, ...; any delimiter); 'auto' finds one, null ignores any",
+    )
+    probable_patients_from_names: bool = Field(
+        True,
+        description="images without a patient key whose names differ only by a panel letter "
+        "(COVID-00039a/b, gr1_lrg-a/-b) or are NIH's <8 digits>_<3 digits> are split as "
+        "probably one patient; false: each such image is its own patient",
     )
     contact_sheet_per_class: int = Field(8, ge=1, le=64)
     scratch_dir: str | None = Field(
