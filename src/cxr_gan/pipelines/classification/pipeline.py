@@ -33,6 +33,7 @@ INGEST_OPTIONS = (
     "on_bad_file",
     "scratch_dir",
     "on_label_conflict",
+    "keep_non_frontal",
 )
 _SHARED = {
     "classification_data",
