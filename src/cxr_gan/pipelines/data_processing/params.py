@@ -69,7 +69,7 @@ class DataProcessingParams(BaseModel):
     patient_csv: str | None = Field(
         "auto",
         description="CSV at the raw folder's root with columns filename, patient_id; "
-        "'auto' finds one, null ignores any",
+        "'auto' finds one, null ignores any (a view column in it is read too)",
     )
     contact_sheet_per_class: int = Field(8, ge=1, le=64)
     scratch_dir: str | None = Field(
@@ -88,6 +88,7 @@ class DataProcessingParams(BaseModel):
             "scratch_dir": self.scratch_dir,
             "on_label_conflict": self.on_label_conflict,
             "keep_non_frontal": tuple(self.keep_non_frontal),
+            "patient_csv": self.patient_csv,
         }
 
     @field_validator("classes")
