@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -65,7 +65,7 @@ def preflight_problems(pipeline: Pipeline, catalog: Any, params: Mapping[str, An
     """One readable line per unmet precondition of the nodes in `pipeline`; [] when all is met."""
     steps = {node.name.rsplit(".", 1)[-1] for node in pipeline.nodes}
     section = {key: dict(params.get(key) or {}) for key in ("data_processing", "synthesis")}
-    classes = list(section["data_processing"].get("classes") or {"normal": 0, "covid": 1})
+    classes = dict(section["data_processing"].get("classes") or {"normal": 0, "covid": 1})
     problems: list[str] = []
     if "ingest_raw_xrays" in steps:
         problems += _folder_problems(catalog, "raw_xrays", classes)
@@ -240,7 +240,7 @@ def catalog_dataset(catalog: Any, name: str) -> Any:
         return None
 
 
-def _folder_problems(catalog: Any, name: str, classes: Iterable[str]) -> list[str]:
+def _folder_problems(catalog: Any, name: str, classes: Mapping[str, int]) -> list[str]:
     from cxr_gan.datasets.xray_sources import XrayFolderDataset  # OpenCV: only when running
 
     dataset = catalog_dataset(catalog, name)
@@ -257,16 +257,34 @@ def _folder_problems(catalog: Any, name: str, classes: Iterable[str]) -> list[st
         ]
     missing = [label for label in classes if not (folder / label).is_dir()]
     if missing:
+        from cxr_gan.data.decoding import is_hidden_file
+        from cxr_gan.data.sources import suggest_classes
+
+        found = sorted(
+            p.name for p in folder.iterdir() if p.is_dir() and not is_hidden_file(f"{p.name}/x")
+        )
+        mapping = suggest_classes(found, classes)
+        how = (
+            "; these folders are accepted with, in conf/local/parameters.yml:\n"
+            + "\n".join(f"      {line}" for line in mapping.splitlines())
+            if mapping
+            else "; rename the folders, or map them in data_processing.classes "
+            "(conf/local/parameters.yml)"
+        )
         return [
             f"{name}: the folder {folder.absolute()} has no sub-folder "
             f"{', '.join(missing)} (data_processing.classes: {', '.join(classes)}); found "
-            f"{sorted(p.name for p in folder.iterdir() if p.is_dir()) or 'none'}"
+            f"{found or 'none'}{how}"
         ]
     return []
 
 
 def _image_files(folder: Path) -> list[Path]:
-    return [path for path in folder.rglob("*") if path.is_file() and path.parent != folder]
+    """The regular files below the folder's sub-folders, as the run will scan them (links to
+    folders followed, FIFOs and unreadable entries left to the run to report)."""
+    from cxr_gan.data.sources import scan_folder
+
+    return [Path(f.path) for f in scan_folder(folder).files if f.folder and f.path]
 
 
 def _dicom_extra_problems(catalog: Any, name: str) -> list[str]:
@@ -284,8 +302,11 @@ def _dicom_extra_problems(catalog: Any, name: str) -> list[str]:
         return []
     needing = []
     for path in _image_files(dataset.path):
-        with path.open("rb") as handle:
-            head = handle.read(132)
+        try:
+            with path.open("rb") as handle:
+                head = handle.read(132)
+        except OSError:  # unreadable or gone: the run reports it with its reason
+            continue
         if not looks_like_dicom(head, path.name):
             continue
         try:

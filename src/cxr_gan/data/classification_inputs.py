@@ -35,6 +35,8 @@ INGEST_OPTIONS = (
     "on_bad_file",
     "scratch_dir",
     "on_label_conflict",
+    "keep_non_frontal",
+    "patient_csv",
 )
 
 

@@ -21,12 +21,20 @@ named refusal. Rules, chosen so that no image is silently clipped, darkened or i
 - EXIF orientation is applied, so the image is the right side up.
 - Decodable files that hold no usable picture are refused too: a blank image (every pixel the
   same value, e.g. an all-black export) or one under MIN_SIDE pixels on a side (a 1x1 placeholder).
+- Size is checked from the header before any pixel is decoded (max_pixels; DICOM counts every
+  frame). Pillow's own ceiling (Image.MAX_IMAGE_PIXELS, 179 M pixels before it refuses) is lifted
+  while a file is decoded here, so max_pixels alone decides; deep colour PNG/TIFF read by OpenCV
+  stay under OpenCV's own 2^30 pixels.
+- A file of several pages or frames (multi-page TIFF, animated GIF/WebP/PNG) gives its first,
+  with a note ("2 pages, page 1 used"); HEIC/HEIF is named, with the fix (convert it).
 Anything that cannot be decoded raises BadImageError with a reason a person can act on.
 """
 
 from __future__ import annotations
 
 import io
+import threading
+from collections.abc import Collection
 from pathlib import PurePath
 
 import cv2
@@ -51,7 +59,20 @@ __getattr__ = moved_names(
     __name__, {"cxr_gan.data.dicom": "DICOM_EXTRA_INSTALL DICOM_EXTRA_SYNTAXES"}
 )
 
-HIDDEN_NAMES = {"thumbs.db", "desktop.ini", ".ds_store"}
+# system clutter: Windows thumbnails and folder settings, macOS's folder icon (`Icon\r`) and zip
+# resource forks (__MACOSX), Windows' recycle bin and volume information
+HIDDEN_NAMES = {"thumbs.db", "ehthumbs.db", "desktop.ini", ".ds_store", "icon\r"}
+HIDDEN_FOLDERS = {"__macosx", "$recycle.bin", "system volume information"}
+# ISO base media file brands (the `ftyp` box) of HEIC/HEIF stills and sequences, and of AVIF
+_HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1"}
+_HEIF_BRANDS |= {b"msf1", b"mif2"}
+_AVIF_BRANDS = {b"avif", b"avis"}
+HEIF_FIX = (
+    "HEIC/HEIF image (an iPhone or camera photo format) that this product does not decode: "
+    "convert it to PNG or JPEG (macOS Preview: File > Export; or `heif-convert NAME.HEIC "
+    "NAME.png` from libheif) and put the converted file in its place"
+)
+_PILLOW_LIMIT = threading.Lock()
 _PNG_COLOUR_TYPES = {0: "L", 2: "RGB", 3: "P", 4: "LA", 6: "RGBA"}
 _ORIENTATION_TRANSPOSES = {  # EXIF orientation -> the Pillow transpose that undoes it
     2: Image.Transpose.FLIP_LEFT_RIGHT,
@@ -65,17 +86,34 @@ _ORIENTATION_TRANSPOSES = {  # EXIF orientation -> the Pillow transpose that und
 
 
 def is_hidden_file(relative_path: str) -> bool:
-    """System clutter that copying folders between machines leaves behind."""
-    name = PurePath(relative_path).name
-    return name.startswith(".") or name.lower() in HIDDEN_NAMES
+    """System clutter that copying folders between machines leaves behind: a hidden name
+    (`.DS_Store`, AppleDouble `._x.png`), a known system file (HIDDEN_NAMES; macOS's folder
+    icon, `Icon` and a carriage return, also as the manifest writes it, `Icon\\r`), or anything
+    in a hidden or system folder (`.git/`, `__MACOSX/`). relative_path: POSIX, relative to the
+    raw folder."""
+    *folders, name = PurePath(relative_path).parts or ("",)
+    lowered = name.lower()
+    if name.startswith(".") or lowered in HIDDEN_NAMES or lowered == "icon\\r":
+        return True
+    return any(f.startswith(".") or f.lower() in HIDDEN_FOLDERS for f in folders)
 
 
-def decode_xray(data: bytes, name: str, max_pixels: int = 100_000_000) -> DecodedImage:
-    """Decode file bytes to grayscale uint8; the content picks the decoder, `name` is for errors."""
+def decode_xray(
+    data: bytes, name: str, max_pixels: int = 100_000_000, exclude: Collection[str] = ()
+) -> DecodedImage:
+    """Decode file bytes to grayscale uint8; the content picks the decoder, `name` is for errors.
+
+    data: the file's bytes; name: its name or path, for messages; max_pixels: the cap on the
+    pixels the header states (every frame counted); exclude: kinds of
+    cxr_gan.data.views.NON_FRONTAL_KINDS that DICOM headers are checked for (default none).
+    Returns a DecodedImage (uint8 2-D pixels, bright = dense). Raises
+    cxr_gan.data.decoded.NotFrontalError (a BadImageError) when a DICOM header shows an
+    excluded kind, before any pixel is decoded, and BadImageError with the reason for anything
+    else that cannot be used."""
     if len(data) == 0:
         raise BadImageError("empty file (0 bytes)")
     if looks_like_dicom(data):
-        decoded = decode_dicom(data, max_pixels)
+        decoded = decode_dicom(data, max_pixels, frozenset(exclude))
     else:
         try:
             decoded = _decode_raster(data, max_pixels)
@@ -94,10 +132,25 @@ def decode_xray(data: bytes, name: str, max_pixels: int = 100_000_000) -> Decode
 
 
 def _decode_raster(data: bytes, max_pixels: int) -> DecodedImage:
+    """Pillow (or OpenCV for deep colour) with max_pixels as the only size limit: Pillow's own
+    MAX_IMAGE_PIXELS, which it checks when a file is opened and again when a TIFF is loaded, is
+    lifted while this file is decoded (under a lock, then restored), and check_size refuses an
+    image over max_pixels from its header, before any pixel is decoded."""
+    with _PILLOW_LIMIT:
+        ceiling = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            return _decode_raster_unlimited(data, max_pixels)
+        finally:
+            Image.MAX_IMAGE_PIXELS = ceiling
+
+
+def _decode_raster_unlimited(data: bytes, max_pixels: int) -> DecodedImage:
     try:
         image = Image.open(io.BytesIO(data))
-        fmt, mode = image.format or "unknown", image.mode
         check_size(*image.size, max_pixels)
+        fmt, mode = image.format or "unknown", image.mode
+        note = _pages_note(image)
         bits, layout = _stored_depth(image, data)
         if bits > 8 and not _pillow_keeps_depth(mode):
             # Pillow would keep only the top 8 bits of each colour channel: read full depth
@@ -111,12 +164,41 @@ def _decode_raster(data: bytes, max_pixels: int) -> DecodedImage:
     except BadImageError:
         raise
     except UnidentifiedImageError:
+        brand = _iso_brands(data)
+        if brand & _AVIF_BRANDS:
+            raise BadImageError(
+                f"AVIF image that this Pillow ({Image.__version__}) cannot decode: install "
+                "Pillow >= 11.3 built with AVIF (`uv sync` installs it), or convert it to PNG"
+            ) from None
+        if brand & _HEIF_BRANDS:
+            raise BadImageError(HEIF_FIX) from None
         raise BadImageError("not an image Pillow can read (unknown or damaged format)") from None
     except Image.DecompressionBombError as error:
         raise BadImageError(f"decompression bomb refused: {error}") from None
-    except (OSError, SyntaxError, ValueError) as error:
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise BadImageError(f"damaged or truncated image: {error}") from None
-    return DecodedImage(pixels, fmt, mode, pixels.shape[1], pixels.shape[0])
+    return DecodedImage(pixels, fmt, mode, pixels.shape[1], pixels.shape[0], note=note)
+
+
+def _pages_note(image: Image.Image) -> str:
+    """'2 pages, page 1 used' for a multi-page TIFF (frames for animations), '' for one page.
+    MPO (a camera JPEG with a preview or depth image) is one picture."""
+    count = int(getattr(image, "n_frames", 1) or 1) if image.format != "MPO" else 1
+    if count <= 1:
+        return ""
+    unit = "pages" if image.format == "TIFF" else "frames"
+    return (
+        f"{count} {unit}, {unit[:-1]} 1 used: the other {count - 1} are not read (split the file "
+        f"into one image per {unit[:-1]} to use them)"
+    )
+
+
+def _iso_brands(data: bytes) -> set[bytes]:
+    """The major and compatible brands of an ISO base media file (HEIF, AVIF), else empty."""
+    if data[4:8] != b"ftyp" or len(data) < 16:
+        return set()
+    size = min(int.from_bytes(data[:4], "big"), len(data), 256)
+    return {data[8:12]} | {data[i : i + 4] for i in range(16, size - 3, 4)}
 
 
 def _stored_depth(image: Image.Image, data: bytes) -> tuple[int, str]:

@@ -30,7 +30,20 @@ class DataProcessingParams(BaseModel):
         "out of every split, stop the run, or keep both (split together)",
     )
     min_images_per_class: int = Field(10, ge=1)
-    max_pixels: int = Field(100_000_000, ge=1, description="larger images are refused (bombs)")
+    max_pixels: int = Field(
+        100_000_000,
+        ge=1,
+        description="larger images are refused before decoding (bombs); a DICOM's frames all "
+        "count; above Pillow's own limit too (deep colour PNG/TIFF: OpenCV's 2^30 at most)",
+    )
+    keep_non_frontal: list[Literal["mask", "lateral", "not_radiograph", "multi_frame"]] = Field(
+        default_factory=list,
+        description="kinds of file that are not frontal chest radiographs to keep in the study "
+        "(status warning) instead of leaving out (status excluded): mask (a masks folder or "
+        "name, a two-level image), lateral (or oblique: a CSV view column, the DICOM header, a "
+        "name), not_radiograph (a DICOM Modality other than CR, DX, RG), multi_frame (frame 1 "
+        "used)",
+    )
     near_duplicate_max_distance: int = Field(
         4,
         ge=0,
@@ -57,7 +70,8 @@ class DataProcessingParams(BaseModel):
         "auto",
         description="CSV at the raw folder's root naming the images (any column: paths, names "
         "or stems) and their patients (a patient column by name: patient_id, Patient ID, "
-        "subject_id, ...; any delimiter); 'auto' finds one, null ignores any",
+        "subject_id, ...; any delimiter); 'auto' finds one, null ignores any (a view column in "
+        "it is read too)",
     )
     probable_patients_from_names: bool = Field(
         True,
@@ -81,6 +95,8 @@ class DataProcessingParams(BaseModel):
             "on_bad_file": self.on_bad_file,
             "scratch_dir": self.scratch_dir,
             "on_label_conflict": self.on_label_conflict,
+            "keep_non_frontal": tuple(self.keep_non_frontal),
+            "patient_csv": self.patient_csv,
         }
 
     @field_validator("classes")
