@@ -156,8 +156,10 @@ def _summarise(per_set: list[dict[str, float]]) -> dict:
     return out
 
 
-def score_arm(judge: ClassJudge, synthetic_sets, floor_sets, floor_pool, training_128) -> dict:
-    """Everything the judge says of one arm and one class; kernels kept for paired contrasts."""
+def score_arm(judge: ClassJudge, synthetic_sets, floor_sets, floor_pool) -> dict:
+    """Everything the judge says of one arm and one class; kernels kept for paired contrasts.
+    floor_pool: all the arm's GAN-training images of the class through its size at 128 px (the
+    floor's KID and the nearest-training SSIM's reference)."""
     from cxr_gan.metrics.feature_distances import jackknife_se, kid_jackknife
     from cxr_gan.metrics.ssim import count_memorized, nearest_real_ssim
 
@@ -174,7 +176,7 @@ def score_arm(judge: ClassJudge, synthetic_sets, floor_sets, floor_pool, trainin
                 1000 * (value - 1.96 * se),
                 1000 * (value + 1.96 * se),
             ]
-    nearest, _ = nearest_real_ssim(pooled, training_128, (SIDE, SIDE))
+    nearest, _ = nearest_real_ssim(pooled, floor_pool, (SIDE, SIDE))
     return {
         "synthetic": _summarise([judge.set_scores(images) for images in synthetic_sets]),
         "floor": _summarise([judge.set_scores(images) for images in floor_sets]),

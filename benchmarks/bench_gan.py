@@ -580,7 +580,7 @@ def realism(arms: list[str], half: str) -> dict:
             floor_sets = [
                 floor_pool[rng.choice(len(own), rj.PER_SET, replace=False)] for _ in range(rj.SETS)
             ]
-            per_class[name] = rj.score_arm(judges[label], sets, floor_sets, floor_pool, floor_pool)
+            per_class[name] = rj.score_arm(judges[label], sets, floor_sets, floor_pool)
         if size not in classifiers:
             classifiers[size] = _eval_classifier(arrays, size)
         conditioning = _score_conditioning(classifiers[size], evaluation, in_half, samples, size)
