@@ -123,7 +123,7 @@ def _saved_input_problems(pipeline: Pipeline, catalog: Any) -> list[str]:
                 continue
         except Exception:  # noqa: BLE001 - an unreadable dataset fails the run itself
             continue
-        outputs = outputs or _pipeline_outputs()
+        outputs = outputs or pipeline_outputs()
         maker = next((p for p, made in outputs.items() if name in made), None)
         first = (
             f"`kedro run --pipelines {maker}`, which makes it,"
@@ -137,7 +137,7 @@ def _saved_input_problems(pipeline: Pipeline, catalog: Any) -> list[str]:
     return problems
 
 
-def _pipeline_outputs() -> dict[str, set[str]]:
+def pipeline_outputs() -> dict[str, set[str]]:
     """{pipeline name: every dataset its nodes output} for the project's pipelines (the
     packages under <package>/pipelines with a create_pipeline). Built here from each package,
     because Kedro (>= 1.5) builds only the pipelines a run asks for."""
