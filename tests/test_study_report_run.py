@@ -41,7 +41,7 @@ def _printed(lines: list[str], title: str) -> Path:
 
 def _latest_json(project: Path, name: str) -> dict:
     return json.loads(
-        sorted((project / "data/demo/08_reporting" / name).glob("*/*.json"))[-1].read_text()
+        sorted((project / "data/demo/08_reporting" / name).glob(f"*/{name}"))[-1].read_text()
     )
 
 

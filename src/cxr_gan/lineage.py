@@ -8,7 +8,7 @@ by LineageHooks (settings.py) right after Kedro saves it:
      "fingerprint": "<64 hex>",              # the data-quality fingerprint of the raw data
      "raw": {"dataset", "source", "listing", "manifest", "manifest_version"},
      "ancestors": {name: version},           # every saved dataset it derives from
-     "models": {name: version},              # the models among them (a generator)
+     "models": {name: version},              # models it derives from or was made beside
      "inputs": {name: {"version", "fingerprint"}},
      "node": "...", "parameters": {"params:gan_training": {...}},
      "run": {"run_id", "env", "pipeline_names", "load_versions", "runtime_params", "command"},
@@ -23,8 +23,9 @@ Before any node runs (`before_pipeline_run`), the run's saved inputs are checked
 
 - a version dated in the future (a copy from a machine whose clock is ahead) is refused by name;
 - inputs derived from different raw data (two fingerprints), or from two versions of one model
-  (two synthetic sets from two generators: a synthesis run killed between its two sets), are
-  refused in one line naming both and the command that rebuilds what is stale;
+  (two synthetic sets from two generators: a synthesis run killed between its two sets; a GAN
+  history beside another generator's samples), are refused in one line naming both and the
+  command that rebuilds what is stale;
 - when the run does not ingest the raw data itself, the raw folder (catalog entry `raw_xrays`)
   must still hold the data its inputs derive from: images added, removed or changed since
   data_processing ran are refused the same way;
@@ -71,6 +72,7 @@ LINEAGE_FORMAT = 1
 STUDY_ORDER = ("data_processing", "gan_training", "synthesis", "classification", "report")
 DEFAULT_ENV = "local"  # settings.CONFIG_LOADER_ARGS' default_run_env: no --env needed
 RAW_DATASET = "raw_xrays"  # the catalog entry a run's raw data is read from
+RUN_INPUTS = "this run's inputs"  # where the check before any node looks
 SHORT = 12  # characters of a fingerprint shown in messages (the files hold all 64)
 FUTURE_MARGIN_S = 2.0  # a version this far past the clock is dated in the future
 PACKAGES = (
@@ -93,7 +95,7 @@ class LineageError(click.ClickException, RuntimeError):
     naming the inputs, both fingerprints and the command that rebuilds what is stale."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(message + " Nothing was run.")
+        super().__init__(message)
 
 
 # ------------------------------------------------------------------------------ records
@@ -200,7 +202,7 @@ def raw_listing(collection: RawXrayCollection) -> str:
     """A digest of the raw files as listed on disk: relative path, size and modification time of
     each (generated files: the path alone). Equal digests mean nothing was added, removed or
     touched; it reads no file."""
-    digest = hashlib.sha256(collection.root.encode())
+    digest = hashlib.sha256(collection.root.encode("utf-8", "surrogateescape"))
     for raw in collection.files:
         entry = raw.relative_path
         if raw.path:
@@ -276,8 +278,11 @@ def rebuild_command(run: Mapping[str, Any], stale: Iterable[str]) -> str:
     --runner. --namespaces, --nodes and --load-versions are left out: a rebuild needs the whole
     pipelines, and the latest versions."""
     asked = list(run.get("pipeline_names") or [])
+    stale = list(stale)
     if not asked or "__default__" in asked:
         pipelines: list[str] = []
+    elif not stale:  # nothing stale: the command as it was run
+        pipelines = asked
     else:
         first = producers(stale)
         positions = [STUDY_ORDER.index(p) for p in [*first[:1], *asked] if p in STUDY_ORDER]
@@ -480,6 +485,10 @@ class LineageHooks:
                 ancestors[name] = record["version"]
                 if _is_model(catalog_dataset(catalog, name)):
                     models[name] = record["version"]
+        for name in outputs:  # a model's siblings (its history, grids) were made with it
+            dataset = catalog_dataset(catalog, name)
+            if _is_model(dataset) and has_lineage(dataset):
+                models[name] = dataset.resolve_save_version()
         root = self._root(node, catalog, inputs, outputs)
         if root is not None:
             fingerprint, raw = root
@@ -563,6 +572,7 @@ class LineageHooks:
                 f"{where}: "
                 + _conflict_sentence(what, kept, others, known)
                 + f" Rebuild what is stale with: {rebuild_command(self._run, stale)}"
+                + (" (nothing was run)" if where == RUN_INPUTS else " (this node was not run)")
             )
 
     def _check_run(self, pipeline: Any, catalog: Any) -> None:
@@ -571,8 +581,9 @@ class LineageHooks:
         made = set(pipeline.all_outputs())
         free = [n for n in sorted(pipeline.inputs()) if n not in made]
         self._refuse_future(free, catalog)
+        self._warn_future(sorted(made), catalog)
         records = self._input_records(free, catalog)
-        self._refuse_conflicts(records, "this run's inputs")
+        self._refuse_conflicts(records, RUN_INPUTS)
         unrecorded = sorted(name for name, record in records.items() if record is None)
         if unrecorded:
             logger.warning(
@@ -589,9 +600,12 @@ class LineageHooks:
                 {n: r for n, r in records.items() if r is not None and n not in pinned}, catalog
             )
 
-    def _refuse_future(self, names: Iterable[str], catalog: Any) -> None:
+    def _future(self, names: Iterable[str], catalog: Any) -> list[str]:
+        """One sentence per dataset among names whose latest version is dated in the future
+        (--load-versions names left out)."""
         now = datetime.now(UTC)
         pinned = self._pinned()
+        found = []
         for name in names:
             dataset = catalog_dataset(catalog, name)
             if not has_lineage(dataset) or name in pinned:
@@ -604,13 +618,26 @@ class LineageHooks:
             if when is None or (when - now).total_seconds() <= FUTURE_MARGIN_S:
                 continue
             folder = lineage_path(dataset, version).parent  # type: ignore[union-attr]
-            raise LineageError(
-                f"{name}: its latest version {version} is dated {when - now} in the future (this "
-                f"machine's clock reads {now.strftime(VERSION_FORMAT)[:-4]}Z), so it would be "
-                f"loaded instead of every version saved until then. Move {folder} out of "
-                f"{folder.parent} (or rename it to the time it was really made), or choose a "
-                f"version with --load-versions {name}:<version>."
+            found.append(
+                f"{name}: its latest version {version} is dated {when - now} in the future "
+                f"(this machine's clock reads {now.strftime(VERSION_FORMAT)[:-4]}Z), so it "
+                f"would be loaded instead of every version saved until then. Move {folder} out "
+                f"of {folder.parent} (or rename it to the time it was really made), or choose a "
+                f"version with --load-versions {name}:<version>"
             )
+        return found
+
+    def _refuse_future(self, names: Iterable[str], catalog: Any) -> None:
+        """An input whose latest version is dated in the future stops the run."""
+        problems = self._future(names, catalog)
+        if problems:
+            raise LineageError(problems[0] + " (nothing was run).")
+
+    def _warn_future(self, names: Iterable[str], catalog: Any) -> None:
+        """An output with a version dated in the future would hide this run's own version from
+        later runs: a WARNING each."""
+        for problem in self._future(names, catalog):
+            logger.warning("WARNING: this run's output %s.", problem)
 
     def _refuse_changed_raw(self, records: Mapping[str, dict[str, Any]], catalog: Any) -> None:
         """Inputs derived from raw data that the raw folder no longer holds are refused."""
@@ -645,7 +672,8 @@ class LineageHooks:
             f"{short(recorded)} ({raw.get('source')}), but {collection.root} now holds data "
             f"with fingerprint {short(current)} (images added, removed or changed since "
             f"data_processing ran). Rebuild what is stale with: "
-            f"{rebuild_command(self._run, [raw.get('manifest') or 'raw_manifest'])}"
+            f"{rebuild_command(self._run, [raw.get('manifest') or 'raw_manifest'])} "
+            "(nothing was run)"
         )
 
     @staticmethod
@@ -671,7 +699,8 @@ def _conflict_sentence(
         return (
             f"{_describe(others, records)} derive from raw data with fingerprint "
             f"{short(records[others[0]].get('fingerprint'))}, but {_describe(kept, records)} "
-            f"from raw data with fingerprint {short(records[kept[0]].get('fingerprint'))}."
+            f"(the newest) from other raw data, with fingerprint "
+            f"{short(records[kept[0]].get('fingerprint'))}."
         )
     old = (records[others[0]].get("models") or {}).get(what)
     new = (records[kept[0]].get("models") or {}).get(what)

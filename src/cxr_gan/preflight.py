@@ -146,9 +146,8 @@ def pipeline_outputs() -> dict[str, set[str]]:
 
     from kedro.framework.project import PACKAGE_NAME
 
-    if not PACKAGE_NAME:
-        return {}
-    package = importlib.import_module(f"{PACKAGE_NAME}.pipelines")
+    # outside a configured project (a plain script, a unit test): this package's pipelines
+    package = importlib.import_module(f"{PACKAGE_NAME or __name__.split('.')[0]}.pipelines")
     outputs = {}
     for info in pkgutil.iter_modules(package.__path__):
         if not info.ispkg:
