@@ -43,8 +43,8 @@ from cxr_gan.tracking import MlflowTracking  # noqa: E402
 HOOKS = (
     MlflowTracking(),
     ParameterCheckHooks(),
+    LineageHooks(),  # registered before PreflightHooks: among tryfirst hooks, called after it
     PreflightHooks(),
-    LineageHooks(),
     NodeTimingHooks(),
     RunRecordHooks(),
 )
