@@ -62,7 +62,12 @@ def test_a_whole_run_ends_by_printing_the_report_and_key_outputs(demo_study: Dem
     summary = next(line for line in lines if line.startswith("This run wrote "))
     assert f"({version})" in summary
     keys = dict(line.strip().split(": ", 1) for line in lines if line.startswith("  "))
-    for name in ("generator", "synthetic_xrays", "classification_comparison_table"):
+    for name in (
+        "generator",
+        "generator_card",
+        "synthetic_xrays",
+        "classification_comparison_table",
+    ):
         assert Path(keys[name]).exists() and f"/{version}" in keys[name], name
 
 
