@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 
 import cv2
+import pandas as pd
 import pytest
 from kedro.io.core import generate_timestamp
 
@@ -27,6 +28,7 @@ from cxr_gan.lineage import (
     version_time,
 )
 from cxr_gan.preflight import PreflightError
+from cxr_gan.reporting.data_quality import usable_fingerprint
 from tests.conftest import DemoStudy, copy_project
 from tests.kedro_helpers import DEMO_STUDY, TINY_STUDY, captured_log, run_kedro
 
@@ -113,8 +115,10 @@ def test_images_added_then_classification_is_refused_naming_both_fingerprints(
     user_study: Path, tmp_path: Path
 ):
     """User data A, a full run, images added, then `kedro run --pipelines classification`:
-    refused in one line; data_processing then finds the fingerprint the line named, and the
-    next classification run is refused again: its synthetic sets derive from A."""
+    refused in one line before any node. With data_processing in the same run, its new arrays
+    reach classification's first node, which refuses the synthetic sets made from A (the
+    check each node makes); data_processing found the very fingerprint the first line named.
+    A classification run alone is then refused again, now naming what to rebuild from the GAN on."""
     project = _copy(user_study, tmp_path)
     old = _fingerprint(project)
     for index in range(3):
@@ -123,16 +127,27 @@ def test_images_added_then_classification_is_refused_naming_both_fingerprints(
     before = _data_files(project)
     with pytest.raises(LineageError) as caught:
         run_kedro(project, params=USER, pipeline_names=["classification"])
-    message = caught.value.message
-    assert "\n" not in message and old[:12] in message
-    assert "data/01_raw now holds data with fingerprint" in message
-    assert "kedro run --pipelines data_processing,gan_training,synthesis,classification" in message
-    assert PARAMS_SHOWN in message
+    first = caught.value.message
+    assert "\n" not in first and old[:12] in first and first.endswith("(nothing was run)")
+    assert "data/01_raw now holds data with fingerprint" in first
+    assert "kedro run --pipelines data_processing,gan_training,synthesis,classification" in first
+    assert PARAMS_SHOWN in first
     assert _data_files(project) == before  # nothing trained, nothing written
 
-    run_kedro(project, params=USER, pipeline_names=["data_processing"])
-    new = _fingerprint(project)
-    assert new != old and new[:12] in message  # the line named the data's real fingerprint
+    with pytest.raises(LineageError) as caught:
+        run_kedro(project, params=USER, pipeline_names=["data_processing", "classification"])
+    message = caught.value.message
+    manifest = _latest(project / "data/02_intermediate/raw_manifest.csv") / "raw_manifest.csv"
+    new = usable_fingerprint(pd.read_csv(manifest, dtype=str, keep_default_na=False))
+    assert new != old and new[:12] in first  # the first line named the data's real fingerprint
+    assert message.startswith("node prepare_classification_data: ")
+    assert "\n" not in message and old[:12] in message and new[:12] in message
+    assert message.endswith("(this node was not run)")
+    assert (
+        not list((project / "data/06_models/classifiers").rglob("*.keras"))
+        or {p for p in _data_files(project) if "classifiers" in str(p)} <= before
+    )
+
     with pytest.raises(LineageError) as caught:
         run_kedro(project, params=USER, pipeline_names=["classification"])
     message = caught.value.message
