@@ -57,7 +57,7 @@ import click
 from kedro.framework.hooks import hook_impl
 from kedro.io.core import VERSION_FORMAT, AbstractVersionedDataset
 
-from cxr_gan.data.sources import RawXrayCollection
+from cxr_gan.data.sources import RawXrayCollection, text_name
 from cxr_gan.io_utils import atomic_path, explained_write_errors
 from cxr_gan.preflight import catalog_dataset, pipeline_outputs
 
@@ -241,7 +241,9 @@ def fingerprint_now(
             sha = hashlib.sha256(raw.read_bytes()).hexdigest()
         except OSError:
             continue
-        recorded = known.get(raw.relative_path)
+        recorded = known.get(text_name(raw.relative_path))  # as the manifest writes names
+        if recorded is not None and not recorded[1] and recorded[0] in ("", sha):
+            continue  # left out before (never hashed, or the same bytes): left out again
         if recorded is None or recorded[0] != sha or recorded[1]:
             hashes.append(sha)
     return dataset_fingerprint(hashes)
