@@ -200,9 +200,10 @@ def jsonable(value: Any) -> Any:
 
 def raw_listing(collection: RawXrayCollection) -> str:
     """A digest of the raw files as listed on disk: relative path, size and modification time of
-    each (generated files: the path alone). Equal digests mean nothing was added, removed or
+    each (generated files: the path alone), not the folder's own path (a project copied or
+    moved with its files lists the same). Equal digests mean nothing was added, removed or
     touched; it reads no file."""
-    digest = hashlib.sha256(collection.root.encode("utf-8", "surrogateescape"))
+    digest = hashlib.sha256()
     for raw in collection.files:
         entry = raw.relative_path
         if raw.path:
