@@ -48,7 +48,7 @@ import logging
 import os
 import platform
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -157,7 +157,7 @@ def version_time(version: str) -> datetime | None:
     """The UTC time a Kedro version string (2026-11-25T19.08.19.547Z) names; None when it is not
     one."""
     try:
-        return datetime.strptime(version, VERSION_FORMAT).replace(tzinfo=UTC)
+        return datetime.strptime(version, VERSION_FORMAT).replace(tzinfo=timezone.utc)
     except (TypeError, ValueError):
         return None
 
@@ -606,7 +606,7 @@ class LineageHooks:
     def _future(self, names: Iterable[str], catalog: Any) -> list[str]:
         """One sentence per dataset among names whose latest version is dated in the future
         (--load-versions names left out)."""
-        now = datetime.now(UTC)
+        now = datetime.now(timezone.utc)
         pinned = self._pinned()
         found = []
         for name in names:
