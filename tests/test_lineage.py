@@ -9,7 +9,9 @@ data_root) is here too: it is what keeps a user's run from reading the demo's ou
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -19,10 +21,13 @@ import pytest
 from kedro.io.core import generate_timestamp
 
 from cxr_gan.data.phantom import COVID, draw_phantom, write_phantom_folder
+from cxr_gan.data.sources import scan_folder
 from cxr_gan.lineage import (
     LINEAGE_FILE,
     LineageError,
     conflicts,
+    fingerprint_now,
+    raw_listing,
     rebuild_command,
     stale_names,
     version_time,
@@ -106,6 +111,39 @@ def test_the_rebuild_keeps_env_and_params_and_runs_from_the_first_stale_pipeline
         '--params "gan_training.epochs=200,classification.seeds=[1]"'
     )
     assert rebuild_command({"pipeline_names": None, "env": "local"}, ["generator"]) == "kedro run"
+
+
+def test_the_raw_folder_changes_its_fingerprint_only_when_its_usable_images_do(tmp_path: Path):
+    """raw_listing notices any change without reading a file; fingerprint_now then says whether
+    the data changed: a touched file or new clutter leaves it as data_processing recorded it,
+    an added image changes it."""
+    raw = tmp_path / "raw"
+    write_phantom_folder(raw, count_per_class=3, size=16, seed=1)
+    (raw / "covid" / "notes.txt").write_text("not an image, left out")
+    rows = []
+    for path in sorted(p for p in raw.rglob("*") if p.is_file()):
+        relative = path.relative_to(raw).as_posix()
+        status = "skipped" if path.suffix == ".txt" else "ok"
+        rows.append({"relative_path": relative, "status": status, "sha256": _sha(path)})
+    manifest = pd.DataFrame(rows)
+    recorded = usable_fingerprint(manifest)
+    listing = raw_listing(scan_folder(raw))
+    classes = ["normal", "covid"]
+    assert fingerprint_now(scan_folder(raw), manifest, classes) == recorded
+
+    image = raw / "normal" / "phantom_00000.png"
+    os.utime(image, ns=(1, 1))  # touched: listed differently, the same bytes
+    (raw / "covid" / ".DS_Store").write_bytes(b"clutter")
+    (raw / "README.txt").write_text("outside every class folder")
+    assert raw_listing(scan_folder(raw)) != listing
+    assert fingerprint_now(scan_folder(raw), manifest, classes) == recorded
+
+    cv2.imwrite(str(raw / "covid" / "added.png"), draw_phantom(COVID, 7, seed=5, size=16))
+    assert fingerprint_now(scan_folder(raw), manifest, classes) != recorded
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 # ------------------------------------------------------------------ real runs
