@@ -156,6 +156,8 @@ def test_viz_build_has_ordered_layers_namespaces_and_previews(viz_build: Path) -
     assert "data:image" not in report["preview"]  # not the whole page with its figures
     twin = _data_node(viz_build, "study_report_markdown")
     assert twin["preview_type"] == "HTMLPreview" and "## Summary" in twin["preview"]
+    card = _data_node(viz_build, "generator_card")  # the generator's model card, Markdown
+    assert card["preview_type"] == "HTMLPreview" and "Not for diagnosis" in card["preview"]
 
 
 @pytest.fixture
