@@ -149,6 +149,7 @@ def _sha(path: Path) -> str:
 # ------------------------------------------------------------------ real runs
 
 
+@pytest.mark.slow  # KedroSession runs
 def test_images_added_then_classification_is_refused_naming_both_fingerprints(
     user_study: Path, tmp_path: Path
 ):
@@ -192,6 +193,7 @@ def test_images_added_then_classification_is_refused_naming_both_fingerprints(
     assert "kedro run --pipelines gan_training,synthesis,classification" in message
 
 
+@pytest.mark.slow  # KedroSession runs
 def test_a_synthesis_stopped_between_its_two_sets_then_classification_is_refused(
     user_study: Path, tmp_path: Path
 ):
@@ -213,6 +215,7 @@ def test_a_synthesis_stopped_between_its_two_sets_then_classification_is_refused
     assert _data_files(project) == before
 
 
+@pytest.mark.slow  # KedroSession runs
 def test_the_demo_then_a_users_data_never_meet(demo_study: DemoStudy, tmp_path: Path):
     """The demo, then a user's data, then a partial classification run: the demo's files all
     lie under data/demo, so the user's run finds no synthetic set and stops before training."""
@@ -228,6 +231,7 @@ def test_the_demo_then_a_users_data_never_meet(demo_study: DemoStudy, tmp_path: 
     assert _fingerprint(project) != _fingerprint(project, "data/demo")
 
 
+@pytest.mark.slow  # KedroSession runs
 def test_every_versioned_output_of_the_demo_records_its_lineage_and_the_card_names_it(
     demo_study: DemoStudy,
 ):
@@ -260,6 +264,7 @@ def test_every_versioned_output_of_the_demo_records_its_lineage_and_the_card_nam
     assert f"{card_folder.name}/model_card.md" in report  # the report links the card
 
 
+@pytest.mark.slow  # KedroSession runs
 def test_a_version_dated_in_the_future_is_refused_by_name(demo_study: DemoStudy, tmp_path: Path):
     project = _copy(demo_study.project, tmp_path)
     generators = project / "data/demo/06_models/generator.keras"
@@ -273,6 +278,7 @@ def test_a_version_dated_in_the_future_is_refused_by_name(demo_study: DemoStudy,
     assert "--load-versions generator:" in message
 
 
+@pytest.mark.slow  # KedroSession runs
 def test_an_input_from_other_data_is_refused_unless_named_with_load_versions(
     demo_study: DemoStudy, tmp_path: Path
 ):
@@ -314,6 +320,7 @@ def test_an_input_from_other_data_is_refused_unless_named_with_load_versions(
     ]
 
 
+@pytest.mark.slow  # KedroSession runs
 def test_outputs_saved_before_lineage_are_used_with_one_warning(
     demo_study: DemoStudy, tmp_path: Path
 ):
