@@ -110,7 +110,8 @@ def test_the_rebuild_keeps_env_and_params_and_runs_from_the_first_stale_pipeline
         "kedro run --pipelines gan_training,synthesis,classification --env demo "
         '--params "gan_training.epochs=200,classification.seeds=[1]"'
     )
-    assert rebuild_command({"pipeline_names": None, "env": "local"}, ["generator"]) == "kedro run"
+    default = {"pipeline_names": None, "env": "local", "runner": "None"}  # as Kedro records it
+    assert rebuild_command(default, ["generator"]) == "kedro run"
 
 
 def test_the_raw_folder_changes_its_fingerprint_only_when_its_usable_images_do(tmp_path: Path):

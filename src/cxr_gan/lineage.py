@@ -300,7 +300,7 @@ def rebuild_command(run: Mapping[str, Any], stale: Iterable[str]) -> str:
     if params:
         parts.append('--params "' + ",".join(params) + '"')
     runner = run.get("runner")
-    if runner and "SequentialRunner" not in str(runner):
+    if runner and str(runner) != "None" and "SequentialRunner" not in str(runner):
         parts.append(f"--runner {runner}")
     return " ".join(parts)
 
@@ -428,8 +428,11 @@ class LineageHooks:
 
     # ----------------------------------------------------------------- records of inputs
 
-    def _pinned(self) -> dict[str, str]:
-        return dict(self._run.get("load_versions") or {})
+    def _pinned(self) -> set[str]:
+        """The --load-versions names, and this run's outputs made from one of them: all used
+        anyway, with a WARNING, where they disagree with other inputs."""
+        named = set(self._run.get("load_versions") or {})
+        return named | {n for n, r in self._records.items() if r.get("from_pinned")}
 
     def _input_records(
         self, names: Iterable[str], catalog: Any
@@ -518,6 +521,7 @@ class LineageHooks:
             "environment": environment(),
             "mixed": mixed,
             "unrecorded_inputs": sorted(name for name, r in records.items() if r is None),
+            "from_pinned": any(name in pinned for name in records),
         }
 
     def _root(
