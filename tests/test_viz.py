@@ -96,6 +96,7 @@ def viz_build(tmp_path_factory: pytest.TempPathFactory, demo_study: DemoStudy) -
         },
     )
     write_conf(project, "local/parameters.yml", {"gan_training": {"variants": {VARIANT: {}}}})
+    write_conf(project, "local/globals.yml", {"data_root": "data/demo"})  # the demo's outputs
     output = _run_in_own_group(
         [sys.executable, "-m", "kedro", "viz", "build", "--include-previews"], project, 300
     )
