@@ -13,10 +13,10 @@ class GanConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     architecture: Literal["dcgan", "dense"] = "dcgan"
-    gan_image_size: int = Field(64, ge=8, le=1024, description="side the GAN works at, px")
+    gan_image_size: int = Field(128, ge=8, le=1024, description="side the GAN works at, px")
     latent_dim: int = Field(100, ge=1)
     n_classes: int = Field(2, ge=1)
-    epochs: int = Field(800, ge=1)
+    epochs: int = Field(750, ge=1)
     batch_size: int = Field(16, ge=1)
     learning_rate: float = Field(0.0002, gt=0, le=1)
     d_learning_rate: float | None = Field(
@@ -26,16 +26,17 @@ class GanConfig(BaseModel):
     beta_2: float = Field(0.999, ge=0, lt=1)
     seed: int = 42
     diffaugment: bool = True
+    # no `color` by default: it randomises exposure of real and fake alike, so D stops judging
+    # it, and the synthetic X-rays came out washed out or dark (docs/benchmarks.md, issue 22)
     diffaugment_policy: tuple[Literal["color", "translation", "cutout"], ...] = (
-        "color",
         "translation",
         "cutout",
     )
     ema_decay: float = Field(0.999, ge=0, lt=1, description="0 disables the moving average")
     # dcgan
-    base_filters: int = Field(32, ge=4, description="discriminator's first conv width")
+    base_filters: int = Field(16, ge=4, description="discriminator's first conv width")
     generator_filters: int | None = Field(
-        None, ge=4, description="generator width (its 4x4 maps have 8x this); null = base_filters"
+        32, ge=4, description="generator width (its 4x4 maps have 8x this); null = base_filters"
     )
     generator_norm: Literal["batch", "none"] = Field(
         "batch", description="dcgan generator: BatchNorm after each conv, or none"
@@ -52,7 +53,7 @@ class GanConfig(BaseModel):
     )
     lecam_weight: float = Field(0.0, ge=0, description="LeCam regulariser (Tseng et al. 2021)")
     mode_seeking_weight: float = Field(
-        1.0,
+        3.0,
         ge=0,
         description="mode-seeking term (Mao et al. 2019): different latents, different images",
     )
