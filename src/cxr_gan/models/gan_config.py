@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 class GanConfig(BaseModel):
     """What defines a trained generator: change any field and training starts afresh."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     architecture: Literal["dcgan", "dense"] = "dcgan"
     gan_image_size: int = Field(64, ge=8, le=1024, description="side the GAN works at, px")
@@ -24,7 +24,12 @@ class GanConfig(BaseModel):
     )
     beta_1: float = Field(0.5, ge=0, lt=1)
     beta_2: float = Field(0.999, ge=0, lt=1)
-    seed: int = 42
+    seed: int = Field(
+        42,
+        ge=0,
+        le=2**31 - 1,
+        description="same seed + parameters + data on one machine = the same generator",
+    )
     diffaugment: bool = True
     diffaugment_policy: tuple[Literal["color", "translation", "cutout"], ...] = (
         "color",
