@@ -24,8 +24,9 @@ COLLAPSE_MARGIN = 0.05  # as synthesis' collapse_margin: above real + this reads
 
 
 def to_uint8(images) -> np.ndarray:
-    """Generator output in [-1, 1], shape (n, s, s, 1) -> uint8 (n, s, s)."""
-    values = np.asarray(images)[..., 0]
+    """Generator output in [-1, 1], shape (n, s, s, 1) -> uint8 (n, s, s). A non-finite value
+    (a diverged generator's NaN) becomes 0, black, where a plain cast would be undefined."""
+    values = np.nan_to_num(np.asarray(images)[..., 0], nan=-1.0, posinf=1.0, neginf=-1.0)
     return np.clip(np.round((values + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
