@@ -424,7 +424,13 @@ def _checkpoint_problems(gan_training: Mapping[str, Any]) -> list[str]:
     folder = Path(params.checkpoint_dir)
     reason = unwritable(folder, key)
     if reason:
-        return [f"{key}: {reason}"]
+        fix = (
+            ""
+            if "conf/local" in reason
+            else f"; point {key} at a writable folder in conf/local/parameters.yml (null: no "
+            "checkpoints, no resume)"
+        )
+        return [f"{key} = {params.checkpoint_dir!r}: {reason}{fix}"]
     largest = max(configs, key=lambda config: config.checkpoint_bytes())
     needed = 2 * largest.checkpoint_bytes()
     free = shutil.disk_usage(_existing(folder)).free

@@ -92,8 +92,8 @@ class GanConfig(BaseModel):
                 width = units
             generator += width * size * size + size * size
             discriminator, width = self.n_classes * emb, size * size + emb
-            for units in self.discriminator_widths:
-                discriminator += width * units + units
+            for units in self.discriminator_widths:  # Dense, and Dropout's seed state (2)
+                discriminator += width * units + units + 2
                 width = units
             return generator, discriminator + width + 1
         stages = int(math.log2(size // 4))
@@ -122,9 +122,10 @@ class GanConfig(BaseModel):
     def checkpoint_bytes(self) -> int:
         """About how many bytes one training checkpoint takes (float32): the generator, its
         moving average and the copy kept for keep_generator: latest_diverse, the discriminator,
-        and Adam's two moments per weight of both (an upper bound within a few percent)."""
+        and Adam's two moments per weight of both, plus 1 MB for the counters, the file's headers
+        and the history (an upper bound within a few percent for any sizeable GAN)."""
         generator, discriminator = self.parameter_counts()
-        return 4 * (5 * generator + 3 * discriminator)
+        return 4 * (5 * generator + 3 * discriminator) + 1_000_000
 
     @model_validator(mode="after")
     def _size_fits_architecture(self) -> GanConfig:

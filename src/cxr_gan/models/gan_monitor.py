@@ -53,7 +53,7 @@ def refuse_non_finite(logs: Mapping[str, float], epoch: int, checkpoint_dir: Pat
     )
     raise NonFiniteLossError(
         f"GAN training stopped at epoch {epoch}: non-finite "
-        f"{', '.join(f'{name} {value}' for name, value in sorted(bad.items()))} (the weights "
+        f"{', '.join(f'{name} {value}' for name, value in bad.items())} (the weights "
         f"diverged){kept}. Lower gan_training.learning_rate (and d_learning_rate) or the "
         "regulariser weights (lecam_weight, r1_gamma, mode_seeking_weight, imle_weight), then "
         "run again"
