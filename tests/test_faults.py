@@ -91,8 +91,11 @@ def _digest(root: Path) -> dict[str, str]:
     }
 
 
-def _kill_when(process: subprocess.Popen, ready, log: Path, timeout: float = 300) -> None:
-    """SIGKILL `process` as soon as ready() is true; fail if it ends first."""
+def _kill_when(
+    process: subprocess.Popen, ready, log: Path, timeout: float = 300, poll: float = 0.01
+) -> None:
+    """SIGKILL `process` as soon as ready() is true (checked every `poll` s); fail if it ends
+    first."""
     deadline = time.monotonic() + timeout
     while not ready():
         if process.poll() is not None:
@@ -100,7 +103,7 @@ def _kill_when(process: subprocess.Popen, ready, log: Path, timeout: float = 300
         if time.monotonic() > deadline:
             process.kill()
             pytest.fail(f"nothing to kill for after {timeout} s:\n{log.read_text()}")
-        time.sleep(0.01)
+        time.sleep(poll)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     assert process.returncode == -signal.SIGKILL
@@ -358,6 +361,15 @@ def test_a_read_only_output_folder_gives_a_clear_error(processed, tmp_path):
 FINAL = {**GAN, "gan_training.epochs": 6, "gan_training.checkpoint_every": 3}
 
 
+def _wait_for_line(process: subprocess.Popen, log: Path, text: str, timeout: float = 300) -> None:
+    """Wait until the running process has logged `text`; fail if it ends or times out first."""
+    deadline = time.monotonic() + timeout
+    while text not in log.read_text():
+        assert process.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.01)
+
+
 def _final_state(project: Path) -> Path:
     """The one GAN checkpoint state in the project, asserted to be the last epoch's."""
     (state_path,) = (project / "data/06_models/gan_checkpoints").glob("*/state.npz")
@@ -375,8 +387,8 @@ def _resumes_from_the_final_state(project: Path) -> None:
     rerun = (project / "info.log").read_text()[len(log_before) :]
     assert "Resuming GAN training from the checkpoint after epoch 6" in rerun, rerun
     assert "GAN epoch " not in rerun  # not one epoch trained again
-    (history_path,) = (project / "data/08_reporting").glob("gan_history.json/*/gan_history.json")
-    history = json.loads(history_path.read_text())
+    histories = sorted((project / "data/08_reporting").glob("gan_history.json/*/*.json"))
+    history = json.loads(histories[-1].read_text())  # the rerun's
     assert history["resumed_from_epoch"] == 6
     assert [row["epoch"] for row in history["epochs"]] == list(range(1, 7))
     assert list((project / "data/08_reporting").glob("gan_sample_grids/*/manifest.csv"))
@@ -395,7 +407,10 @@ def test_gan_training_killed_between_its_end_and_the_saves_resumes_from_the_fina
     generators = project / "data/06_models/generator.keras"
     process, log, handle = _start(project, "gan_training", FINAL)
     with handle:  # the first save (the generator's) has begun: training is over
-        _kill_when(process, lambda: generators.is_dir() and any(generators.iterdir()), log)
+        _wait_for_line(process, log, "GAN epoch 6/6")  # the last epoch: look closely now
+        _kill_when(
+            process, lambda: generators.is_dir() and any(generators.iterdir()), log, poll=0.001
+        )
     _final_state(project)  # kept while the saves run (it used to be deleted before them)
     _resumes_from_the_final_state(project)
 
@@ -409,11 +424,7 @@ def failed_save(processed, tmp_path_factory) -> Path:
     grids = project / "data/08_reporting/gan_sample_grids"
     process, log, handle = _start(project, "gan_training", FINAL)
     with handle:
-        deadline = time.monotonic() + 300
-        while "Training dcgan GAN" not in log.read_text():
-            assert process.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.01)
+        _wait_for_line(process, log, "Training dcgan GAN")
         grids.write_text("a file where the grids' version folders would go")
         assert process.wait(timeout=400) != 0
     grids.unlink()
