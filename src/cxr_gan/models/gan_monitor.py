@@ -4,9 +4,12 @@ each class's diversity beside the real images', and checkpoints, from one Keras 
 from __future__ import annotations
 
 import logging
+import math
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
+import click
 import keras
 import numpy as np
 
@@ -32,9 +35,37 @@ def may_keep(epoch: int, epochs: int) -> bool:
 
 
 def to_uint8(images) -> np.ndarray:
-    """Generator output in [-1, 1], shape (n, s, s, 1) -> uint8 (n, s, s)."""
-    values = np.asarray(images)[..., 0]
+    """Generator output in [-1, 1], shape (n, s, s, 1) -> uint8 (n, s, s). A non-finite value
+    (a diverged generator's NaN) becomes 0, black, where a plain cast would be undefined."""
+    values = np.nan_to_num(np.asarray(images)[..., 0], nan=-1.0, posinf=1.0, neginf=-1.0)
     return np.clip(np.round((values + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+class NonFiniteLossError(click.ClickException, FloatingPointError):
+    """A GAN loss became NaN or infinite: the weights have diverged. A ClickException, so
+    `kedro run` prints its one line instead of a traceback."""
+
+
+def refuse_non_finite(logs: Mapping[str, float], epoch: int, checkpoint_dir: Path | None) -> None:
+    """Stop training when any value Keras logged for an epoch (d_loss, g_loss, accuracies: the
+    epoch's means) is NaN or infinite, before that epoch's grid or checkpoint is written, so the
+    last checkpoint on disk (if any) still holds finite weights. epoch: 1-based. Raises
+    NonFiniteLossError naming the epoch, the values and the settings to change."""
+    bad = {name: float(value) for name, value in logs.items() if not math.isfinite(float(value))}
+    if not bad:
+        return
+    kept = (
+        f"; the checkpoints in {checkpoint_dir} hold only earlier, finite epochs"
+        if checkpoint_dir is not None
+        else ""
+    )
+    raise NonFiniteLossError(
+        f"GAN training stopped at epoch {epoch}: non-finite "
+        f"{', '.join(f'{name} {value}' for name, value in bad.items())} (the weights "
+        f"diverged){kept}. Lower gan_training.learning_rate (and d_learning_rate) or the "
+        "regulariser weights (lecam_weight, r1_gamma, mode_seeking_weight, imle_weight), then "
+        "run again"
+    )
 
 
 def fixed_sample_inputs(
@@ -149,6 +180,7 @@ class GanMonitor(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs=None) -> None:
         config = self.run.gan.config
         epoch += 1  # Keras counts from 0, the history and file names from 1
+        refuse_non_finite(logs or {}, epoch, self.checkpoint_dir)
         now = time.perf_counter()
         record = {
             "epoch": epoch,
