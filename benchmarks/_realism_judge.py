@@ -37,7 +37,9 @@ CXR_EVAL = ROOT.parent / "shared" / "cxr-eval"
 SIDE = 128
 SETS, PER_SET = 3, 50
 HALVES = ("selection", "confirmation")
-BASELINE = "today64"
+# today's default (main at 45df3ac), the KID contrasts' baseline on each half: the screen's
+# 15-minute run on the selection half, the full 800-epoch node run on the confirmation half
+BASELINE = {"selection": "today64", "confirmation": "today64_800"}
 CLASSES = ((1, "covid"), (0, "normal"))
 
 

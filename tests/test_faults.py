@@ -91,8 +91,11 @@ def _digest(root: Path) -> dict[str, str]:
     }
 
 
-def _kill_when(process: subprocess.Popen, ready, log: Path, timeout: float = 300) -> None:
-    """SIGKILL `process` as soon as ready() is true; fail if it ends first."""
+def _kill_when(
+    process: subprocess.Popen, ready, log: Path, timeout: float = 300, poll: float = 0.01
+) -> None:
+    """SIGKILL `process` as soon as ready() is true (checked every `poll` s); fail if it ends
+    first."""
     deadline = time.monotonic() + timeout
     while not ready():
         if process.poll() is not None:
@@ -100,7 +103,7 @@ def _kill_when(process: subprocess.Popen, ready, log: Path, timeout: float = 300
         if time.monotonic() > deadline:
             process.kill()
             pytest.fail(f"nothing to kill for after {timeout} s:\n{log.read_text()}")
-        time.sleep(0.01)
+        time.sleep(poll)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     assert process.returncode == -signal.SIGKILL
@@ -351,3 +354,126 @@ def test_a_read_only_output_folder_gives_a_clear_error(processed, tmp_path):
     assert "conf/local/parameters.yml" in output
     after = {name: _digest(project / "data" / name) for name in ("01_raw", "05_model_input")}
     assert after == before  # inputs and the earlier version untouched, nothing new
+
+
+# ---------------------------------------------------------------- the gap after GAN training
+
+FINAL = {**GAN, "gan_training.epochs": 6, "gan_training.checkpoint_every": 3}
+
+
+def _wait_for_line(process: subprocess.Popen, log: Path, text: str, timeout: float = 300) -> None:
+    """Wait until the running process has logged `text`; fail if it ends or times out first."""
+    deadline = time.monotonic() + timeout
+    while text not in log.read_text():
+        assert process.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.01)
+
+
+def _final_state(project: Path) -> Path:
+    """The one GAN checkpoint state in the project, asserted to be the last epoch's."""
+    (state_path,) = (project / "data/06_models/gan_checkpoints").glob("*/state.npz")
+    with np.load(state_path, allow_pickle=False) as state:
+        assert json.loads(str(state["progress"]))["epoch"] == 6
+    return state_path
+
+
+def _resumes_from_the_final_state(project: Path) -> None:
+    """Run gan_training again: it resumes after epoch 6, trains no epoch, saves every output
+    with the whole history, and then deletes the state."""
+    log_before = (project / "info.log").read_text() if (project / "info.log").exists() else ""
+    code, output = _run(project, "gan_training", FINAL)
+    assert code == 0, output
+    rerun = (project / "info.log").read_text()[len(log_before) :]
+    assert "Resuming GAN training from the checkpoint after epoch 6" in rerun, rerun
+    assert "GAN epoch " not in rerun  # not one epoch trained again
+    histories = sorted((project / "data/08_reporting").glob("gan_history.json/*/*.json"))
+    history = json.loads(histories[-1].read_text())  # the rerun's
+    assert history["resumed_from_epoch"] == 6
+    assert [row["epoch"] for row in history["epochs"]] == list(range(1, 7))
+    assert list((project / "data/08_reporting").glob("gan_sample_grids/*/manifest.csv"))
+    KerasModelDataset(
+        filepath=str(project / "data/06_models/generator.keras"), version=Version(None, None)
+    ).load()
+    assert not list((project / "data/06_models/gan_checkpoints").glob("*/state.npz"))
+    assert not list((project / "data/06_models/gan_checkpoints").rglob("*.partial"))
+
+
+@pytest.mark.slow
+def test_gan_training_killed_between_its_end_and_the_saves_resumes_from_the_final_state(
+    processed, tmp_path
+):
+    project = _fresh(processed, tmp_path)
+    generators = project / "data/06_models/generator.keras"
+    process, log, handle = _start(project, "gan_training", FINAL)
+    with handle:  # the first save (the generator's) has begun: training is over
+        _wait_for_line(process, log, "GAN epoch 6/6")  # the last epoch: look closely now
+        _kill_when(
+            process, lambda: generators.is_dir() and any(generators.iterdir()), log, poll=0.001
+        )
+    _final_state(project)  # kept while the saves run (it used to be deleted before them)
+    _resumes_from_the_final_state(project)
+
+
+@pytest.fixture(scope="module")
+def failed_save(processed, tmp_path_factory) -> Path:
+    """A gan_training run whose last save fails: while it trains, a file is put where the
+    gan_sample_grids folder goes (after the run's preflight, as a disk filling up would), so
+    the generator and history are saved and the grids are not."""
+    project = _fresh(processed, tmp_path_factory.mktemp("failed_save"))
+    grids = project / "data/08_reporting/gan_sample_grids"
+    process, log, handle = _start(project, "gan_training", FINAL)
+    with handle:
+        _wait_for_line(process, log, "Training dcgan GAN")
+        grids.write_text("a file where the grids' version folders would go")
+        assert process.wait(timeout=400) != 0
+    grids.unlink()
+    return project
+
+
+@pytest.mark.slow
+def test_a_save_that_fails_after_gan_training_then_a_rerun_resumes_from_the_final_state(
+    failed_save, tmp_path
+):
+    project = _fresh(failed_save, tmp_path)
+    _final_state(project)  # the failed save left the final state in place
+    assert list((project / "data/08_reporting").glob("gan_history.json/*/gan_history.json"))
+    _resumes_from_the_final_state(project)
+
+
+def _one_error_line(output: str) -> str:
+    """The run's single `Error: ...` line; the output holds no traceback."""
+    assert "Traceback" not in output, output
+    (line,) = [line for line in output.splitlines() if line.startswith("Error: ")]
+    return line
+
+
+@pytest.mark.slow
+def test_a_truncated_checkpoint_stops_the_rerun_with_one_line(failed_save, tmp_path):
+    project = _fresh(failed_save, tmp_path)
+    state_path = _final_state(project)
+    state_path.write_bytes(state_path.read_bytes()[:1000])  # cut, as by a full disk or a kill
+    code, output = _run(project, "gan_training", FINAL)
+    assert code == 1
+    line = _one_error_line(output)
+    assert line.startswith(f"Error: checkpoint {state_path.relative_to(project)} is damaged (")
+    assert line.endswith("): delete it to start afresh")
+
+
+@pytest.mark.slow
+def test_a_checkpoint_with_a_nan_weight_stops_the_rerun_with_one_line(failed_save, tmp_path):
+    from cxr_gan.models.gan_checkpoints import CHECKSUM, state_checksum
+
+    project = _fresh(failed_save, tmp_path)
+    state_path = _final_state(project)
+    with np.load(state_path, allow_pickle=False) as state:
+        arrays = {name: state[name] for name in state.files}
+    arrays["v0"] = np.full_like(arrays["v0"], np.nan)
+    arrays[CHECKSUM] = np.array(state_checksum(arrays))  # whole and consistent, but NaN
+    np.savez(state_path, **arrays)
+    code, output = _run(project, "gan_training", FINAL)
+    assert code == 1
+    line = _one_error_line(output)
+    assert "is damaged (array v0 holds NaN or infinite values): delete it to start afresh" in line
+    histories = (project / "data/08_reporting").glob("gan_history.json/*/gan_history.json")
+    assert len(list(histories)) == 1  # only the failed run's: the refused rerun saved nothing

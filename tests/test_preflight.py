@@ -195,3 +195,22 @@ def test_a_slice_reading_outputs_never_saved_names_them_and_the_pipeline_to_run(
     assert "xray_arrays" in named  # made by data_processing, never run in this fresh project
     arrays = next(p for p in problems if p.startswith("xray_arrays:"))
     assert "no saved version yet" in arrays and "`kedro run`" in arrays
+
+
+def test_a_checkpoint_dir_that_cannot_be_written_is_named(tiny_project):
+    blocker = tiny_project / "not_a_folder"
+    blocker.write_text("a file where the checkpoint folder would go")
+    (problem,) = _refused(tiny_project, {"gan_training.checkpoint_dir": str(blocker / "ckpt")})
+    assert problem.startswith(f"gan_training.checkpoint_dir = '{blocker / 'ckpt'}': cannot write")
+    assert "conf/local/parameters.yml" in problem
+
+
+def test_a_checkpoint_dir_without_room_for_two_checkpoints_is_named(tiny_project):
+    huge = {  # a dense GAN whose last hidden layer alone holds 16 * 2**38 weights: TBs a state
+        "gan_training.architecture": "dense",
+        "gan_training.generator_widths": [16, 16, 16, 2**38],
+    }
+    (problem,) = _refused(tiny_project, huge)
+    assert problem.startswith("gan_training.checkpoint_dir = 'data/06_models/gan_checkpoints': ")
+    assert "room for two" in problem and "MB are free at" in problem
+    assert "conf/local/parameters.yml" in problem

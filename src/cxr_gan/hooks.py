@@ -8,10 +8,13 @@ before any node runs.
   (cxr_gan.pipelines.shape), so a session whose own parameters would be ignored stops instead.
 - `before_pipeline_run` (the pipeline and catalog are known, no node has run): what the nodes
   about to run need from the machine, in the same style (cxr_gan.preflight).
+- `after_node_run` and `after_dataset_saved`: a GAN's final checkpoint is deleted only once
+  every output of the node that trained it is saved (GanCheckpointHooks).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
@@ -60,3 +63,41 @@ class PreflightHooks:
     @hook_impl(tryfirst=True)  # before plugins (kedro-mlflow) start runs or write anything
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
         check_preflight(pipeline, catalog, self._params)
+
+
+TRAINING_NODE = "train_conditional_gan"  # gan_training's node (and each variant's copy)
+HISTORY_OUTPUT = "gan_history"  # its output naming the final checkpoint ("checkpoint")
+
+
+class GanCheckpointHooks:
+    """Deletes a GAN's final checkpoint state only once Kedro has saved every output of the node
+    that trained it (generator, history, grids), so a run killed between the end of training
+    and the saves, or a save that fails (full disk, permissions), resumes from the final epoch
+    instead of losing the training. Works per process, so under ParallelRunner too (a node's
+    outputs are saved in the process that ran it)."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[str, tuple[set[str], str]] = {}  # node: (outputs unsaved, state)
+
+    @hook_impl
+    def after_node_run(self, node: Any, outputs: dict[str, Any]) -> None:
+        if node.name.rsplit(".", 1)[-1] != TRAINING_NODE:
+            return
+        history = next(
+            (v for k, v in outputs.items() if k.rsplit(".", 1)[-1] == HISTORY_OUTPUT), None
+        )
+        state = (history or {}).get("checkpoint") if isinstance(history, dict) else None
+        if state:
+            self._waiting[node.name] = (set(node.outputs), state)
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, node: Any) -> None:
+        waiting = self._waiting.get(node.name)
+        if waiting is None:
+            return
+        waiting[0].discard(dataset_name)
+        if not waiting[0]:
+            del self._waiting[node.name]
+            from cxr_gan.models.gan_checkpoints import discard_checkpoint  # TF: loaded by now
+
+            discard_checkpoint(Path(waiting[1]).parent)

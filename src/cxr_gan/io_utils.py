@@ -70,6 +70,34 @@ def write_error_sentence(
     return f"cannot write {target}: {os.strerror(error.errno)}; {advice}"
 
 
+class PathOutsideError(ValueError):
+    """A file list names a file outside the folder it belongs to; the message says which."""
+
+
+def inside_folder(folder: str | Path, name: str, listed_in: str | Path) -> Path:
+    """folder / name, checked to stay inside folder: the one rule for every name read from or
+    written to a saved file list (a synthetic set's manifest, an arrays index, the Markdown
+    report's figures), so a list edited by hand or copied from elsewhere never reaches files
+    outside its version folder.
+
+    name: a relative path (str; sub-folders allowed); listed_in: the list it came from, named
+    in the error. Symbolic links are followed before the check. Returns the joined path (not
+    resolved). Raises PathOutsideError for an absolute name, a name that climbs out with `..`
+    or through a link, or an empty name."""
+    text = str(name)
+    joined = Path(folder) / text
+    root = Path(folder).resolve()
+    if text.strip() and not Path(text).is_absolute():
+        resolved = joined.resolve()
+        if resolved != root and root in resolved.parents:
+            return joined
+    raise PathOutsideError(
+        f"{listed_in} names {text!r}, which is not a file inside {Path(folder)}: a saved file "
+        "list may name only files in its own version folder. The list was edited or copied "
+        "from elsewhere: restore it, or run the pipeline that writes it again"
+    )
+
+
 def unwritable(folder: str | Path, parameter: str | None = None) -> str | None:
     """None when a file can be made in `folder` (or, if it does not exist yet, in its nearest
     existing parent, where it would be created); else why not, as write_error_sentence says it.

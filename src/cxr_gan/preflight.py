@@ -10,6 +10,8 @@ less than the whole study) and need no TensorFlow:
   present, with a sub-folder for every class of data_processing.classes;
 - every local folder an output of those nodes is saved in (and data_processing.scratch_dir)
   can be written, and the normalised arrays (images x image_size^2 bytes) fit on their disks;
+- gan_training.checkpoint_dir can be written and has room for two checkpoints of the largest
+  GAN the run trains (GanConfig.checkpoint_bytes: the last one stays while the next is written);
 - an optional extra the data needs: compressed DICOM files that only the `dicom` extra decodes;
 - mixed precision (gan_training / classification .distribution.mixed_precision) only where
   TensorFlow sees a GPU (TensorFlow is imported for this check only when it is asked for);
@@ -78,6 +80,8 @@ def preflight_problems(pipeline: Pipeline, catalog: Any, params: Mapping[str, An
         problems += _backbone_problems(dict(params.get("classification") or {}))
     if "assess_synthetic_quality" in steps:
         problems += _inception_problems(section["synthesis"])
+    if "train_conditional_gan" in steps:
+        problems += _checkpoint_problems(dict(params.get("gan_training") or {}))
     for name, step in (
         ("gan_training", "train_conditional_gan"),
         ("classification", "train_and_evaluate"),
@@ -398,3 +402,44 @@ def _output_folder_problems(pipeline: Pipeline, catalog: Any) -> list[str]:
         if reason:
             problems.append(f"{name}: {reason}")
     return problems
+
+
+def _checkpoint_problems(gan_training: Mapping[str, Any]) -> list[str]:
+    """gan_training.checkpoint_dir can be written and holds two checkpoints of the largest GAN
+    this run trains (the main one or a variant): while a checkpoint is written atomically, the
+    previous one stays until the new one is complete."""
+    from pydantic import ValidationError
+
+    from cxr_gan.pipelines.gan_training.params import GanTrainingParams
+
+    key = "gan_training.checkpoint_dir"
+    try:
+        params = GanTrainingParams.model_validate(gan_training)
+        configs = [params] + [params.with_overrides(o) for o in params.variants.values()]
+    except ValidationError:  # the parameter check names a malformed value
+        return []
+    if params.checkpoint_dir is None:
+        return []
+    folder = Path(params.checkpoint_dir)
+    reason = unwritable(folder, key)
+    if reason:
+        fix = (
+            ""
+            if "conf/local" in reason
+            else f"; point {key} at a writable folder in conf/local/parameters.yml (null: no "
+            "checkpoints, no resume)"
+        )
+        return [f"{key} = {params.checkpoint_dir!r}: {reason}{fix}"]
+    largest = max(configs, key=lambda config: config.checkpoint_bytes())
+    needed = 2 * largest.checkpoint_bytes()
+    free = shutil.disk_usage(_existing(folder)).free
+    if free >= needed:
+        return []
+    return [
+        f"{key} = {params.checkpoint_dir!r}: a checkpoint of the {largest.architecture} GAN at "
+        f"{largest.gan_image_size} px takes about {largest.checkpoint_bytes() / 1e6:,.0f} MB, "
+        f"and writing one needs room for two (the last stays until the new one is complete): "
+        f"{needed / 1e6:,.0f} MB; {free / 1e6:,.0f} MB are free at {folder.absolute()}. Free "
+        f"some space, or point {key} at another disk in conf/local/parameters.yml (null: no "
+        "checkpoints, no resume)"
+    ]

@@ -86,6 +86,19 @@ def test_versions_load_images_memory_mapped_and_never_unpickle(tmp_path):
         NpyFolderDataset(filepath=str(evil)).load()
 
 
+def test_an_index_naming_an_array_outside_its_version_is_refused(tmp_path):
+    root = tmp_path / "xray_arrays"
+    version = "2026-01-01T00.00.00.000Z"
+    NpyFolderDataset(filepath=str(root), version=Version(None, version)).save(_arrays())
+    np.save(tmp_path / "stolen.npy", np.arange(3))  # a real array a tampered index could reach
+    index_path = root / version / "arrays.json"
+    index = json.loads(index_path.read_text())
+    index["arrays"]["../../stolen"] = {"shape": [3], "dtype": "int64"}
+    index_path.write_text(json.dumps(index))
+    with pytest.raises(DatasetError, match="arrays.json names '../../stolen.npy', which is not"):
+        NpyFolderDataset(filepath=str(root), version=Version(None, None)).load()
+
+
 def test_old_npz_versions_get_a_clear_error(tmp_path):
     old = tmp_path / "xray_arrays.npz" / "2025-01-01T00.00.00.000Z"
     old.mkdir(parents=True)

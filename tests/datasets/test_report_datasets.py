@@ -36,7 +36,7 @@ def test_markdown_report_is_one_versioned_folder_with_its_figures(tmp_path: Path
     latest = MarkdownReportDataset(filepath=str(tmp_path / "md"), version=Version(None, None))
     assert latest.load() == data
     assert latest.preview() == data["markdown"]
-    with pytest.raises(DatasetError, match="leaves the report's folder"):
+    with pytest.raises(DatasetError, match="names '../../evil.png', which is not a file inside"):
         MarkdownReportDataset(filepath=str(tmp_path / "md"), version=Version(None, NEW)).save(
             {"markdown": "", "figures": {"../../evil.png": PNG}}
         )

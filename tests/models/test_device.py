@@ -175,8 +175,15 @@ def _one_sgd_step(config: GanConfig, images, labels, policy: str | None):
 
 
 def test_gan_under_mixed_precision_keeps_float32_outputs_and_unscaled_gradients(tmp_path):
+    # a generator as narrow as the discriminator (8): one step's float16 rounding stays well
+    # inside the 10% tolerance below (at the default width 32 a few weights' changes exceed it)
     config = GanConfig(
-        gan_image_size=16, base_filters=8, batch_size=8, diffaugment=False, r1_gamma=100.0
+        gan_image_size=16,
+        base_filters=8,
+        generator_filters=None,
+        batch_size=8,
+        diffaugment=False,
+        r1_gamma=100.0,
     )
     config = config.model_copy(update={"r1_every": 1})  # the R1 step runs too
     images = np.random.default_rng(0).uniform(-1, 1, (8, 16, 16, 1)).astype(np.float32)

@@ -107,7 +107,9 @@ def test_killed_run_resumes_from_its_checkpoint_and_matches_an_uninterrupted_one
         _weights(uninterrupted.gan.ema_generator), _weights(resumed.gan.ema_generator), strict=True
     ):
         np.testing.assert_array_equal(a, b)
-    assert not state_files[0].exists()  # a finished run frees its checkpoint
+    assert state_files[0].exists()  # the final state waits until the results are saved
+    gan_checkpoints.discard_checkpoint(state_files[0].parent)
+    assert not state_files[0].exists()
 
 
 def test_changed_parameters_start_afresh(tmp_path, phantoms):
@@ -297,7 +299,25 @@ def test_never_diverse_keeps_the_last_generator_and_says_so(phantoms, monkeypatc
     with caplog.at_level("WARNING", logger="cxr_gan.models"):
         run = trainer.train_gan(*phantoms, GanConfig(**TINY), sample_every=1)
     assert run.kept_epoch is None
-    assert "no sampled epoch was within real" in caplog.text
+    assert "no sampled epoch of the second half of training" in caplog.text
+
+
+def test_a_run_diverse_only_in_its_first_half_keeps_its_last_generator(
+    phantoms, monkeypatch, caplog
+):
+    # early generators read "diverse" because they are still noise: never fall back to them
+    config = GanConfig(**{**TINY, "epochs": 5})
+    _scripted_diversity(monkeypatch, [0.0, 0.0, 1.0, 1.0, 1.0])
+    with caplog.at_level("WARNING", logger="cxr_gan.models"):
+        kept = trainer.train_gan(*phantoms, config, sample_every=1)
+    _scripted_diversity(monkeypatch, [0.0, 0.0, 1.0, 1.0, 1.0])
+    last = trainer.train_gan(*phantoms, config, sample_every=1, keep_generator="last")
+    assert kept.kept_epoch is None and kept.generator_epoch == 5
+    for a, b in zip(
+        _weights(last.gan.ema_generator), _weights(kept.gan.ema_generator), strict=True
+    ):
+        np.testing.assert_array_equal(a, b)
+    assert "(from epoch 3)" in caplog.text
 
 
 def test_the_kept_generator_survives_a_checkpoint(tmp_path, phantoms):

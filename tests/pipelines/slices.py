@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
+from kedro.framework.hooks.manager import _create_hook_manager
 from kedro.io import AbstractDataset, DataCatalog, MemoryDataset
 from kedro.pipeline import Pipeline
 from kedro.runner import SequentialRunner
@@ -107,7 +108,12 @@ def _feed(name: str, value: Any, feed: dict[str, Any]) -> None:
         _feed(f"{name}.{key}", nested, feed)
 
 
-def run_slice(pipeline: Pipeline, params: dict[str, dict[str, Any]], **inputs: Any) -> DataCatalog:
+def run_slice(
+    pipeline: Pipeline,
+    params: dict[str, dict[str, Any]],
+    hooks: tuple[Any, ...] = (),
+    **inputs: Any,
+) -> DataCatalog:
     """Run `pipeline` with SequentialRunner on a DataCatalog that holds:
 
     - the parameters a KedroSession would give: conf/base's with `params` (overrides per
@@ -117,9 +123,11 @@ def run_slice(pipeline: Pipeline, params: dict[str, dict[str, Any]], **inputs: A
       in a MemoryDataset;
     - every other dataset of the pipeline in a RetainedMemoryDataset.
 
-    Returns the catalog, to load any dataset from. MemoryDatasets copy what they load (pandas
-    and numpy: a copy; anything else: a deep copy), so a node that changed its input in place
-    would not change what the next node reads."""
+    `hooks`: project hook objects (cxr_gan.hooks.GanCheckpointHooks()) registered with Kedro's
+    own hook manager for the run, as settings.HOOKS are in a session. Returns the catalog, to
+    load any dataset from. MemoryDatasets copy what they load (pandas and numpy: a copy;
+    anything else: a deep copy), so a node that changed its input in place would not change
+    what the next node reads."""
     typed = ParameterValidator({"slice": pipeline}).validate_raw_params(session_parameters(params))
     feed: dict[str, Any] = {}
     for section, value in typed.items():
@@ -133,7 +141,10 @@ def run_slice(pipeline: Pipeline, params: dict[str, dict[str, Any]], **inputs: A
     for name in pipeline.datasets() - set(inputs):
         if not name.startswith("params:"):
             catalog[name] = RetainedMemoryDataset()
-    SequentialRunner().run(pipeline, catalog)
+    manager = _create_hook_manager()
+    for hook in hooks:
+        manager.register(hook)
+    SequentialRunner().run(pipeline, catalog, hook_manager=manager)
     return catalog
 
 

@@ -11,11 +11,12 @@ from kedro.config import OmegaConfigLoader
 from kedro.framework.cli.cli import KedroCLI
 from kedro.framework.project import settings
 from kedro.framework.startup import bootstrap_project
+from pydantic import BaseModel
 
-from cxr_gan.hooks import InvalidParametersError, parameter_problems
+from cxr_gan.hooks import InvalidParametersError, parameter_models, parameter_problems
 from cxr_gan.models.classifier_config import ClassifierConfig
 from cxr_gan.pipelines.classification.params import ClassificationParams
-from tests.kedro_helpers import run_kedro, use_tiny_phantoms, write_conf
+from tests.kedro_helpers import nested, run_kedro, use_tiny_phantoms, write_conf
 
 # (case id, --params as dotted keys, conf/local/parameters.yml, words the message must contain)
 CASES = [
@@ -75,7 +76,73 @@ CASES = [
         "no_synthetic_images",
         {"synthesis.n_images": 0},
         None,
-        ["synthesis.n_images = 0", "greater than or equal to 1"],
+        ["synthesis.n_images = 0", "greater than or equal to 2"],
+    ),
+    (
+        "one_synthetic_image",
+        {"synthesis.n_images": 1},
+        None,
+        ["synthesis.n_images = 1", "greater than or equal to 2"],
+    ),
+    (
+        "infinite_lecam_weight",
+        {"gan_training.lecam_weight": float("inf")},
+        None,
+        ["gan_training.lecam_weight = inf", "finite number"],
+    ),
+    (
+        "nan_r1_gamma",
+        {"gan_training.r1_gamma": float("nan")},
+        None,
+        ["gan_training.r1_gamma = nan", "finite number"],
+    ),
+    (
+        "infinite_mode_seeking_weight",
+        {"gan_training.mode_seeking_weight": float("inf")},
+        None,
+        ["gan_training.mode_seeking_weight = inf", "finite number"],
+    ),
+    (
+        "infinite_imle_weight",
+        {"gan_training.imle_weight": float("inf")},
+        None,
+        ["gan_training.imle_weight = inf", "finite number"],
+    ),
+    (
+        "nan_discriminator_learning_rate",
+        {"gan_training.d_learning_rate": float("nan")},
+        None,
+        ["gan_training.d_learning_rate = nan", "finite number"],
+    ),
+    (
+        "nan_classifier_learning_rate",
+        {"classification.learning_rate": float("nan")},
+        None,
+        ["classification.learning_rate = nan", "finite number"],
+    ),
+    (
+        "negative_gan_seed",
+        {"gan_training.seed": -1},
+        None,
+        ["gan_training.seed = -1", "greater than or equal to 0"],
+    ),
+    (
+        "negative_synthesis_seed",
+        {"synthesis.seed": -5},
+        None,
+        ["synthesis.seed = -5", "greater than or equal to 0"],
+    ),
+    (
+        "negative_split_seed",
+        {"data_processing.split_seed": -1},
+        None,
+        ["data_processing.split_seed = -1", "greater than or equal to 0"],
+    ),
+    (
+        "negative_classifier_seed",
+        None,
+        {"classification": {"seeds": [3, -1]}},
+        ["classification.seeds.1 = -1", "greater than or equal to 0"],
     ),
     (
         "test_fraction_one",
@@ -176,7 +243,7 @@ def test_kedro_run_prints_every_problem_as_one_line_without_a_traceback(tiny_pro
     problem_lines = [line for line in output.splitlines() if line.startswith("  - ")]
     assert problem_lines[:2] == [
         "  - gan_training.learning_rate = -1: Input should be greater than 0",
-        "  - synthesis.n_images = 0: Input should be greater than or equal to 1",
+        "  - synthesis.n_images = 0: Input should be greater than or equal to 2",
     ]
     assert problem_lines[2].startswith("  - classification.epoch: unknown key; did you mean")
     assert len(problem_lines) == 3
@@ -200,3 +267,43 @@ def test_classifier_settings_old_name_warns_and_is_the_config():
 
     with pytest.warns(DeprecationWarning, match="ClassifierConfig"):
         assert params.ClassifierSettings is ClassifierConfig
+
+
+def test_an_infinite_lecam_weight_is_refused_before_any_node_runs(tiny_project, monkeypatch):
+    """The issue's case as a user types it: `--params gan_training.lecam_weight=inf` used to
+    train on NaN losses to exit 0."""
+    monkeypatch.chdir(tiny_project)
+    bootstrap_project(tiny_project)
+    before = _files(tiny_project)
+    result = CliRunner().invoke(
+        KedroCLI(project_path=tiny_project),
+        ["run", "--env", "demo", "--params", "gan_training.lecam_weight=inf"],
+    )
+    assert result.exit_code == 1, result.output
+    problems = [line for line in result.output.splitlines() if line.startswith("  - ")]
+    assert len(problems) == 1 and problems[0].startswith("  - gan_training.lecam_weight = ")
+    assert "finite number" in problems[0] and "Traceback" not in result.output
+    assert _files(tiny_project) - before <= {tiny_project / "info.log"}  # no node ran
+
+
+def _float_fields(model, prefix=""):
+    """(dotted key, field) for every float-typed field of a parameter model, nested ones too."""
+    for name, field in model.model_fields.items():
+        annotation = str(field.annotation)
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            yield from _float_fields(field.annotation, f"{prefix}{name}.")
+        elif "float" in annotation:
+            yield f"{prefix}{name}", field
+
+
+def test_every_weight_and_rate_of_every_section_must_be_finite():
+    """One rule in the settings objects, so a float field added later is covered too."""
+    checked = 0
+    for section, model in parameter_models().items():
+        for key, _field in _float_fields(model):
+            for value in (float("inf"), float("-inf"), float("nan")):
+                problems = parameter_problems({section: nested({key: value})})
+                assert any(p.startswith(f"{section}.{key} = ") for p in problems), (key, value)
+                assert any("finite number" in p for p in problems), problems
+            checked += 1
+    assert checked >= 20  # the GAN's weights and rates, the classifier's, the quality margins

@@ -202,3 +202,15 @@ def test_a_source_matched_sentence_shared_by_experiments_is_said_once_naming_the
     page = build_study_report(results).html
     assert page.count(same) == 1
     assert f"real, real_plus_synthetic (internal test set): {same}" in page
+
+
+def test_a_raw_file_name_with_html_stays_text_in_the_markdown_twin():
+    from markdown_it import MarkdownIt
+
+    name = "covid/<img src=x onerror=alert(1)>.png"
+    results = _results()
+    results.data_quality["problems"] = [{"relative_path": name, "status": "bad", "reason": name}]
+    report = build_study_report(results)
+    rendered = MarkdownIt("commonmark", {"html": True}).enable("table").render(report.markdown)
+    assert "<img src=x" not in rendered and "<img src=x" not in report.html
+    assert "covid/&lt;img src=x onerror=alert(1)&gt;.png" in rendered

@@ -20,7 +20,7 @@ from kedro_datasets._typing import ImagePreview
 
 from cxr_gan.data.thumbnails import MAX_THUMBNAILS, thumbnail_sheet
 from cxr_gan.datasets._local import LocalVersionedDataset
-from cxr_gan.io_utils import atomic_directory
+from cxr_gan.io_utils import atomic_directory, inside_folder
 
 MANIFEST = "manifest.csv"
 
@@ -67,6 +67,7 @@ class ImageSetDataset(LocalVersionedDataset):
         folder = self._manifest_path(for_save=True).parent
         with atomic_directory(folder) as temp_dir:
             for name, image in zip(manifest["filename"], images, strict=True):
+                inside_folder(folder, name, "the manifest to save")
                 ok, encoded = cv2.imencode(".png", np.asarray(image))
                 if not ok:
                     raise DatasetError(f"could not encode {name} as PNG")
@@ -89,10 +90,14 @@ class ImageSetDataset(LocalVersionedDataset):
 
 
 def _read_images(manifest_path: Path, names: Any) -> list[np.ndarray]:
-    """The images named (file names in the manifest's folder), as stored (IMREAD_UNCHANGED)."""
+    """The images named (file names in the manifest's folder), as stored (IMREAD_UNCHANGED).
+
+    Raises PathOutsideError (cxr_gan.io_utils.inside_folder) for a name outside that folder
+    (`../`, an absolute path), DatasetError for a file that cannot be read."""
     images = []
     for name in names:
-        image = cv2.imread(str(manifest_path.parent / name), cv2.IMREAD_UNCHANGED)
+        path = inside_folder(manifest_path.parent, name, manifest_path)
+        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
         if image is None:
             raise DatasetError(
                 f"{manifest_path.parent / name} listed in {manifest_path} cannot be read"

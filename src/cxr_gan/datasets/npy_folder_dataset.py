@@ -27,7 +27,7 @@ from kedro.io.core import DatasetError, VersionNotFoundError
 from cxr_gan.data.npy_scratch import adopt_npy_file, read_npy_header
 from cxr_gan.datasets._local import LocalVersionedDataset
 from cxr_gan.deprecation import moved_names
-from cxr_gan.io_utils import atomic_directory
+from cxr_gan.io_utils import atomic_directory, inside_folder
 
 INDEX = "arrays.json"
 
@@ -77,7 +77,7 @@ class NpyFolderDataset(LocalVersionedDataset):
         names = json.loads(index_path.read_text())["arrays"]
         arrays = {}
         for name in names:
-            path = folder / f"{name}.npy"
+            path = inside_folder(folder, f"{name}.npy", index_path)
             mapped = len(read_npy_header(path)[0]) >= 2
             try:
                 arrays[name] = np.load(path, mmap_mode="r" if mapped else None, allow_pickle=False)

@@ -20,7 +20,7 @@ from kedro_datasets._typing import HTMLPreview
 
 from cxr_gan.datasets._local import LocalVersionedDataset
 from cxr_gan.datasets.atomic import TextDataset
-from cxr_gan.io_utils import atomic_directory
+from cxr_gan.io_utils import atomic_directory, inside_folder
 
 # the summary's bounds in a report (the same strings as cxr_gan.reporting.study_report's; a
 # dataset does not import the reporting layer, docs/code-map.md)
@@ -95,9 +95,8 @@ class MarkdownReportDataset(LocalVersionedDataset):
         folder = self._markdown_path(for_save=True).parent
         with atomic_directory(folder) as temp_dir:
             for name, png in (data.get("figures") or {}).items():
-                target = (temp_dir / name).resolve()
-                if temp_dir.resolve() not in target.parents:
-                    raise DatasetError(f"figure path {name!r} leaves the report's folder")
+                inside_folder(folder, name, "the Markdown report's figures")
+                target = temp_dir / name
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(png)
             (temp_dir / self._filename).write_text(data["markdown"], encoding="utf-8")

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 class GanQualitySettings(BaseModel):
     """How synthetic images are judged; the defaults are the report's."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     feature_extractor: Literal["random_cnn", "inception_v3"] = "random_cnn"
     inception_weights: str | None = Field(None, description="local InceptionV3 notop .h5 file")

@@ -23,7 +23,7 @@ BACKBONES: tuple[str, ...] = Backbone.__args__
 class ClassifierConfig(BaseModel):
     """Everything that defines one classifier run; the defaults are the study's settings."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     backbone: Backbone = Field("resnet50", description="resnet50 | small_cnn")
     weights: str | None = Field(

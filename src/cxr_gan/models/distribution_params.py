@@ -19,7 +19,7 @@ STRATEGIES: tuple[str, ...] = StrategyName.__args__
 class DistributionParams(BaseModel):
     """`distribution:` under gan_training and classification."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     strategy: StrategyName = "default"
     mixed_precision: bool = Field(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -10,13 +11,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 class GanConfig(BaseModel):
     """What defines a trained generator: change any field and training starts afresh."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     architecture: Literal["dcgan", "dense"] = "dcgan"
-    gan_image_size: int = Field(64, ge=8, le=1024, description="side the GAN works at, px")
+    gan_image_size: int = Field(128, ge=8, le=1024, description="side the GAN works at, px")
     latent_dim: int = Field(100, ge=1)
     n_classes: int = Field(2, ge=1)
-    epochs: int = Field(800, ge=1)
+    epochs: int = Field(750, ge=1)
     batch_size: int = Field(16, ge=1)
     learning_rate: float = Field(0.0002, gt=0, le=1)
     d_learning_rate: float | None = Field(
@@ -24,18 +25,24 @@ class GanConfig(BaseModel):
     )
     beta_1: float = Field(0.5, ge=0, lt=1)
     beta_2: float = Field(0.999, ge=0, lt=1)
-    seed: int = 42
+    seed: int = Field(
+        42,
+        ge=0,
+        le=2**31 - 1,
+        description="same seed + parameters + data on one machine = the same generator",
+    )
     diffaugment: bool = True
+    # no `color` by default: it randomises exposure of real and fake alike, so D stops judging
+    # it, and the synthetic X-rays came out washed out or dark (docs/benchmarks.md, issue 22)
     diffaugment_policy: tuple[Literal["color", "translation", "cutout"], ...] = (
-        "color",
         "translation",
         "cutout",
     )
     ema_decay: float = Field(0.999, ge=0, lt=1, description="0 disables the moving average")
     # dcgan
-    base_filters: int = Field(32, ge=4, description="discriminator's first conv width")
+    base_filters: int = Field(16, ge=4, description="discriminator's first conv width")
     generator_filters: int | None = Field(
-        None, ge=4, description="generator width (its 4x4 maps have 8x this); null = base_filters"
+        32, ge=4, description="generator width (its 4x4 maps have 8x this); null = base_filters"
     )
     generator_norm: Literal["batch", "none"] = Field(
         "batch", description="dcgan generator: BatchNorm after each conv, or none"
@@ -52,7 +59,7 @@ class GanConfig(BaseModel):
     )
     lecam_weight: float = Field(0.0, ge=0, description="LeCam regulariser (Tseng et al. 2021)")
     mode_seeking_weight: float = Field(
-        1.0,
+        3.0,
         ge=0,
         description="mode-seeking term (Mao et al. 2019): different latents, different images",
     )
@@ -73,6 +80,53 @@ class GanConfig(BaseModel):
     generator_widths: tuple[int, ...] = (256, 512, 1024, 1024)
     discriminator_widths: tuple[int, ...] = (1024, 512, 256, 128)
     dropout: float = Field(0.3, ge=0, lt=1)
+
+    def parameter_counts(self) -> tuple[int, int]:
+        """(generator, discriminator) variable counts, weights and BatchNorm statistics, worked
+        out from these settings as gan_networks builds them, without TensorFlow (the run's
+        preflight sizes checkpoints with it; tests hold it to the built models)."""
+        size, emb = self.gan_image_size, self.label_embedding_dim
+        if self.architecture == "dense":
+            generator, width = self.n_classes * emb, self.latent_dim + emb
+            for units in self.generator_widths:
+                generator += width * units + units + 4 * units  # Dense, BatchNorm
+                width = units
+            generator += width * size * size + size * size
+            discriminator, width = self.n_classes * emb, size * size + emb
+            for units in self.discriminator_widths:  # Dense, and Dropout's seed state (2)
+                discriminator += width * units + units + 2
+                width = units
+            return generator, discriminator + width + 1
+        stages = int(math.log2(size // 4))
+        widths = self.generator_filters or self.base_filters
+        channels = [max(16, widths * 8 // 2**stage) for stage in range(stages + 1)]
+        norm = self.generator_norm == "batch"
+        kernel = 16 if self.upsampling == "transpose" else 9
+        # the label embedding, then Dense to 4x4 maps (a bias per unit without BatchNorm)
+        generator = self.n_classes * emb + (self.latent_dim + emb) * 16 * channels[0]
+        generator += 4 * channels[0] if norm else 16 * channels[0]
+        for before, after in zip(channels, channels[1:], strict=False):
+            generator += kernel * before * after + (4 * after if norm else after)
+        generator += 9 * channels[-1] + 1
+        spectral = 1 if self.spectral_norm else 0  # SpectralNormalization's u vector
+        discriminator, before = 0, 1
+        for stage in range(stages):
+            after = min(512, self.base_filters * 2**stage)
+            discriminator += 16 * before * after + after * (1 + spectral)
+            before = after
+        if self.minibatch_std:
+            discriminator += 9 * (before + 1) * before + before * (1 + spectral)
+        features = 16 * before if self.discriminator_head == "flatten" else before
+        discriminator += features + 1 + spectral + self.n_classes * features
+        return generator, discriminator
+
+    def checkpoint_bytes(self) -> int:
+        """About how many bytes one training checkpoint takes (float32): the generator, its
+        moving average and the copy kept for keep_generator: latest_diverse, the discriminator,
+        and Adam's two moments per weight of both, plus 1 MB for the counters, the file's headers
+        and the history (an upper bound within a few percent for any sizeable GAN)."""
+        generator, discriminator = self.parameter_counts()
+        return 4 * (5 * generator + 3 * discriminator) + 1_000_000
 
     @model_validator(mode="after")
     def _size_fits_architecture(self) -> GanConfig:

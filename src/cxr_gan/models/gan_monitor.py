@@ -4,9 +4,12 @@ each class's diversity beside the real images', and checkpoints, from one Keras 
 from __future__ import annotations
 
 import logging
+import math
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
+import click
 import keras
 import numpy as np
 
@@ -23,10 +26,46 @@ DIVERSITY_SAMPLES = 16  # samples per class for the diversity line every sample_
 COLLAPSE_MARGIN = 0.05  # as synthesis' collapse_margin: above real + this reads "collapsing"
 
 
+def may_keep(epoch: int, epochs: int) -> bool:
+    """Whether keep_generator: latest_diverse may fall back to this epoch's generator: only from
+    the second half of the run. Early generators are "diverse" because they are still noise:
+    on cxr-dev at 128 px (docs/benchmarks.md, 2026-12-07) a 1,000-epoch run that drifted into
+    collapse would otherwise have fallen back to epoch 50's blurred blobs."""
+    return 2 * epoch >= epochs
+
+
 def to_uint8(images) -> np.ndarray:
-    """Generator output in [-1, 1], shape (n, s, s, 1) -> uint8 (n, s, s)."""
-    values = np.asarray(images)[..., 0]
+    """Generator output in [-1, 1], shape (n, s, s, 1) -> uint8 (n, s, s). A non-finite value
+    (a diverged generator's NaN) becomes 0, black, where a plain cast would be undefined."""
+    values = np.nan_to_num(np.asarray(images)[..., 0], nan=-1.0, posinf=1.0, neginf=-1.0)
     return np.clip(np.round((values + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+class NonFiniteLossError(click.ClickException, FloatingPointError):
+    """A GAN loss became NaN or infinite: the weights have diverged. A ClickException, so
+    `kedro run` prints its one line instead of a traceback."""
+
+
+def refuse_non_finite(logs: Mapping[str, float], epoch: int, checkpoint_dir: Path | None) -> None:
+    """Stop training when any value Keras logged for an epoch (d_loss, g_loss, accuracies: the
+    epoch's means) is NaN or infinite, before that epoch's grid or checkpoint is written, so the
+    last checkpoint on disk (if any) still holds finite weights. epoch: 1-based. Raises
+    NonFiniteLossError naming the epoch, the values and the settings to change."""
+    bad = {name: float(value) for name, value in logs.items() if not math.isfinite(float(value))}
+    if not bad:
+        return
+    kept = (
+        f"; the checkpoints in {checkpoint_dir} hold only earlier, finite epochs"
+        if checkpoint_dir is not None
+        else ""
+    )
+    raise NonFiniteLossError(
+        f"GAN training stopped at epoch {epoch}: non-finite "
+        f"{', '.join(f'{name} {value}' for name, value in bad.items())} (the weights "
+        f"diverged){kept}. Lower gan_training.learning_rate (and d_learning_rate) or the "
+        "regulariser weights (lecam_weight, r1_gamma, mode_seeking_weight, imle_weight), then "
+        "run again"
+    )
 
 
 def fixed_sample_inputs(
@@ -49,13 +88,13 @@ def is_diverse(values: dict[int, float], real: dict[int, float]) -> bool:
 
 def keep_latest_diverse(run: GanRun) -> None:
     """After training: when the last epoch's diversity line reads collapsing, put the weights of
-    the latest diverse epoch (GanMonitor with keep_diverse) back into the moving-average
-    generator, and say so. A few-shot GAN can start varied and drift towards one image per class
-    as its discriminator learns the 100-odd training images (measured at 128 px on cxr-dev:
-    docs/benchmarks.md); the drifted generator is the worse one to synthesise from. Judged on
-    training images only (the line's reference), never the GAN's evaluation split. Costs one
-    more copy of the generator's weights in memory and in each checkpoint (4 MB for dcgan at
-    64-128 px, about 0.8 GB for the dense model at 446 px)."""
+    the latest diverse epoch of the run's second half (GanMonitor with keep_diverse; may_keep)
+    back into the moving-average generator, and say so. A few-shot GAN can start varied and
+    drift towards one image per class as its discriminator learns the 100-odd training images
+    (measured at 128 px on cxr-dev: docs/benchmarks.md); the drifted generator is the worse one
+    to synthesise from. Judged on training images only (the line's reference), never the GAN's
+    evaluation split. Costs one more copy of the generator's weights in memory and in each
+    checkpoint (4 MB for dcgan at 64-128 px, about 0.8 GB for the dense model at 446 px)."""
     last = next((r for r in reversed(run.history) if "ms_ssim_class_0" in r), None)
     if last is None or not run.real_diversity:
         return  # nothing was judged: keep the last generator
@@ -71,11 +110,13 @@ def keep_latest_diverse(run: GanRun) -> None:
     )
     if run.kept_weights is None:
         logger.warning(
-            "GAN: diversity at epoch %d reads collapsing (%s) and no sampled epoch was within "
-            "real + %.2f; keeping the last generator. Try fewer epochs, a larger "
-            "mode_seeking_weight or 64 px (docs/configuration.md)",
+            "GAN: diversity at epoch %d reads collapsing (%s) and no sampled epoch of the second "
+            "half of training (from epoch %d) was within real + %.2f; keeping the last "
+            "generator. Try a larger mode_seeking_weight, fewer epochs or 64 px "
+            "(docs/configuration.md)",
             last["epoch"],
             shown,
+            (run.gan.config.epochs + 1) // 2,
             COLLAPSE_MARGIN,
         )
         return
@@ -101,8 +142,9 @@ class GanMonitor(keras.callbacks.Callback):
     `DIVERSITY_SAMPLES` samples per class, logged beside the same measure on real training
     images at the GAN's size (`real_diversity`): a value rising above the real one means the
     generator is collapsing, and the line says so while there is still time to stop. With
-    `keep_diverse`, each sampled epoch whose every class passes is_diverse keeps a copy of the
-    moving-average generator's weights in run.kept_weights (see keep_latest_diverse)."""
+    `keep_diverse`, each sampled epoch of the run's second half (may_keep) whose every class
+    passes is_diverse keeps a copy of the moving-average generator's weights in
+    run.kept_weights (see keep_latest_diverse)."""
 
     def __init__(
         self,
@@ -138,6 +180,7 @@ class GanMonitor(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs=None) -> None:
         config = self.run.gan.config
         epoch += 1  # Keras counts from 0, the history and file names from 1
+        refuse_non_finite(logs or {}, epoch, self.checkpoint_dir)
         now = time.perf_counter()
         record = {
             "epoch": epoch,
@@ -178,7 +221,11 @@ class GanMonitor(keras.callbacks.Callback):
             COMPARISON_SIZE,
             ", ".join(self._diversity_text(label, value) for label, value in values.items()),
         )
-        if self.keep_diverse and is_diverse(values, self.real_diversity):
+        if (
+            self.keep_diverse
+            and may_keep(epoch, gan.config.epochs)
+            and is_diverse(values, self.real_diversity)
+        ):
             self.run.kept_epoch = epoch
             self.run.kept_weights = [np.array(w) for w in gan.ema_generator.get_weights()]
         return {f"ms_ssim_class_{label}": value for label, value in values.items()}

@@ -4,8 +4,10 @@ Resuming: the checkpoint folder's name is a hash of the GAN settings, the traini
 package's version, so only a run with exactly the same inputs resumes; anything else starts
 afresh in its own folder. A checkpoint is one .npz holding every variable (models, optimizers,
 random state) and the history so far, written atomically, so a run killed at any moment resumes
-from the last complete checkpoint. A finished run deletes its state (it can be GBs for the dense
-model) and keeps its sample grids.
+from the last complete checkpoint. The final state stays on disk when train_gan returns: its
+caller deletes it (gan_checkpoints.discard_checkpoint; it can be GBs for the dense model) once
+what training returned is saved, so a kill or a failed save in between resumes from the final
+epoch instead of epoch 1 (a Kedro run: cxr_gan.hooks.GanCheckpointHooks). Sample grids stay.
 
 Distribution (`strategy`: a tf.distribute strategy or its name, see cxr_gan.models.distribution):
 the GAN and its optimizers are built under the strategy's scope and config.batch_size is the
@@ -33,7 +35,7 @@ from cxr_gan.deprecation import moved_names
 from cxr_gan.metrics.ssim import class_diversity
 from cxr_gan.models.distribution import chief_path, is_chief, resolve_strategy
 from cxr_gan.models.gan import ConditionalGAN
-from cxr_gan.models.gan_checkpoints import STATE_FILE, GanRun, restore_or_start
+from cxr_gan.models.gan_checkpoints import GanRun, restore_or_start
 from cxr_gan.models.gan_config import GanConfig
 from cxr_gan.models.gan_monitor import GanMonitor, keep_latest_diverse, to_uint8  # noqa: F401 (to_uint8: its old path)
 
@@ -162,7 +164,11 @@ def train_gan(
 
     keep_generator: "latest_diverse" (a generator whose last diversity line reads collapsing
     is replaced by the latest sampled epoch's that did not: keep_latest_diverse; run.kept_epoch
-    says which) or "last". Raises ValueError for another value."""
+    says which) or "last". With checkpoint_root, the final checkpoint is left in
+    run.checkpoint_dir for the caller to discard once the results are saved (see the module
+    docstring). Raises ValueError for another keep_generator, DamagedCheckpointError for a
+    checkpoint that cannot be resumed from, NonFiniteLossError when a loss becomes NaN or
+    infinite (training stops before that epoch's checkpoint)."""
     if keep_generator not in ("latest_diverse", "last"):
         raise ValueError(
             f"gan_training.keep_generator={keep_generator!r}: use latest_diverse or last"
@@ -179,8 +185,9 @@ def train_gan(
         checkpoint_dir = None
         if checkpoint_root is not None:
             checkpoint_dir = Path(checkpoint_root) / run_key(config, images, y)
-            run.checkpoint_dir = checkpoint_dir
             restore_or_start(run, checkpoint_dir, clean=is_chief(strategy))
+            # the state this process leaves for its caller to discard (the chief's only)
+            run.checkpoint_dir = checkpoint_dir if is_chief(strategy) else None
             # the chief writes to checkpoint_dir; other workers to a temp folder, removed
             # when training ends or fails
             checkpoint_dir = cleanup.enter_context(chief_path(checkpoint_dir, strategy))
@@ -240,8 +247,6 @@ def train_gan(
             keep_latest_diverse(run)
         else:
             run.kept_epoch = run.kept_weights = None  # e.g. left in a resumed checkpoint
-        if checkpoint_dir is not None:
-            (checkpoint_dir / STATE_FILE).unlink(missing_ok=True)
         return run
 
 

@@ -54,3 +54,36 @@ def sample_generator(
     if output_size and output_size != images.shape[1]:
         images = np.stack([resize_square(image, output_size) for image in images])
     return images, np.arange(n_images)
+
+
+class DegenerateSetError(ValueError):
+    """Synthetic images with nothing to learn from; the message names the set and the fix."""
+
+
+def refuse_degenerate_images(images: np.ndarray, what: str, generator: str) -> None:
+    """Stop before a synthetic set is saved when it is blank or constant.
+
+    images: uint8 (n, h, w), n >= 1, as sample_generator returns them; what: the set and class
+    in words (e.g. "synthetic_xrays, class 'covid'"); generator: where the generator came from.
+    Raises DegenerateSetError when any image is blank (every pixel one value: a generator whose
+    weights diverged to NaN draws all-black images) or when n >= 2 and every image is the same
+    picture (a generator that ignores its latent)."""
+    flat = np.asarray(images).reshape(len(images), -1)
+    blank = flat.min(axis=1) == flat.max(axis=1)
+    fix = (
+        "nothing was saved. Train again (`kedro run --pipelines gan_training`; lower "
+        "gan_training.learning_rate or the regulariser weights if it diverged), or sample an "
+        "earlier generator with --load-versions generator:<version>"
+    )
+    if blank.any():
+        values = ", ".join(str(v) for v in sorted(set(flat[blank, 0].tolist())))
+        raise DegenerateSetError(
+            f"{what}: {int(blank.sum())} of {len(flat)} synthetic images from {generator} are "
+            f"blank (every pixel {values}): the generator draws no picture (its weights have "
+            f"probably diverged to NaN); {fix}"
+        )
+    if len(flat) >= 2 and (flat == flat[0]).all():
+        raise DegenerateSetError(
+            f"{what}: all {len(flat)} synthetic images from {generator} are the same picture: "
+            f"the generator ignores its latent (complete collapse); {fix}"
+        )

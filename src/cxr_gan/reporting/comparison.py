@@ -11,7 +11,7 @@ from typing import Any
 
 from cxr_gan.metrics.comparison import SOURCE_CONFOUND
 from cxr_gan.reporting.classification_figures import METRICS
-from cxr_gan.reporting.report_blocks import interval
+from cxr_gan.reporting.report_blocks import interval, markdown_text
 
 
 def gan_quality_line(gan_quality_report: dict[str, Any] | None) -> dict[str, Any]:
@@ -111,18 +111,13 @@ def comparison_markdown(comparison: dict[str, Any]) -> str:
         ]
         for row in sourced:
             for source, group in row["per_source"]["groups"].items():
-                counts = group["counts"]
-                lines.append(
-                    f"| {row['name']} | {source} | {counts['images']} ({counts['label_0']} / "
-                    f"{counts['label_1']}) | {interval(group['metrics']['accuracy'])} | "
-                    f"{interval(group['metrics']['roc_auc'])} |"
-                )
+                lines.append(_source_row(row["name"], source, group))
         skipped = sourced[0]["per_source"]["skipped"]
         if skipped:
             lines += [
                 "",
                 f"Not scored (fewer than {sourced[0]['per_source']['min_images']} test images): "
-                + ", ".join(f"{s['source']} ({s['images']})" for s in skipped)
+                + ", ".join(f"{markdown_text(s['source'])} ({s['images']})" for s in skipped)
                 + ".",
             ]
     external = [row for row in comparison["experiments"] if row.get("external")]
@@ -156,12 +151,7 @@ def _per_source_lines(rows: list[dict[str, Any]], key: str, what: str) -> list[s
     ]
     for row in sourced:
         for source, group in row[key]["groups"].items():
-            counts = group["counts"]
-            lines.append(
-                f"| {row['name']} | {source} | {counts['images']} ({counts['label_0']} / "
-                f"{counts['label_1']}) | {interval(group['metrics']['accuracy'])} | "
-                f"{interval(group['metrics']['roc_auc'])} |"
-            )
+            lines.append(_source_row(row["name"], source, group))
     return lines
 
 
@@ -178,10 +168,10 @@ def _source_matched_lines(rows: list[dict[str, Any]]) -> list[str]:
             continue
         lines += ["", f"## Source-matched AUC on the {what}", ""]
         if not found[0][key]["computable"]:
-            lines.append(found[0][key]["reason"])
+            lines.append(markdown_text(found[0][key]["reason"]))
             continue
         sources = ", ".join(
-            f"{name} ({c['label_0']} normal / {c['label_1']} covid)"
+            f"{markdown_text(name)} ({c['label_0']} normal / {c['label_1']} covid)"
             for name, c in found[0][key]["sources"].items()
         )
         lines += [
@@ -198,3 +188,13 @@ def _source_matched_lines(rows: list[dict[str, Any]]) -> list[str]:
         lines.append("")
         lines += [f"- {row['name']}: {row[key]['sentence']}" for row in found]
     return lines
+
+
+def _source_row(experiment: str, source: str, group: dict[str, Any]) -> str:
+    """One per-source table row; the source's name comes from data, so it is escaped."""
+    counts, metrics = group["counts"], group["metrics"]
+    return (
+        f"| {experiment} | {markdown_text(source, True)} | {counts['images']} "
+        f"({counts['label_0']} / {counts['label_1']}) | {interval(metrics['accuracy'])} | "
+        f"{interval(metrics['roc_auc'])} |"
+    )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -184,17 +185,50 @@ def _png_width(png: bytes) -> int:
     return int.from_bytes(png[16:20], "big")
 
 
-def _cell(value: Any) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
+# characters that start Markdown or HTML markup outside a code span: backslash-escaped in text
+# that may come from data (file and folder names, reasons, paths), so a file called
+# `<img src=x onerror=...>.png` or `[x](javascript:...)` stays text in every Markdown renderer
+# (an underscore inside a word, as in img_001.png, starts no emphasis and is left as it is)
+_MARKUP = re.compile(r"([\\`*\[\]<>#!|&~]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")
+
+
+def markdown_text(text: Any, in_table: bool = False) -> str:
+    """str(text) as Markdown that renders as exactly that text, on one line: every character
+    that could start markup (HTML tags, links and images, emphasis, entities, table pipes) is
+    backslash-escaped, except inside `code` spans, the only inline markup the report's own text
+    uses (split as the HTML page splits them: an odd backtick opens a span up to the next one).
+    A code span's content is shown literally by every renderer, so it is kept (in a table cell
+    its pipes are escaped, as GFM asks); a span left open at the end is closed, an empty one
+    dropped. So a file called `<img src=x onerror=...>.png` stays text wherever the Markdown is
+    rendered."""
+    parts = str(text).replace("\r", " ").replace("\n", " ").split("`")
+    out = []
+    for index, part in enumerate(parts):
+        if index % 2 == 0:
+            out.append(_MARKUP.sub(r"\\\1", part))
+        elif part:
+            out.append("`" + (part.replace("|", "\\|") if in_table else part) + "`")
+    return "".join(out)
+
+
+def _fence(text: str) -> str:
+    """A code fence longer than any run of backticks in text, so text cannot close it."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    return "`" * max(3, longest + 1)
 
 
 def render_markdown(blocks: Sequence[Any]) -> str:
+    """The blocks as CommonMark with GFM tables. Headings, text, table cells and figure
+    captions go through markdown_text, so text taken from data (file and folder names, reasons,
+    paths) renders as text, never as HTML or a link; Markdown blocks (written by another
+    pipeline, which escapes its own data) are kept as they are; a Code block is fenced with more
+    backticks than it holds."""
     out: list[str] = []
     for block in blocks:
         if isinstance(block, Heading):
-            out += ["#" * block.level + " " + block.text, ""]
+            out += ["#" * block.level + " " + markdown_text(block.text), ""]
         elif isinstance(block, Text):
-            text = block.text
+            text = markdown_text(block.text)
             if block.kind == "answer":
                 text = f"**{text}**"
             elif block.kind == "warning":
@@ -203,16 +237,20 @@ def render_markdown(blocks: Sequence[Any]) -> str:
                 text = f"_{text}_"
             out += [text, ""]
         elif isinstance(block, Figure):
-            out += [f"![{block.caption}](figures/{block.name}.png)", "", f"*{block.caption}*", ""]
+            caption = markdown_text(block.caption)
+            out += [f"![{caption}](figures/{block.name}.png)", "", f"*{caption}*", ""]
         elif isinstance(block, Table):
-            out.append("| " + " | ".join(_cell(c) for c in block.header) + " |")
+            out.append("| " + " | ".join(markdown_text(c, True) for c in block.header) + " |")
             out.append("| " + " | ".join("---" for _ in block.header) + " |")
-            out += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in block.rows]
+            out += [
+                "| " + " | ".join(markdown_text(c, True) for c in row) + " |" for row in block.rows
+            ]
             out.append("")
         elif isinstance(block, Markdown):
             out += [block.text.rstrip("\n"), ""]
         elif isinstance(block, Code):
-            out += ["```yaml", block.text.rstrip("\n"), "```", ""]
+            fence = _fence(block.text)
+            out += [f"{fence}yaml", block.text.rstrip("\n"), fence, ""]
         elif isinstance(block, Marker):
             out += [block.html, ""]
     return "\n".join(out)

@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
+from kedro.io.core import DatasetError
 from matplotlib.figure import Figure
 
+from cxr_gan.datasets import ImageSetDataset
+from cxr_gan.hooks import GanCheckpointHooks
 from cxr_gan.models.gan_monitor import is_diverse
 from cxr_gan.pipelines.gan_training import create_pipeline
 from cxr_gan.pipelines.gan_training.nodes import split_gan_evaluation
@@ -113,3 +117,42 @@ def test_the_gan_split_node_holds_out_whole_groups_of_training_images_only():
 
     everything = split_gan_evaluation(split, params.model_copy(update={"evaluation_fraction": 0}))
     assert set(everything["role"]) == {"train"}
+
+
+def test_the_checkpoint_outlives_a_failed_save_and_goes_once_every_output_is_saved(
+    processed, tmp_path
+):
+    """The project's GanCheckpointHooks with Kedro's own runner: the grids' save fails (a file
+    stands where their folder goes, as a full disk or a permission would stop it), so the final
+    state stays; the rerun resumes from it without training an epoch and, with every output
+    saved, deletes it."""
+    checkpoints = tmp_path / "checkpoints"
+    params = parameters(gan_training={"checkpoint_dir": str(checkpoints), "checkpoint_every": 1})
+    pipeline = shaped(create_pipeline, params, tmp_path / "conf_folder")
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where the grids' folder would go")
+    inputs = {"xray_arrays": processed["xray_arrays"], "xray_split": processed["xray_split"]}
+    with pytest.raises((DatasetError, OSError)):
+        run_slice(
+            pipeline,
+            {"gan_training": params["gan_training"]},
+            hooks=(GanCheckpointHooks(),),
+            gan_sample_grids=ImageSetDataset(filepath=str(blocker / "grids")),
+            **inputs,
+        )
+    (state,) = checkpoints.glob("*/state.npz")  # kept: the grids were never saved
+    with np.load(state, allow_pickle=False) as saved:
+        assert '"epoch": 2' in str(saved["progress"])  # the final epoch's
+
+    catalog = run_slice(
+        pipeline,
+        {"gan_training": params["gan_training"]},
+        hooks=(GanCheckpointHooks(),),
+        gan_sample_grids=ImageSetDataset(filepath=str(tmp_path / "grids")),
+        **inputs,
+    )
+    history = catalog.load("gan_history")
+    assert history["resumed_from_epoch"] == 2  # no epoch lost, none trained again
+    assert [record["epoch"] for record in history["epochs"]] == [1, 2]
+    assert history["checkpoint"] == str(state)
+    assert not state.exists()  # every output saved: the state is gone

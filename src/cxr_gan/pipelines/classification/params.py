@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -26,7 +26,7 @@ class ClassificationParams(ClassifierConfig):
     """
 
     experiments: list[Experiment] = Field(default_factory=lambda: list(EXPERIMENTS), min_length=1)
-    seeds: list[int] = Field(
+    seeds: list[Annotated[int, Field(ge=0, le=2**31 - 1)]] = Field(
         default_factory=lambda: [42, 43, 44, 45, 46],
         min_length=1,
         description="one model per seed; the first also chooses the validation images, a "

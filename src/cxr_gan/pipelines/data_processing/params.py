@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 class DataProcessingParams(BaseModel):
     """conf/base/parameters_data_processing.yml, key `data_processing`."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     classes: dict[str, int] = Field(
         default_factory=lambda: {"normal": 0, "covid": 1},
@@ -65,7 +65,7 @@ class DataProcessingParams(BaseModel):
         "ORB descriptors) are verified; 0 turns near-duplicate detection off",
     )
     test_fraction: float = Field(0.2, gt=0, lt=1)
-    split_seed: int = 42
+    split_seed: int = Field(42, ge=0, le=2**31 - 1)
     patient_csv: str | None = Field(
         "auto",
         description="CSV at the raw folder's root naming the images (any column: paths, names "

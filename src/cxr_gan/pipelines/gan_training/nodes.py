@@ -27,13 +27,17 @@ def train_conditional_gan(
     xray_arrays: dict[str, np.ndarray], gan_split: pd.DataFrame, params: GanTrainingParams
 ) -> tuple[KerasModel, dict[str, Any], dict[str, Any]]:
     """Train on the GAN's training images; return the (moving-average) generator, history and
-    grids.
+    grids. The final checkpoint stays on disk (history["checkpoint"]: its path, None without
+    gan_training.checkpoint_dir) until all three are saved: cxr_gan.hooks.GanCheckpointHooks
+    deletes it then, so a kill or a failed save in between loses no epoch.
 
     Logs the device, strategy and precision first (cxr_gan.models.device.start_training);
     raises DistributionConfigError when gan_training.distribution asks for mixed precision and
-    TensorFlow sees no GPU. The generator returned computes in float32 whatever the training
-    precision."""
+    TensorFlow sees no GPU, DamagedCheckpointError for a checkpoint that cannot be resumed
+    from, NonFiniteLossError when a loss becomes NaN or infinite. The generator returned
+    computes in float32 whatever the training precision."""
     from cxr_gan.models.device import float32_copy, start_training, training_precision
+    from cxr_gan.models.gan_checkpoints import STATE_FILE
     from cxr_gan.models.gan_trainer import train_gan  # TensorFlow: only when training
 
     strategy = start_training("gan_training", params.distribution, "gan_training.distribution")
@@ -65,6 +69,8 @@ def train_conditional_gan(
         "real_ms_ssim_class": {str(k): v for k, v in run.real_diversity.items()},
         # the epoch whose moving-average generator is returned (keep_generator)
         "generator_epoch": run.generator_epoch,
+        # the final checkpoint, deleted once these outputs are saved (hooks.GanCheckpointHooks)
+        "checkpoint": str(run.checkpoint_dir / STATE_FILE) if run.checkpoint_dir else None,
         "epochs": run.history,
     }
     epochs = sorted(run.grids)

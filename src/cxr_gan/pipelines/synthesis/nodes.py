@@ -45,6 +45,7 @@ def _resampling(generator_size: int, output_size: int) -> dict[str, Any]:
 
 
 def _image_set(
+    name: str,
     generator: KerasModel,
     folders: list[str],
     count: int,
@@ -55,12 +56,20 @@ def _image_set(
 
     s is synthesis.output_size, else the generator's own size; the manifest's generator_size,
     size, upsampled_from and interpolation columns say whether and how each image was resized.
+    Raises DegenerateSetError, naming `name` (the set's catalog entry) and the class, when a
+    class's images are blank or all the same (models.synthesis.refuse_degenerate_images): such
+    a set is never saved.
     """
-    from cxr_gan.models.synthesis import generator_output_size, sample_generator  # TensorFlow
+    from cxr_gan.models.synthesis import (  # TensorFlow
+        generator_output_size,
+        refuse_degenerate_images,
+        sample_generator,
+    )
 
     generator_size = generator_output_size(generator)
     output_size = params.output_size or generator_size
     resampling = _resampling(generator_size, output_size)
+    source = getattr(generator, "source_path", "in-memory")
     images, rows = [], []
     for offset, folder in enumerate(folders):
         seed = params.seed + offset
@@ -68,6 +77,7 @@ def _image_set(
         batch, indices = sample_generator(
             generator, label, count, seed, output_size, params.batch_size
         )
+        refuse_degenerate_images(batch, f"{name}, class '{folder}'", source)
         images.append(batch)
         rows += [
             {
@@ -76,7 +86,7 @@ def _image_set(
                 "label": label,
                 "seed": seed,
                 "latent_index": int(index),
-                "generator": getattr(generator, "source_path", "in-memory"),
+                "generator": source,
                 "size": output_size,
                 **resampling,
             }
@@ -92,7 +102,9 @@ def synthesize_xrays(
 
     Images are uint8 (n, s, s) at synthesis.output_size, by default the generator's own size;
     classes: data_processing.classes (class folder -> label)."""
-    image_set = _image_set(generator, [params.label], params.n_images, params, classes)
+    image_set = _image_set(
+        "synthetic_xrays", generator, [params.label], params.n_images, params, classes
+    )
     first = image_set["manifest"].iloc[0]
     logger.info(
         "Sampled %d synthetic '%s' X-rays at %d px (%s) from %s",
@@ -112,7 +124,14 @@ def synthesize_balanced_xrays(
 ) -> dict[str, Any]:
     """per_class_images of every class (classes: data_processing.classes), for training on
     synthetic images alone."""
-    return _image_set(generator, list(classes), params.per_class_images, params, classes)
+    return _image_set(
+        "synthetic_balanced_xrays",
+        generator,
+        list(classes),
+        params.per_class_images,
+        params,
+        classes,
+    )
 
 
 def _refuse_test_images(xray_split: pd.DataFrame, gan_split: pd.DataFrame) -> None:
