@@ -134,17 +134,21 @@ def main() -> None:
         runs[name]["load_average_1_5_15_after"] = [round(x, 2) for x in os.getloadavg()]
         print(name, runs[name], flush=True)
         if name == "after_5_seeds":
-            table = next((project / "data/08_reporting").glob("classification_comparison.md/*/*"))
+            table = next(
+                (project / "data/08_reporting").glob("classification_comparison.md/*/*.md")
+            )
             (RESULTS / "classification_external_comparison.md").write_text(table.read_text())
             comparison = json.loads(
                 next(
-                    (project / "data/08_reporting").glob("classification_comparison.json/*/*")
+                    (project / "data/08_reporting").glob(
+                        "classification_comparison.json/*/classification_comparison.json"
+                    )
                 ).read_text()
             )
             runs[name]["verdict"] = comparison.get("verdict")
             predictions = list(
                 (project / "data/08_reporting/classification").glob(
-                    "real/external_predictions.csv/*/*"
+                    "real/external_predictions.csv/*/*.csv"
                 )
             )
             runs[name]["external_predictions_rows"] = (

@@ -157,7 +157,10 @@ def main() -> None:
         "parameters": PARAMETERS,
         "timing": timing,
         "comparison": json.loads(
-            latest(project, "08_reporting/classification_comparison.json/*/*.json").read_text()
+            latest(
+                project,
+                "08_reporting/classification_comparison.json/*/classification_comparison.json",
+            ).read_text()
         ),
         "comparison_markdown": latest(
             project, "08_reporting/classification_comparison.md/*/*.md"
@@ -165,12 +168,16 @@ def main() -> None:
         "gan_quality": {
             k: v
             for k, v in json.loads(
-                latest(project, "08_reporting/gan_quality_report.json/*/*.json").read_text()
+                latest(
+                    project, "08_reporting/gan_quality_report.json/*/gan_quality_report.json"
+                ).read_text()
             ).items()
             if k != "memorization"
         },
         "data_quality_totals": json.loads(
-            latest(project, "08_reporting/data_quality_report.json/*/*.json").read_text()
+            latest(
+                project, "08_reporting/data_quality_report.json/*/data_quality_report.json"
+            ).read_text()
         )["totals"],
         "gradcam": gradcam_statistics(project),
     }

@@ -176,7 +176,9 @@ def test_arrays_never_unpickle(study, tmp_path):
     _Trap.marker = tmp_path / "code_ran"
     trap = np.array([_Trap(), 1], dtype=object)
     config = yaml.safe_load((project / "conf/base/catalog.yml").read_text())["xray_arrays"]
-    arrays_root = project / config["filepath"]
+    # the study ran under --env demo: its outputs live under conf/demo's data_root
+    data_root = yaml.safe_load((project / "conf/demo/globals.yml").read_text())["data_root"]
+    arrays_root = project / config["filepath"].replace("${globals:data_root}", data_root)
     latest = sorted(p for p in arrays_root.iterdir() if not p.name.startswith("."))[-1]
     planted = arrays_root / "2999-01-01T00.00.00.000Z"  # newer than any real version
     shutil.copytree(latest, planted)

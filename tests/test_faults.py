@@ -387,7 +387,7 @@ def _resumes_from_the_final_state(project: Path) -> None:
     rerun = (project / "info.log").read_text()[len(log_before) :]
     assert "Resuming GAN training from the checkpoint after epoch 6" in rerun, rerun
     assert "GAN epoch " not in rerun  # not one epoch trained again
-    histories = sorted((project / "data/08_reporting").glob("gan_history.json/*/*.json"))
+    histories = sorted((project / "data/08_reporting").glob("gan_history.json/*/gan_history.json"))
     history = json.loads(histories[-1].read_text())  # the rerun's
     assert history["resumed_from_epoch"] == 6
     assert [row["epoch"] for row in history["epochs"]] == list(range(1, 7))

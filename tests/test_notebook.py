@@ -72,7 +72,9 @@ def test_notebook_runs_on_demo_outputs(demo_project: Path, monkeypatch: pytest.M
     assert "<table" in comparison and "roc_auc" in comparison and "shortcut_probe" in comparison
     expected = json.loads(
         next(
-            (demo_project / "data/08_reporting/classification_comparison.json").rglob("*.json")
+            (demo_project / "data/demo/08_reporting/classification_comparison.json").glob(
+                "*/classification_comparison.json"
+            )
         ).read_text()
     )["synthetic_effect"]["sentence"]
     markdown = "".join(o.get("data", {}).get("text/markdown", "") for o in outputs)

@@ -43,7 +43,7 @@ def test_a_slice_gets_the_nodes_that_make_its_in_memory_inputs(project_copy, mon
 
 
 def _versions(project, relative: str) -> int:
-    return len(list((project / "data/08_reporting/classification" / relative).iterdir()))
+    return len(list((project / "data/demo/08_reporting/classification" / relative).iterdir()))
 
 
 @pytest.mark.slow
@@ -66,7 +66,7 @@ def test_kedro_run_namespaces_runs_one_experiment_with_its_shared_nodes(project_
     assert result.exit_code == 0, result.output[-3000:]
     assert _versions(project_copy, "real/evaluation.json") == 2
     assert _versions(project_copy, "synthetic_only/evaluation.json") == 1  # not in the slice
-    comparisons = (project_copy / "data/08_reporting/classification_comparison.json").iterdir()
+    comparisons = (project_copy / "data/demo/08_reporting/classification_comparison.json").iterdir()
     assert len(list(comparisons)) == 1
 
 

@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from kedro.io.core import generate_timestamp
 
 from cxr_gan.preflight import PreflightError
 from tests.conftest import DemoStudy
@@ -40,7 +41,7 @@ def _printed(lines: list[str], title: str) -> Path:
 
 def _latest_json(project: Path, name: str) -> dict:
     return json.loads(
-        sorted((project / "data/08_reporting" / name).glob("*/*.json"))[-1].read_text()
+        sorted((project / "data/demo/08_reporting" / name).glob(f"*/{name}"))[-1].read_text()
     )
 
 
@@ -61,7 +62,12 @@ def test_a_whole_run_ends_by_printing_the_report_and_key_outputs(demo_study: Dem
     summary = next(line for line in lines if line.startswith("This run wrote "))
     assert f"({version})" in summary
     keys = dict(line.strip().split(": ", 1) for line in lines if line.startswith("  "))
-    for name in ("generator", "synthetic_xrays", "classification_comparison_table"):
+    for name in (
+        "generator",
+        "generator_card",
+        "synthetic_xrays",
+        "classification_comparison_table",
+    ):
         assert Path(keys[name]).exists() and f"/{version}" in keys[name], name
 
 
@@ -99,7 +105,7 @@ def test_the_report_pipeline_rebuilds_the_page_alone_from_chosen_versions(
     demo_study: DemoStudy, tmp_path: Path
 ):
     project = _copy(demo_study, tmp_path)
-    sheets = project / "data/08_reporting/contact_sheet.png"
+    sheets = project / "data/demo/08_reporting/contact_sheet.png"
     (latest,) = [folder.name for folder in sheets.iterdir()]
     older = "2000-01-01T00.00.00.000Z"  # an older contact sheet: a 1x1 PNG
     (sheets / older).mkdir()
@@ -119,7 +125,7 @@ def test_the_report_pipeline_rebuilds_the_page_alone_from_chosen_versions(
         )
     page = _printed(lines, "Study report")
     written = {path for path in (project / "data").rglob("*") if path.is_file()} - before
-    reports = project / "data/08_reporting"
+    reports = project / "data/demo/08_reporting"
     assert {path.relative_to(reports).parts[0] for path in written} == {
         "study_report.html",
         "study_report_md",
@@ -151,7 +157,9 @@ def test_a_report_of_a_study_never_run_names_what_to_run(project_copy: Path):
 def test_a_failed_run_prints_the_paths_it_wrote(demo_study: DemoStudy, tmp_path: Path):
     """data_processing writes its outputs, then the report fails on a broken comparison."""
     project = _copy(demo_study, tmp_path)
-    broken = project / "data/08_reporting/classification_comparison.json/2999-01-01T00.00.00.000Z"
+    # the latest version (dated now: one dated in the future would be refused before any node)
+    comparisons = project / "data/demo/08_reporting/classification_comparison.json"
+    broken = comparisons / generate_timestamp()
     broken.mkdir()
     (broken / "classification_comparison.json").write_text("{ not json")
     with captured_log() as lines, pytest.raises(Exception, match="classification_comparison"):
@@ -168,4 +176,4 @@ def test_a_failed_run_prints_the_paths_it_wrote(demo_study: DemoStudy, tmp_path:
         "contact_sheet",
     }
     assert all(Path(path).exists() for path in printed.values())
-    assert len(list((project / "data/08_reporting/study_report.html").glob("*/*.html"))) == 1
+    assert len(list((project / "data/demo/08_reporting/study_report.html").glob("*/*.html"))) == 1

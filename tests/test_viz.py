@@ -96,6 +96,7 @@ def viz_build(tmp_path_factory: pytest.TempPathFactory, demo_study: DemoStudy) -
         },
     )
     write_conf(project, "local/parameters.yml", {"gan_training": {"variants": {VARIANT: {}}}})
+    write_conf(project, "local/globals.yml", {"data_root": "data/demo"})  # the demo's outputs
     output = _run_in_own_group(
         [sys.executable, "-m", "kedro", "viz", "build", "--include-previews"], project, 300
     )
@@ -156,6 +157,8 @@ def test_viz_build_has_ordered_layers_namespaces_and_previews(viz_build: Path) -
     assert "data:image" not in report["preview"]  # not the whole page with its figures
     twin = _data_node(viz_build, "study_report_markdown")
     assert twin["preview_type"] == "HTMLPreview" and "## Summary" in twin["preview"]
+    card = _data_node(viz_build, "generator_card")  # the generator's model card, Markdown
+    assert card["preview_type"] == "HTMLPreview" and "Not for diagnosis" in card["preview"]
 
 
 @pytest.fixture

@@ -127,7 +127,7 @@ def _saved_input_problems(pipeline: Pipeline, catalog: Any) -> list[str]:
                 continue
         except Exception:  # noqa: BLE001 - an unreadable dataset fails the run itself
             continue
-        outputs = outputs or _pipeline_outputs()
+        outputs = outputs or pipeline_outputs()
         maker = next((p for p, made in outputs.items() if name in made), None)
         first = (
             f"`kedro run --pipelines {maker}`, which makes it,"
@@ -141,7 +141,7 @@ def _saved_input_problems(pipeline: Pipeline, catalog: Any) -> list[str]:
     return problems
 
 
-def _pipeline_outputs() -> dict[str, set[str]]:
+def pipeline_outputs() -> dict[str, set[str]]:
     """{pipeline name: every dataset its nodes output} for the project's pipelines (the
     packages under <package>/pipelines with a create_pipeline). Built here from each package,
     because Kedro (>= 1.5) builds only the pipelines a run asks for."""
@@ -150,9 +150,8 @@ def _pipeline_outputs() -> dict[str, set[str]]:
 
     from kedro.framework.project import PACKAGE_NAME
 
-    if not PACKAGE_NAME:
-        return {}
-    package = importlib.import_module(f"{PACKAGE_NAME}.pipelines")
+    # outside a configured project (a plain script, a unit test): this package's pipelines
+    package = importlib.import_module(f"{PACKAGE_NAME or __name__.split('.')[0]}.pipelines")
     outputs = {}
     for info in pkgutil.iter_modules(package.__path__):
         if not info.ispkg:

@@ -39,6 +39,7 @@ KEY_OUTPUTS = (
     "data_quality_report",
     "contact_sheet",
     "generator",
+    "generator_card",  # its model card's folder (model_card.md, model_card.json)
     "gan_loss_curves",
     "gan_quality_report",
     "synthetic_xrays",

@@ -31,17 +31,20 @@ warnings.filterwarnings("ignore", message="Accessing the 'model_fields' attribut
 # (hooks.py); optional MLflow tracking (extra `mlflow`, docs/tracking.md) is a no-op without an
 # active run.
 from cxr_gan.hooks import GanCheckpointHooks, ParameterCheckHooks, PreflightHooks  # noqa: E402
+from cxr_gan.lineage import LineageHooks  # noqa: E402
 from cxr_gan.node_timing import NodeTimingHooks  # noqa: E402
 from cxr_gan.run_record import RunRecordHooks  # noqa: E402
 from cxr_gan.session import NamespaceSession  # noqa: E402
 from cxr_gan.tracking import MlflowTracking  # noqa: E402
 
-# RunRecordHooks: the study report's input versions, and the paths of what a run wrote, printed
-# as its last lines; GanCheckpointHooks: a GAN's checkpoint state is deleted only after the
-# generator, history and grids it trained are saved
+# LineageHooks: every versioned output's lineage.json, and the refusal of inputs derived from
+# other data (docs/robustness.md). RunRecordHooks: the study report's input versions, and the
+# paths of what a run wrote, printed as its last lines; GanCheckpointHooks: a GAN's checkpoint
+# state is deleted only after the generator, history and grids it trained are saved
 HOOKS = (
     MlflowTracking(),
     ParameterCheckHooks(),
+    LineageHooks(),  # registered before PreflightHooks: among tryfirst hooks, called after it
     PreflightHooks(),
     NodeTimingHooks(),
     RunRecordHooks(),

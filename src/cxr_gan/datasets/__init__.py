@@ -3,6 +3,7 @@
 from cxr_gan.datasets.atomic import CSVDataset, JSONDataset, MatplotlibDataset, TextDataset
 from cxr_gan.datasets.image_set_dataset import ImageSetDataset
 from cxr_gan.datasets.keras_model_dataset import KerasModelDataset
+from cxr_gan.datasets.model_card_dataset import ModelCardDataset
 from cxr_gan.datasets.npy_folder_dataset import NpyFolderDataset
 from cxr_gan.datasets.npz_dataset import NpzDataset
 from cxr_gan.datasets.report_datasets import (
@@ -20,6 +21,7 @@ __all__ = [
     "KerasModelDataset",
     "MarkdownReportDataset",
     "MatplotlibDataset",
+    "ModelCardDataset",
     "NpyFolderDataset",
     "NpzDataset",
     "PhantomXrayDataset",

@@ -20,8 +20,19 @@ ODD_ASPECT_RATIO = 3.0  # longer side / shorter side above this: probably not a 
 
 
 def dataset_fingerprint(sha256s: list[str]) -> str:
-    """One hash of the sorted content hashes: equal fingerprints mean identical input images."""
+    """One hash of the sorted content hashes: equal fingerprints mean identical input images.
+
+    sha256s: hex SHA-256 digests of the images' file contents, any order. Returns 64 hex
+    characters."""
     return hashlib.sha256("\n".join(sorted(sha256s)).encode()).hexdigest()
+
+
+def usable_fingerprint(manifest: pd.DataFrame) -> str:
+    """The data's fingerprint: dataset_fingerprint of the usable rows' (status ok or warning)
+    sha256 column of a raw manifest (data_processing's raw_manifest). The data-quality report,
+    every output's lineage record (cxr_gan.lineage) and the generator's model card all carry
+    this one value. Raises KeyError when the manifest has no status or sha256 column."""
+    return dataset_fingerprint(manifest.loc[usable_mask(manifest), "sha256"].tolist())
 
 
 def build_quality_report(
@@ -75,7 +86,7 @@ def build_quality_report(
     for confound in confounds:
         logger.warning("WARNING: %s", confound["sentence"])
     return {
-        "fingerprint": dataset_fingerprint(usable["sha256"].tolist()),
+        "fingerprint": usable_fingerprint(manifest),
         "settings": settings,
         "totals": {
             "files_seen": len(manifest),

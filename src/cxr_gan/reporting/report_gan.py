@@ -25,7 +25,8 @@ class GanResults:
     history: gan_history (JSON); loss_curves, grids_over_epochs, final_grid, quality_figure,
     synthetic_sheet: PNG bytes (final_grid: the grid of the saved generator's epoch;
     synthetic_sheet: thumbnails of the synthetic set); quality: gan_quality_report (JSON, with
-    its "verdict")."""
+    its "verdict"); card: the generator's model card as loaded ({"card", "markdown",
+    "folder"}, cxr_gan.reporting.model_card)."""
 
     history: Mapping[str, Any] | None = None
     loss_curves: bytes | None = None
@@ -34,6 +35,7 @@ class GanResults:
     quality: Mapping[str, Any] | None = None
     quality_figure: bytes | None = None
     synthetic_sheet: bytes | None = None
+    card: Mapping[str, Any] | None = None
 
 
 def gan_verdict_line(quality: Mapping[str, Any] | None) -> str:
@@ -115,7 +117,24 @@ def gan_section(title: str, prefix: str, gan: GanResults, level: int = 2) -> lis
     blocks += figure_or_note(
         f"{name}synthetic_xrays", gan.synthetic_sheet, "The synthetic set (thumbnails)", "synthesis"
     )
+    blocks.append(card_line(gan.card))
     return blocks
+
+
+def card_line(card: Mapping[str, Any] | None) -> Text:
+    """The line that links the generator's model card (its folder's model_card.md) and says
+    what the card says first: the data it learned from and that it is for research only."""
+    if not card:
+        return not_run("The generator's model card", "synthesis")
+    facts = card.get("card") or {}
+    folder = str(card.get("folder") or "")
+    return Text(
+        f"Model card: `{folder}/model_card.md` (and model_card.json): data fingerprint "
+        f"`{str(facts.get('data_fingerprint') or 'n/a')[:12]}`, "
+        f"{(facts.get('trained_on') or {}).get('total', '?')} training images; for research "
+        "only, not for diagnosis.",
+        "note",
+    )
 
 
 def _quality_table(quality: Mapping[str, Any]) -> Table:

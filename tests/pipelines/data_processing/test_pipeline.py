@@ -38,25 +38,31 @@ def test_demo_run_writes_every_versioned_output(project_copy):
         "test": 24,
     }
     assert report["settings"]["image_size"] == 48
-    assert len(list((project_copy / "data/05_model_input/xray_arrays").glob("*/arrays.json"))) == 1
-    # built in scratch_dir (default data/05_model_input), then renamed: no scratch folder stays
-    assert not list((project_copy / "data/05_model_input").glob("cxr-gan-scratch-*"))
+    saved = project_copy / "data/demo/05_model_input/xray_arrays"
+    assert len(list(saved.glob("*/arrays.json"))) == 1
+    # built in scratch_dir (the demo's data/demo/05_model_input), then renamed: no scratch folder
+    # stays
+    assert not list((project_copy / "data/demo/05_model_input").glob("cxr-gan-scratch-*"))
     for name in (
         "raw_manifest",
         "xray_split",
         "data_quality_report",
         "contact_sheet",
     ):
-        versions = list((project_copy / "data").rglob(f"{name}.*/*/{name}.*"))
+        versions = list((project_copy / "data/demo").rglob(f"{name}.*/*/{name}.*"))
         assert len(versions) == 1, name
-    assert list((project_copy / "data" / "08_reporting").rglob("contact_sheet.png/*/*.png"))
+    assert list((project_copy / "data/demo/08_reporting").rglob("contact_sheet.png/*/*.png"))
 
 
 def test_second_run_adds_a_version_and_is_identical(project_copy):
     params = {"data_processing.image_size": 32}
     run_kedro(project_copy, env="demo", params=params, pipeline_names=["data_processing"])
     catalog = run_kedro(project_copy, env="demo", params=params, pipeline_names=["data_processing"])
-    folders = sorted((project_copy / "data/05_model_input/xray_arrays").iterdir())
+    folders = sorted(
+        path
+        for path in (project_copy / "data/demo/05_model_input/xray_arrays").iterdir()
+        if path.is_dir()
+    )
     assert len(folders) == 2
     first = np.load(folders[0] / "images.npy", allow_pickle=False)
     np.testing.assert_array_equal(first, catalog.load("xray_arrays")["images"])

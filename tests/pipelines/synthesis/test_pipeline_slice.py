@@ -18,6 +18,12 @@ from cxr_gan.pipelines.synthesis.params import SynthesisParams
 from tests.pipelines.slices import class_counts, parameters, run_slice, shaped, tiny_generator
 
 SECTIONS = ("data_processing", "gan_training", "synthesis")
+# what gan_training's history holds, as far as the model card reads it
+HISTORY = {
+    "settings": {"gan_image_size": 16, "epochs": 2, "architecture": "dense"},
+    "generator_epoch": 2,
+    "epochs": [{"epoch": 1}, {"epoch": 2}],
+}
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +36,8 @@ def synthesized(processed, tmp_path_factory):
         "generator",
         "xray_arrays",
         "xray_split",
+        "gan_history",  # the model card: settings and the epoch kept
+        "raw_manifest",  # the model card: the data fingerprint and licences
         "params:gan_training",
         "params:synthesis",
         "params:data_processing.classes",  # folder -> label, to name and label the images
@@ -42,6 +50,8 @@ def synthesized(processed, tmp_path_factory):
         generator=tiny_generator(size=16),
         xray_arrays=processed["xray_arrays"],
         xray_split=processed["xray_split"],
+        raw_manifest=processed["raw_manifest"],
+        gan_history=HISTORY,
         external_xrays=None,  # no external folder: the report's "external" is None
     )
 
@@ -72,6 +82,28 @@ def test_whole_pipeline_in_memory_writes_both_sets_and_judges_them(synthesized):
     assert np.isfinite(report["fid"]) and report["fid"] >= 0
     assert report["verdict"] in synthesized.load("gan_quality_figure").get_suptitle()
     assert isinstance(synthesized.load("gan_quality_figure"), Figure)
+
+
+def test_the_model_card_names_the_data_its_licences_absent_and_its_use(synthesized, processed):
+    saved = synthesized.load("generator_card")
+    card = saved["card"]
+    assert card["data_fingerprint"] == processed["data_quality_report"]["fingerprint"]
+    assert len(card["data_fingerprint"]) == 64
+    gan_split = synthesized.load("gan_split")
+    trained = gan_split[gan_split["role"] == "train"]
+    assert (
+        card["trained_on"]["total"] == len(trained) == sum(card["trained_on"]["classes"].values())
+    )
+    assert set(card["trained_on"]["classes"]) == {"normal", "covid"}
+    assert card["licences"] is None  # the phantoms' manifest has no licence column
+    assert card["epoch_kept"] == 2 and card["parameters"]["gan_image_size"] == 16
+    report = synthesized.load("gan_quality_report")
+    assert card["quality"]["verdict"] == report["verdict"]
+    assert card["quality"]["near_copies"] == report["memorization"]["count_above"]
+    assert "not for diagnosis" in card["intended_use"].lower()
+    markdown = saved["markdown"]
+    assert card["data_fingerprint"] in markdown and "Not for diagnosis" in markdown
+    assert "no licence column" in markdown
 
 
 def test_the_same_generator_and_seed_give_the_same_images(synthesized, tmp_path):

@@ -31,6 +31,7 @@ GAN_INPUTS = (
     "gan_quality_report",
     "gan_quality_figure",
     "synthetic_xrays",
+    "generator_card",  # the model card, linked from the GAN's section
 )
 CLASSIFICATION_INPUTS = (
     "classification_comparison",
@@ -91,6 +92,7 @@ def _gan(loaded: Mapping[str, Any], prefix: str) -> GanResults:
         quality=get("gan_quality_report"),
         quality_figure=get("gan_quality_figure"),
         synthetic_sheet=_sheet(get("synthetic_xrays")),
+        card=get("generator_card"),
     )
 
 

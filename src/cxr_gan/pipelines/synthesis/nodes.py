@@ -13,6 +13,7 @@ from cxr_gan.data.gan_split import GAN_EVAL, GAN_TRAIN, images_with_role
 from cxr_gan.data.sources import RawXrayCollection
 from cxr_gan.models import KerasModel
 from cxr_gan.pipelines.synthesis.params import SynthesisParams
+from cxr_gan.reporting.model_card import build_model_card, model_card_markdown
 from cxr_gan.reporting.report_blocks import range_text
 
 logger = logging.getLogger(__name__)
@@ -307,6 +308,36 @@ def _external_judgement(
         "kid_vs_external": report["kid_vs_evaluation"],
         "coverage": report["coverage"],
     }
+
+
+def describe_generator(
+    generator: KerasModel,
+    gan_history: dict[str, Any],
+    gan_split: pd.DataFrame,
+    raw_manifest: pd.DataFrame,
+    gan_quality_report: dict[str, Any],
+    classes: dict[str, int],
+) -> dict[str, Any]:
+    """The generator's model card ({"card": dict, "markdown": str}, saved as model_card.json and
+    model_card.md beside it): the data fingerprint, the classes and image counts it trained on,
+    their licences where the raw manifest has a licence column, its settings, the epoch kept, the
+    quality figures of gan_quality_report, and its intended use (research; not for diagnosis).
+    See cxr_gan.reporting.model_card.build_model_card for the keys."""
+    card = build_model_card(
+        generator_path=getattr(generator, "source_path", "in-memory"),
+        history=gan_history,
+        gan_split=gan_split,
+        manifest=raw_manifest,
+        quality=gan_quality_report,
+        classes=classes,
+    )
+    logger.info(
+        "Model card of the generator %s: data fingerprint %s, %d training images",
+        card["path"],
+        card["data_fingerprint"][:12],
+        card["trained_on"]["total"],
+    )
+    return {"card": card, "markdown": model_card_markdown(card)}
 
 
 def _plus_minus(block: dict[str, Any] | None, mean: str, spread: str, form: str = ".1f") -> str:

@@ -1,4 +1,5 @@
-"""synthesis: generator -> 50 synthetic X-rays (one versioned set), a balanced set, quality report.
+"""synthesis: generator -> 50 synthetic X-rays (one versioned set), a balanced set, quality report,
+and the generator's model card.
 
 Each GAN variant gets its own namespaced copy, reading that variant's generator.
 """
@@ -11,6 +12,7 @@ from cxr_gan.data.classification_inputs import INGEST_OPTIONS
 from cxr_gan.pipelines.shape import configured_shape
 from cxr_gan.pipelines.synthesis.nodes import (
     assess_synthetic_quality,
+    describe_generator,
     synthesize_balanced_xrays,
     synthesize_xrays,
 )
@@ -51,6 +53,19 @@ def _synthesis_pipeline() -> Pipeline:
                 outputs=["gan_quality_report", "gan_quality_figure"],
                 name="assess_synthetic_quality",
             ),
+            Node(
+                describe_generator,
+                inputs=[
+                    "generator",
+                    "gan_history",
+                    "gan_split",
+                    "raw_manifest",
+                    "gan_quality_report",
+                    "params:data_processing.classes",
+                ],
+                outputs="generator_card",
+                name="describe_generator",
+            ),
         ]
     )
 
@@ -62,7 +77,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             _synthesis_pipeline(),
             namespace=name,
             # shared: every variant is judged against the same GAN evaluation split
-            inputs={"xray_arrays", "xray_split", "gan_split", "external_xrays"},
+            inputs={"xray_arrays", "xray_split", "gan_split", "raw_manifest", "external_xrays"},
             parameters={*_PARAMS, *_INGEST.values()},
         )
         for name in configured_shape().variants
