@@ -321,6 +321,8 @@ NODE_ARMS = {
     # mode-seeking term that kept the earlier 128 px setting diverse (the sixth screen arm)
     "lean128_ms3_s42": {**LEAN128, "epochs": 1000, "seed": 42, "mode_seeking_weight": 3.0},
     "lean128_ms3_s7": {**LEAN128, "epochs": 1000, "seed": 7, "mode_seeking_weight": 3.0},
+    # the default as shipped (GanConfig since 177b226: ms 3, 750 epochs) on a second seed
+    "default128_750_s7": {**LEAN128, "epochs": 750, "seed": 7, "mode_seeking_weight": 3.0},
     # the `fast` preset: 64 px, DiffAugment without `color`; about 15 min
     "fast64_s42": {**NOCOLOR64, "epochs": 800, "seed": 42},
     "fast64_s7": {**NOCOLOR64, "epochs": 800, "seed": 7},
