@@ -66,8 +66,30 @@ def user_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A whole tiny study of the user's own folder: 12 phantom PNGs per class in data/01_raw."""
     project = copy_project(tmp_path_factory.mktemp("lineage") / "project")
     write_phantom_folder(project / "data" / "01_raw", count_per_class=12, size=32, seed=3)
+    # an external folder (catalog external_xrays: data/01_raw_external): scored, never trained on
+    write_phantom_folder(project / "data" / "01_raw_external", count_per_class=3, size=32, seed=9)
     run_kedro(project, params=USER)
     return project
+
+
+@pytest.mark.slow  # the module's study
+def test_what_was_scored_on_the_external_folder_records_that_folder(user_study: Path):
+    external = user_study / "data" / "01_raw_external"
+    predictions = list(
+        (user_study / "data/08_reporting/classification").glob("*/external_predictions.csv")
+    )
+    assert predictions  # one per experiment
+    for dataset in predictions:
+        record = json.loads((_latest(dataset) / LINEAGE_FILE).read_text())
+        assert record["external"]["source"].endswith("01_raw_external")
+        assert record["external"]["listing"] == raw_listing(scan_folder(external))
+        assert record["external"]["files"] == 6
+        assert record["fingerprint"] == _fingerprint(user_study)  # still the training data's
+    # what never saw the external folder records none
+    generator = json.loads(
+        (_latest(user_study / "data/06_models/generator.keras") / LINEAGE_FILE).read_text()
+    )
+    assert generator["external"] is None
 
 
 # ------------------------------------------------------------------ the rules, without Kedro

@@ -121,6 +121,21 @@ def test_the_store_lands_in_the_project_wherever_kedro_starts(project_copy, tmp_
     assert not list(elsewhere.iterdir())
 
 
+def test_the_demo_keeps_its_store_under_its_own_data_root(project_copy, monkeypatch):
+    """conf/demo/globals.yml's mlruns_root: the demo's runs never join a study's store."""
+    # as `kedro run --env demo` names it: pipelines/shape.py's own config loader (issue 26 removes
+    # it) re-registers Kedro's process-wide `globals` resolver for the env it reads
+    monkeypatch.setenv("KEDRO_ENV", "demo")
+    bootstrap_project(project_copy)
+    with KedroSession.create(project_path=project_copy, env="demo") as session:
+        context = session.load_context()
+    database = project_copy / "data" / "demo" / "mlruns" / "mlflow.db"
+    assert context.mlflow.server.mlflow_tracking_uri == f"sqlite:///{database.as_posix()}"
+    assert database.is_file()
+    create = context.mlflow.tracking.experiment.create_experiment_kwargs
+    assert create.artifact_location == (project_copy / "data/demo/mlruns/artifacts").as_uri()
+
+
 def test_relative_sqlite_uris_are_anchored_and_others_kept():
     project = Path("/p")
     assert _anchored_sqlite_uri("sqlite:///mlruns/mlflow.db", project) == (

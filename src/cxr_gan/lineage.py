@@ -7,6 +7,7 @@ by LineageHooks (settings.py) right after Kedro saves it:
     {"format": 1, "dataset": "generator", "version": "2026-...Z",
      "fingerprint": "<64 hex>",              # the data-quality fingerprint of the raw data
      "raw": {"dataset", "source", "listing", "manifest", "manifest_version"},
+     "external": {"dataset", "source", "listing", "files"} or null,  # the external folder scored
      "ancestors": {name: version},           # every saved dataset it derives from
      "models": {name: version},              # models it derives from or was made beside
      "inputs": {name: {"version", "fingerprint"}},
@@ -498,10 +499,27 @@ class LineageHooks:
         root = self._root(node, catalog, inputs, outputs)
         if root is not None:
             fingerprint, raw = root
+        external = next((r["external"] for r in known.values() if r.get("external")), None)
+        folder = next(
+            (
+                (n, d)
+                for n, d in inputs.items()
+                if isinstance(d, RawXrayCollection) and n != RAW_DATASET
+            ),
+            None,
+        )
+        if root is None and folder is not None:  # an external folder scored, not trained on
+            external = {
+                "dataset": folder[0],
+                "source": folder[1].root,
+                "listing": raw_listing(folder[1]),
+                "files": len(folder[1].files),
+            }
         return {
             "format": LINEAGE_FORMAT,
             "fingerprint": fingerprint,
             "raw": raw,
+            "external": external,
             "ancestors": ancestors,
             "models": models,
             "inputs": {
