@@ -60,7 +60,7 @@ def test_every_distance_names_its_feature_space():
     rows = _quality_rows({"feature_extractor": "random_cnn", "fid": 63.3})
     assert rows[f"FID ({RANDOM})"] == "63.3"
     assert f"KID x1000 vs GAN-training images ({RANDOM})" in rows
-    rows = _quality_rows({"feature_extractor": "inception", "fid": 12.0})
+    rows = _quality_rows({"feature_extractor": "inception_v3", "fid": 12.0})
     assert any(k.startswith("FID (Inception-v3 features") for k in rows)
 
 

@@ -140,7 +140,7 @@ def card_line(card: Mapping[str, Any] | None) -> Text:
 # how each feature extractor's distances may be read (gan_quality_report's feature_extractor)
 FEATURE_SPACES = {
     "random_cnn": "random-CNN features; not comparable with published values",
-    "inception": "Inception-v3 features; comparable with published values only at the same "
+    "inception_v3": "Inception-v3 features; comparable with published values only at the same "
     "image count and size",
 }
 # the KID x1000 counterpart of a 0.05 AUC difference: a KID interval holding both 0 (as close
