@@ -99,6 +99,78 @@ def test_the_report_renders_in_chromium_with_every_figure_and_verdict(demo_study
     linked = re.findall(r"\]\((figures/[^)]+\.png)\)", twin.read_text())
     assert len(linked) == FIGURES
     assert all((twin.parent / link).read_bytes().startswith(PNG) for link in linked)
+    _says_what_a_careful_reader_needs(demo_study.project, rendered, twin.read_text())
+
+
+def _says_what_a_careful_reader_needs(project: Path, rendered: str, twin: str) -> None:
+    """The rendered page (and its Markdown twin) flags each one-sided classifier, names the
+    distances' feature space, links every heading from its contents, names the software and
+    each model's device, and shows no absolute path of the project."""
+    import platform
+    from importlib import metadata
+
+    from cxr_gan.reporting.comparison import one_sided_flag
+
+    text = html.unescape(re.sub(r"<[^>]+>", "", rendered))
+    comparison = _latest_json(project, "classification_comparison.json")
+    summary = rendered.split("<!-- preview:start -->", 1)[1].split("<!-- preview:end -->", 1)[0]
+    for row in comparison["experiments"]:
+        flag = one_sided_flag(row["calls"])
+        if flag:  # in its row of the comparison table, under its experiment, in the summary
+            assert f"{row['name']} ({flag})" in text and f"{row['name']} {flag}" in text
+            assert re.search(rf"\b{row['name']}\b[^<]* call", summary)
+        else:
+            assert f"{row['name']} calls nearly" not in text
+    assert "KID x1000 vs evaluation split (random-CNN features; not comparable with published " in (
+        text
+    )
+    assert "FID (random-CNN features; not comparable with published values)" in text
+    nav = rendered.split('<nav class="contents">', 1)[1].split("</nav>", 1)[0]
+    links = re.findall(r'href="#([^"]+)"', nav)
+    ids = set(re.findall(r'\bid="([^"]+)"', rendered))
+    assert len(links) >= 10 and set(links) <= ids
+    assert {f"experiment-{row['name']}" for row in comparison["experiments"]} <= set(links)
+    assert "- [Summary](#summary)" in twin
+    section = text.split("Software and devices", 2)[2]
+    for name, version in (
+        ("cxr-gan", metadata.version("cxr-gan")),
+        ("Python", platform.python_version()),
+        ("TensorFlow", metadata.version("tensorflow")),
+        ("Keras", metadata.version("keras")),
+    ):
+        assert f"{name}{version}" in section  # table cells, side by side once tags are gone
+    assert "git commit" in section
+    devices = re.findall(r"(?:CPU|GPU):\d[^,]*, strategy default, 1 replica", section)
+    assert len(devices) == 1 + len(comparison["experiments"])  # the GAN and every classifier
+    assert "not recorded" not in section
+    assert str(project) not in text and str(project) not in twin
+
+
+def test_the_demos_figures_titles_lie_within_their_figures(demo_study: DemoStudy):
+    """The figures with long titles, rebuilt from the demo's saved outputs as the pipelines
+    build them: every title's drawn extent lies within its figure."""
+    import numpy as np
+    import pandas as pd
+
+    from cxr_gan.pipelines.gan_training.nodes import plot_grids_over_epochs
+    from cxr_gan.pipelines.gan_training.params import GanTrainingParams
+    from cxr_gan.reporting.classification_figures import plot_comparison
+    from cxr_gan.reporting.comparison import comparison_title
+    from cxr_gan.reporting.figure_text import overflowing
+
+    comparison = _latest_json(demo_study.project, "classification_comparison.json")
+    figure = plot_comparison(comparison["experiments"], comparison_title(comparison))
+    assert overflowing(figure) == []
+    history = _latest_json(demo_study.project, "gan_history.json")
+    epochs = [record["epoch"] for record in history["epochs"]]
+    size = history["settings"]["gan_image_size"]
+    grids = {  # the saved grids' size: 2 class rows of 8 samples at the GAN's size
+        "images": [np.zeros((2 * size, 8 * size), np.uint8) for _ in epochs],
+        "manifest": pd.DataFrame({"epoch": epochs}),
+    }
+    figure = plot_grids_over_epochs(grids, history, GanTrainingParams())
+    assert overflowing(figure) == []
+    assert "lower = more varied" in " ".join(figure._suptitle.get_text().split())
 
 
 def test_the_report_pipeline_rebuilds_the_page_alone_from_chosen_versions(

@@ -4,7 +4,8 @@ end of every `kedro run`.
 RunRecordHooks (registered in settings.py):
 
 - `before_node_run`: a node that reads `report_run_record` (the study report) gets, in its place,
-  {"run": {run_id, save_version, env, kedro_version, pipeline_names, load_versions}, "inputs":
+  {"run": {run_id, save_version, env, kedro_version, pipeline_names, load_versions,
+  project_path}, "inputs":
   {dataset name: {"version", "path"}}}: the version and file of every other input it loaded;
 - `after_dataset_saved`: remembers the path each saved output was written to;
 - `after_pipeline_run`: logs (INFO, one plain line each) the study report's paths and the run's
@@ -100,7 +101,14 @@ class RunRecordHooks:
         self._written = {}
         self._run = {
             key: run_params.get(key)
-            for key in ("run_id", "env", "kedro_version", "pipeline_names", "load_versions")
+            for key in (
+                "run_id",
+                "env",
+                "kedro_version",
+                "pipeline_names",
+                "load_versions",
+                "project_path",
+            )
         }
 
     @hook_impl

@@ -171,3 +171,22 @@ def test_paired_comparison_detects_a_planted_difference_and_none_between_identic
     same = compare_auc(labels, weak, weak.copy(), n_bootstrap=500)
     assert same["verdict"] == "no detectable difference"
     assert same["difference"] == 0 and same["ci_low"] == same["ci_high"] == 0
+
+
+def test_cannot_decide_needs_both_0_and_a_005_difference_in_the_interval():
+    from cxr_gan.metrics.classification import cannot_decide
+
+    assert cannot_decide(-0.03, 0.06) and cannot_decide(-0.06, 0.01)
+    assert not cannot_decide(-0.03, 0.04)  # too narrow to hold a difference worth having
+    assert not cannot_decide(0.01, 0.09)  # decided: helped
+    assert cannot_decide(None, None)
+    assert cannot_decide(-100.0, 200.0, margin=50.0) and not cannot_decide(-10.0, 20.0, 50.0)
+
+
+def test_few_images_and_a_wide_interval_say_cannot_decide():
+    labels, probabilities = scored(30, seed=7)
+    noisy = np.clip(probabilities + np.random.default_rng(8).normal(0, 0.2, 30), 0, 1)
+    result = compare_auc(labels, probabilities, noisy, n_bootstrap=500)
+    assert result["ci_low"] < 0 < result["ci_high"]
+    assert max(-result["ci_low"], result["ci_high"]) >= 0.05
+    assert result["sentence"].startswith("Cannot decide with 30 test images between")

@@ -30,20 +30,49 @@ def test_the_last_epoch_saved_reads_as_before():
         assert any(c.startswith(expected) for c in captions)
 
 
-def test_the_quality_table_gives_kid_with_its_interval_and_older_reports_without():
-    quality = {
-        "kid_vs_evaluation": {"x1000_mean": 68.24, "x1000_ci95": [-520.1, 656.5], "n_real": 16}
-    }
-    blocks = gan_section("GAN", "", GanResults(history=None, quality=quality))
-    (table,) = [b for b in blocks if isinstance(b, Table)]
-    assert [
-        "KID x1000 vs evaluation split",
-        "68.2 (95% CI -520.1 to 656.5, 16 images)",
-    ] in table.rows
-    older = {"kid_vs_evaluation": {"x1000_mean": 68.24, "n_real": 16}}
+RANDOM = "random-CNN features; not comparable with published values"
+
+
+def _quality_rows(quality: dict) -> dict[str, str]:
     (table,) = [
-        b
-        for b in gan_section("GAN", "", GanResults(history=None, quality=older))
-        if isinstance(b, Table)
+        b for b in gan_section("GAN", "", GanResults(quality=quality)) if isinstance(b, Table)
     ]
-    assert ["KID x1000 vs evaluation split", "68.2"] in table.rows
+    return dict(table.rows)
+
+
+def test_the_quality_table_gives_kid_with_its_interval_and_older_reports_without():
+    decided = {
+        "feature_extractor": "random_cnn",
+        "kid_vs_evaluation": {"x1000_mean": 20.5, "x1000_ci95": [12.0, 29.0], "n_real": 400},
+    }
+    rows = _quality_rows(decided)
+    assert (
+        rows[f"KID x1000 vs evaluation split ({RANDOM})"]
+        == "20.5 (95% CI 12.0 to 29.0, 400 images)"
+    )
+    older = {"kid_vs_evaluation": {"x1000_mean": 68.24, "n_real": 16}}
+    rows = _quality_rows(older)
+    label = "KID x1000 vs evaluation split (feature space not recorded; not comparable with "
+    assert rows[label + "published values)"] == "68.2"
+
+
+def test_every_distance_names_its_feature_space():
+    rows = _quality_rows({"feature_extractor": "random_cnn", "fid": 63.3})
+    assert rows[f"FID ({RANDOM})"] == "63.3"
+    assert f"KID x1000 vs GAN-training images ({RANDOM})" in rows
+    rows = _quality_rows({"feature_extractor": "inception_v3", "fid": 12.0})
+    assert any(k.startswith("FID (Inception-v3 features") for k in rows)
+
+
+def test_a_kid_interval_holding_0_and_50_cannot_decide():
+    wide = {"kid_vs_evaluation": {"x1000_mean": 68.24, "x1000_ci95": [-772.0, 885.0], "n_real": 16}}
+    (value,) = [
+        v for k, v in _quality_rows(wide).items() if k.startswith("KID x1000 vs evaluation")
+    ]
+    assert value == "cannot decide with 16 images: 68.2 (95% CI -772.0 to 885.0, 16 images)"
+    # holds 0 but no KID x1000 of 50 either way: close to real, decided
+    near = {"kid_vs_evaluation": {"x1000_mean": 3.0, "x1000_ci95": [-20.0, 26.0], "n_real": 900}}
+    (value,) = [
+        v for k, v in _quality_rows(near).items() if k.startswith("KID x1000 vs evaluation")
+    ]
+    assert not value.startswith("cannot decide")

@@ -9,6 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from cxr_gan.metrics.classification import calls
+from cxr_gan.metrics.shortcuts import source_gap_reading, source_gap_sentence
+from cxr_gan.reporting.comparison import comparison_markdown
 from cxr_gan.reporting.report_blocks import PNG_SIGNATURE
 from cxr_gan.reporting.study_report import (
     ExperimentFigures,
@@ -201,7 +204,7 @@ def test_a_source_matched_sentence_shared_by_experiments_is_said_once_naming_the
         row["source_matched"] = {"sentence": same}
     page = build_study_report(results).html
     assert page.count(same) == 1
-    assert f"real, real_plus_synthetic (internal test set): {same}" in page
+    assert f"real and real_plus_synthetic (internal test set): {same}" in page
 
 
 def test_a_raw_file_name_with_html_stays_text_in_the_markdown_twin():
@@ -214,3 +217,132 @@ def test_a_raw_file_name_with_html_stays_text_in_the_markdown_twin():
     rendered = MarkdownIt("commonmark", {"html": True}).enable("table").render(report.markdown)
     assert "<img src=x" not in rendered and "<img src=x" not in report.html
     assert "covid/&lt;img src=x onerror=alert(1)&gt;.png" in rendered
+
+
+FLAG = (
+    "calls nearly every image COVID-19 (24 of 24 at 0.5): its AUC ranks, its accuracy means nothing"
+)
+
+
+def _summary(page: str) -> str:
+    return page.split("<!-- preview:start -->", 1)[1].split("<!-- preview:end -->", 1)[0]
+
+
+def test_a_classifier_calling_every_image_covid_is_flagged_in_its_row_and_the_summary():
+    results = _results()
+    real, candidate = results.comparison["experiments"]
+    real["calls"] = calls(np.linspace(0.5, 0.99, 24))  # every image at or above 0.5
+    candidate["calls"] = calls(np.r_[np.full(22, 0.9), np.full(2, 0.1)])  # 22 of 24: 92%
+    page = build_study_report(results).html
+    summary = _summary(page)
+    assert "real calls nearly every internal test image COVID-19 (24 of 24 at 0.5): its AUC" in (
+        summary
+    )
+    assert "real_plus_synthetic calls" not in page  # 92% on one side is not flagged
+    section = page.split('id="experiment-real"', 1)[1].split("<h3", 1)[0]
+    assert f"On the test split, <code>real</code> {FLAG}." in section
+    comparison = {
+        "test_images": 24,
+        "seeds": [1],
+        "experiments": [
+            {**row, "across_seeds": {}, "source_matched": None} for row in (real, candidate)
+        ],
+    }
+    table_row = next(
+        line for line in comparison_markdown(comparison).splitlines() if line.startswith("| real ")
+    )
+    assert table_row.startswith(f"| real ({FLAG}) |")
+    assert "**real calls nearly every internal test image COVID-19" in comparison_markdown(
+        comparison
+    )
+
+
+def test_one_sided_counts_five_percent_either_side_of_the_threshold():
+    assert calls(np.r_[np.full(19, 0.2), 0.6])["one_sided"] == "normal"  # 19 of 20: 95%
+    assert calls(np.r_[np.full(18, 0.2), 0.6, 0.7])["one_sided"] is None  # 90%
+    assert calls(np.full(5, 0.5))["one_sided"] == "covid"  # 0.5 is called COVID-19
+    with pytest.raises(ValueError):
+        calls(np.array([]))
+
+
+def _matched(value: float, low: float, high: float, overall: float) -> dict:
+    matched = {"computable": True, "value": value, "ci_low": low, "ci_high": high}
+    matched["sources"] = {"a": {}, "b": {}}
+    matched["sentence"] = source_gap_sentence(overall, matched)
+    matched["reading"] = source_gap_reading(overall, matched)
+    return matched
+
+
+def test_experiments_with_one_source_matched_reading_share_one_sentence_and_a_table():
+    results = _results()
+    rows = results.comparison["experiments"]  # overall AUCs 0.8 and 0.9
+    rows[0]["source_matched"] = _matched(0.52, 0.40, 0.64, 0.8)
+    rows[1]["source_matched"] = _matched(0.55, 0.45, 0.66, 0.9)
+    rows.append({**_row("classical_augmentation", 0.85)})
+    rows[2]["source_matched"] = _matched(0.84, 0.78, 0.90, 0.85)
+    summary = _summary(build_study_report(results).html)
+    reading = rows[0]["source_matched"]["reading"]
+    assert summary.count(reading) == 1 and reading == rows[1]["source_matched"]["reading"]
+    assert (
+        "real and real_plus_synthetic (internal test set; AUC overall vs source-matched: real "
+        "0.800 vs 0.520 [0.400, 0.640]; real_plus_synthetic 0.900 vs 0.550 [0.450, 0.660]): "
+        + reading
+    ) in summary
+    assert "classical_augmentation (internal test set; AUC overall vs source-matched: " in summary
+    table = summary.split("<th>source-matched AUC</th>", 1)[1].split("</table>", 1)[0]
+    assert table.count("<tr>") == 3 and "<td>0.550 [0.450, 0.660]</td>" in table
+
+
+def test_the_page_has_a_table_of_contents_linking_every_heading():
+    report = build_study_report(_results())
+    ids = re.findall(r'<h[1-6] id="([^"]+)"', report.html)
+    nav = report.html.split('<nav class="contents">', 1)[1].split("</nav>", 1)[0]
+    links = re.findall(r'href="#([^"]+)"', nav)
+    assert {"summary", "experiment-real_plus_synthetic", "software-and-devices"} <= set(links)
+    assert "did-the-synthetic-x-rays-help" in links  # a heading of the comparison's Markdown
+    assert set(links) <= set(ids) and len(ids) == len(set(ids))
+    assert "- [Summary](#summary)" in report.markdown
+    assert "  - [Experiment `real`](#experiment-real)" in report.markdown
+
+
+def test_the_software_and_each_models_device_are_named():
+    results = _results()
+    results.software = {"cxr-gan": "0.1.0", "git commit": "unknown", "Python": "3.11.7"}
+    results.gan.history["device"] = {
+        "devices": ["GPU:0 (NVIDIA H100)"],
+        "strategy": "default",
+        "replicas": 1,
+        "precision": "float32",
+    }
+    results.comparison["experiments"][0]["device"] = {
+        "devices": ["CPU:0"],
+        "strategy": "default",
+        "replicas": 1,
+        "precision": "float32",
+    }
+    page = build_study_report(results).html
+    section = page.split('id="software-and-devices"', 1)[1].split("<h2", 1)[0]
+    for cell in ("cxr-gan", "0.1.0", "git commit", "unknown", "Python", "3.11.7"):
+        assert f"<td>{cell}</td>" in section
+    assert "<td>GAN (generator)</td><td>GPU:0 (NVIDIA H100), strategy default, 1 replica" in (
+        section
+    )
+    assert "<td>classifier <code>real</code></td><td>CPU:0, strategy default" in section
+    assert "<td>classifier <code>real_plus_synthetic</code></td><td>not recorded</td>" in section
+    assert "Device: CPU:0, strategy default, 1 replica, float32." in page
+
+
+def test_paths_are_shown_relative_to_the_project():
+    results = _results()
+    results.project_root = "/home/me/cxr-gan"
+    results.comparison["verdict"]["sentence"] = (
+        "Answer, from the external set (600 images, /home/me/cxr-gan/data/01_raw_external)."
+    )
+    results.run_record["inputs"]["contact_sheet"]["path"] = (
+        "/home/me/cxr-gan/data/08_reporting/contact_sheet.png/v/contact_sheet.png"
+    )
+    report = build_study_report(results)
+    for text in (report.html, report.markdown):
+        assert "/home/me/cxr-gan" not in text
+    assert "(600 images, data/01_raw_external)" in report.html
+    assert "<td>data/08_reporting/contact_sheet.png/v/contact_sheet.png</td>" in report.html

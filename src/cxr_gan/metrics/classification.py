@@ -23,6 +23,14 @@ import numpy as np
 
 METRICS = ("accuracy", "roc_auc", "sensitivity", "specificity", "precision", "f1")
 CHUNK = 250  # resamples per vectorised block: bounds memory at CHUNK x n floats
+# the smallest AUC difference worth having: an interval holding both 0 and this (either way)
+# cannot decide between "no difference" and a difference that matters (cannot_decide)
+SMALLEST_AUC_DIFFERENCE = 0.05
+# the classification threshold on p(covid) of accuracy, sensitivity, ... (classification_metrics)
+THRESHOLD = 0.5
+# a classifier with at least this share of images on one side of THRESHOLD calls (nearly)
+# every image one class: its AUC still ranks, its accuracy says nothing (one_sided)
+ONE_SIDED_SHARE = 0.95
 
 
 def _check(labels: np.ndarray, *probabilities: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -241,7 +249,13 @@ def compare_auc(
         f"({confidence:.0%} CI {_signed(low)} to {_signed(high)}; paired bootstrap over "
         f"{len(labels)} {images_name}, {interval['n_resamples_used']} resamples)"
     )
-    if verdict == "no detectable difference":
+    if cannot_decide(low, high):
+        sentence = (
+            f"Cannot decide with {len(labels)} {images_name} between {candidate_name} and "
+            f"{baseline_name} (the interval holds both no difference and one of "
+            f"{SMALLEST_AUC_DIFFERENCE:.2f} AUC): "
+        )
+    elif verdict == "no detectable difference":
         sentence = f"No detectable difference between {candidate_name} and {baseline_name}: "
     else:
         sentence = f"{candidate_name} {verdict} compared with {baseline_name}: "
@@ -257,6 +271,48 @@ def compare_auc(
         "confidence": float(confidence),
         "verdict": verdict,
         "sentence": sentence + numbers + ".",
+    }
+
+
+def cannot_decide(
+    low: float | None, high: float | None, margin: float = SMALLEST_AUC_DIFFERENCE
+) -> bool:
+    """True when an interval [low, high] of a difference holds both 0 and a difference of
+    `margin` either way (low <= 0 <= high and (low <= -margin or high >= margin)): the data
+    cannot tell "no difference" from a difference worth having, so "no detectable difference"
+    would overstate what they show. An undefined interval (None) cannot decide either.
+    margin: AUC units for an AUC difference (SMALLEST_AUC_DIFFERENCE, 0.05), the same units
+    as the interval for anything else (e.g. KID x1000)."""
+    if low is None or high is None:
+        return True
+    return low <= 0 <= high and (low <= -margin or high >= margin)
+
+
+def calls(
+    probabilities: np.ndarray, threshold: float = THRESHOLD, share: float = ONE_SIDED_SHARE
+) -> dict[str, Any]:
+    """How a classifier splits its images at `threshold`: {"images", "called_covid" (p >=
+    threshold), "called_normal", "one_sided": "covid" | "normal" | None}. one_sided names the
+    class that at least `share` (0.95) of the images are called: such a classifier's accuracy,
+    sensitivity and specificity only restate the class balance (24 of 24 called COVID-19 on a
+    balanced set: accuracy 0.5, specificity 0), while its AUC, which ranks, still means what it
+    says. probabilities: float (n,) p(covid) in 0..1, n >= 1. Raises ValueError when empty."""
+    probabilities = np.asarray(probabilities, np.float64).ravel()
+    if not len(probabilities):
+        raise ValueError("no probabilities to count")
+    covid = int(np.sum(probabilities >= threshold))
+    normal = len(probabilities) - covid
+    side = None
+    if covid >= share * len(probabilities):
+        side = "covid"
+    elif normal >= share * len(probabilities):
+        side = "normal"
+    return {
+        "images": int(len(probabilities)),
+        "called_covid": covid,
+        "called_normal": normal,
+        "threshold": float(threshold),
+        "one_sided": side,
     }
 
 

@@ -11,17 +11,25 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from cxr_gan.data.experiments import SHORTCUT_PROBE
-from cxr_gan.metrics.classification import classification_metrics, compare_auc, roc_curve_points
+from cxr_gan.metrics.classification import (
+    calls,
+    cannot_decide,
+    classification_metrics,
+    compare_auc,
+    roc_curve_points,
+)
 from cxr_gan.metrics.shortcuts import (
     per_source_metrics,
     probe_reading,
     shortcut_warning,
+    source_gap_reading,
     source_gap_sentence,
     source_matched_auc,
     sources_confounded,
@@ -79,6 +87,7 @@ def _source_scores(
         seed=seed,
     )
     matched["sentence"] = source_gap_sentence(overall_auc, matched)
+    matched["reading"] = source_gap_reading(overall_auc, matched)
     return per_source, matched
 
 
@@ -93,7 +102,9 @@ def experiment_row(
     """One experiment's line of the comparison: metrics of its seed-averaged predictions (95%
     bootstrap intervals, classification_metrics), its mean and std across seeds, its external
     scores (external: external_scores' result, or None), and, with sources, per-source metrics
-    and the source-matched AUC.
+    and the source-matched AUC; `calls` (and `external_calls`): how many images it calls each
+    class at 0.5 and whether nearly all are one class (metrics.classification.calls); `device`:
+    where it trained, as the training node recorded it (None in older evaluations).
 
     labels: int (n,) 0 (normal) / 1 (covid), the test labels every experiment must share;
     sources: str (n,) each test image's source, or None when unknown. Raises ValueError when the
@@ -116,6 +127,9 @@ def experiment_row(
         "external_source_matched": external.get("source_matched"),
         "per_source": None,
         "source_matched": None,
+        "calls": calls(ensemble),
+        "external_calls": external.get("calls"),
+        "device": evaluation.get("device"),
     }
     if sources is not None:
         row["per_source"], row["source_matched"] = _source_scores(
@@ -261,6 +275,36 @@ def _effect_numbers(effect: dict[str, Any]) -> str:
     return f"AUC difference {effect['difference']:+.3f} ({interval})"
 
 
+def _side(low: float | None, high: float | None) -> int:
+    """+1 when an interval lies wholly above 0, -1 wholly below, 0 when it holds 0 or is
+    undefined."""
+    if low is None or high is None:
+        return 0
+    return 1 if low > 0 else (-1 if high < 0 else 0)
+
+
+def _reading(effect: dict[str, Any]) -> str:
+    """The verdict in words: "cannot decide with N images" when the interval holds both 0 and a
+    difference of 0.05 AUC (metrics.classification.cannot_decide), else the verdict."""
+    if effect["verdict"] == "no detectable difference" and cannot_decide(
+        effect["ci_low"], effect["ci_high"]
+    ):
+        return f"cannot decide with {effect['n_images']} images"
+    return effect["verdict"]
+
+
+def shown_path(path: str | None, root: Path | None = None) -> str | None:
+    """A path as a report names it: relative to `root` (default: the working directory, the
+    project's root in a Kedro run) when it lies under it, else as given."""
+    if not path:
+        return path
+    root = Path.cwd() if root is None else root
+    try:
+        return str(Path(path).resolve().relative_to(root.resolve()))
+    except (ValueError, OSError):
+        return str(path)
+
+
 def synthetic_verdict(
     internal: dict[str, Any], external: dict[str, Any] | None, external_root: str | None = None
 ) -> dict[str, Any]:
@@ -268,9 +312,11 @@ def synthetic_verdict(
 
     internal, external: compare_auc results on the internal test split and the external folder
     (None when there is none). The external set decides when there is one (more images, other
-    patients, never used to choose anything); the sentence names the set, gives the paired
-    difference with its CI, and says plainly when the internal test set points the other way
-    (its point difference has the opposite sign, or its verdict is the opposite one).
+    patients, never used to choose anything); the sentence names the set (its folder relative
+    to the project, shown_path), gives the paired difference with its CI, and says "cannot
+    decide with N images" when that CI holds both 0 and a difference of 0.05 AUC. It says the
+    internal test set "points the other way" only when one set's interval lies wholly on the
+    other side of zero from the other set's difference (two undecided sets never disagree).
     Returns {"rests_on": "external" | "internal", "verdict", "internal_disagrees", "sentence"}.
     """
     if external is None:
@@ -280,38 +326,41 @@ def synthetic_verdict(
             "internal_disagrees": False,
             "sentence": (
                 f"Answer, from the internal test set ({internal['n_images']} images; no "
-                f"external folder was given): {internal['verdict']}, "
+                f"external folder was given): {_reading(internal)}, "
                 f"{_effect_numbers(internal)}."
             ),
         }
-    opposite = {"helped": "hurt", "hurt": "helped"}.get(external["verdict"])
-    disagrees = internal["verdict"] == opposite or (
-        internal["difference"] * external["difference"] < 0
+    internal_side = _side(internal["ci_low"], internal["ci_high"])
+    external_side = _side(external["ci_low"], external["ci_high"])
+    disagrees = bool(
+        (internal_side and internal_side * external["difference"] < 0)
+        or (external_side and external_side * internal["difference"] < 0)
     )
-    where = f", {external_root}" if external_root else ""
+    root = shown_path(external_root)
+    where = f", {root}" if root else ""
     sentence = (
         f"Answer, from the external set ({external['n_images']} images{where}), which decides: "
-        f"{external['verdict']}, {_effect_numbers(external)}."
+        f"{_reading(external)}, {_effect_numbers(external)}."
     )
     if disagrees:
         sentence += (
             f" The internal test set ({internal['n_images']} images) points the other way: "
-            f"{internal['verdict']}, {_effect_numbers(internal)}."
+            f"{_reading(internal)}, {_effect_numbers(internal)}."
         )
-    elif internal["difference"] == 0 or external["difference"] == 0:
+    elif internal["difference"] * external["difference"] > 0:
         sentence += (
-            f" On the internal test set ({internal['n_images']} images): "
-            f"{internal['verdict']}, {_effect_numbers(internal)}."
+            f" The internal test set ({internal['n_images']} images) agrees in direction: "
+            f"{_reading(internal)}, {_effect_numbers(internal)}."
         )
     else:
         sentence += (
-            f" The internal test set ({internal['n_images']} images) agrees in direction: "
-            f"{_effect_numbers(internal)}."
+            f" On the internal test set ({internal['n_images']} images): "
+            f"{_reading(internal)}, {_effect_numbers(internal)}."
         )
     return {
         "rests_on": "external",
         "verdict": external["verdict"],
-        "internal_disagrees": bool(disagrees),
+        "internal_disagrees": disagrees,
         "sentence": sentence,
     }
 
@@ -346,6 +395,7 @@ def external_scores(
         ],
         "per_source": None,
         "source_matched": None,
+        "calls": calls(ensemble),
     }
     if sources is not None:
         result["per_source"], result["source_matched"] = _source_scores(

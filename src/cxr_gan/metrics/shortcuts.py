@@ -219,40 +219,48 @@ def no_mixed_source_reason(labels: np.ndarray, sources: np.ndarray, min_images: 
 
 def source_gap_sentence(overall_auc: float | None, matched: dict[str, Any]) -> str:
     """One sentence on what the gap between the overall and the source-matched AUC means
-    (matched: a source_matched_auc result; the reason itself when it is not computable)."""
+    (matched: a source_matched_auc result; the reason itself when it is not computable): the
+    numbers, then source_gap_reading's reading."""
     if not matched.get("computable"):
         return matched.get("reason", "The source-matched AUC cannot be computed.")
     value, low, high = matched["value"], matched["ci_low"], matched["ci_high"]
-    if value is None or low is None or overall_auc is None:
+    reading = source_gap_reading(overall_auc, matched)
+    if reading is None:
         return "The source-matched AUC could not be computed (too few pairs)."
     where = ", ".join(matched["sources"])
     numbers = (
         f"AUC {overall_auc:.3f} overall vs {value:.3f} [{low:.3f}, {high:.3f}] within a "
         f"source ({where})"
     )
+    return f"{numbers}: {reading}."
+
+
+def source_gap_reading(overall_auc: float | None, matched: dict[str, Any]) -> str | None:
+    """What the gap between the overall AUC and the source-matched one (a source_matched_auc
+    result with its 95% interval) means, without the numbers, so that experiments with the same
+    reading can be named together; None when either AUC or the interval is missing."""
+    value, low, high = matched.get("value"), matched.get("ci_low"), matched.get("ci_high")
+    if not matched.get("computable") or value is None or low is None or overall_auc is None:
+        return None
     gap = overall_auc - value
     if low <= 0.5 <= high and gap <= 0.05:
-        reading = (
+        return (
             "within a source the model cannot be told from chance, and its overall score is "
             "hardly higher: it has learned little of either disease or archive"
         )
-    elif low <= 0.5 <= high:
-        reading = (
+    if low <= 0.5 <= high:
+        return (
             "within a source the model cannot be told from chance, so its overall score "
             "measures which archive an image came from, not disease"
         )
-    elif high < 0.5:
-        reading = (
+    if high < 0.5:
+        return (
             "within a source the model ranks COVID-19 below normal, worse than chance, so "
             "whatever its overall score holds comes from the archive, not disease"
         )
-    elif high < overall_auc - 0.02 or gap > 0.05:
-        reading = (
-            f"the model does detect disease within a source, but the {gap:+.3f} gap is the part "
-            "of its overall score that comes from telling the archives apart"
+    if high < overall_auc - 0.02 or gap > 0.05:
+        return (
+            "the model does detect disease within a source, but part of its overall score "
+            "(the gap) comes from telling the archives apart"
         )
-    else:
-        reading = (
-            "the score holds within a source, so it does not rest on telling the archives apart"
-        )
-    return f"{numbers}: {reading}."
+    return "the score holds within a source, so it does not rest on telling the archives apart"

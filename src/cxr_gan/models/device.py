@@ -155,6 +155,26 @@ def start_training(
     return strategy
 
 
+def training_device(
+    strategy: tf.distribute.Strategy, distribution: DistributionParams
+) -> dict[str, object]:
+    """Where a model trains, as its outputs record it (gan_history, each experiment's
+    evaluation; the study report shows it): {"devices": the strategy's devices, e.g.
+    ["GPU:0 (NVIDIA H100 80GB HBM3)"] or ["CPU:0"], "strategy": the strategy's parameter
+    value, "replicas": int >= 1, "precision": "mixed_float16" or the Keras policy's name}.
+    Call it where start_training was called (the precision read is the policy in force
+    outside `training_precision`)."""
+    named = {name.split(" (", 1)[0]: name for name in visible_devices()}
+    devices = [named.get(device, device) for device in strategy_devices(strategy)]
+    precision = MIXED_POLICY if distribution.mixed_precision else keras.config.dtype_policy().name
+    return {
+        "devices": devices,
+        "strategy": distribution.strategy,
+        "replicas": int(strategy.num_replicas_in_sync),
+        "precision": precision,
+    }
+
+
 def training_precision(distribution: DistributionParams) -> contextlib.AbstractContextManager:
     """Keras' mixed_float16 policy inside the block when `distribution.mixed_precision`, the
     previous policy restored after it (also on errors); otherwise nothing changes. Models and

@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from cxr_gan.reporting.figure_text import fit_titles
+
 METRICS = ("accuracy", "roc_auc", "sensitivity", "specificity", "precision", "f1")
 
 
@@ -29,7 +31,7 @@ def plot_training_curves(histories: Sequence[Mapping[str, Any]], experiment: str
     loss_axis.set(xlabel="epoch", ylabel="loss", title=f"{experiment}: loss")
     accuracy_axis.legend(fontsize=7)
     figure.tight_layout()
-    return figure
+    return fit_titles(figure)
 
 
 def plot_roc(evaluation: Mapping[str, Any]) -> Figure:
@@ -44,12 +46,13 @@ def plot_roc(evaluation: Mapping[str, Any]) -> Figure:
     )
     axis.legend(fontsize=7, loc="lower right")
     figure.tight_layout()
-    return figure
+    return fit_titles(figure)
 
 
 def plot_comparison(rows: Sequence[Mapping[str, Any]], title: str) -> Figure:
     """Every experiment's metrics as points with 95% bootstrap intervals, one panel per metric."""
-    figure = Figure(figsize=(3 * len(METRICS), 0.9 + 0.45 * len(rows)))
+    # constrained: room for the suptitle however many lines fit_titles makes it
+    figure = Figure(figsize=(3 * len(METRICS), 0.9 + 0.45 * len(rows)), layout="constrained")
     axes = figure.subplots(1, len(METRICS), sharey=True)
     names = [row["name"] for row in rows]
     positions = np.arange(len(rows))[::-1]
@@ -71,5 +74,4 @@ def plot_comparison(rows: Sequence[Mapping[str, Any]], title: str) -> Figure:
         axis.set(title=metric, xlim=(-0.02, 1.02))
     axes[0].set_yticks(positions, names)
     figure.suptitle(title, fontsize=10)
-    figure.tight_layout()
-    return figure
+    return fit_titles(figure)

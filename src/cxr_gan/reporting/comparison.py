@@ -7,6 +7,7 @@ The numbers come from metrics.comparison; nothing here computes a metric.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cxr_gan.metrics.comparison import SOURCE_CONFOUND
@@ -36,6 +37,102 @@ def comparison_title(comparison: dict[str, Any]) -> str:
     if comparison.get("shortcut_probe", {}).get("warning"):
         title += "\n" + comparison["shortcut_probe"]["warning"]
     return title
+
+
+CLASS_NAMES = {"covid": "COVID-19", "normal": "normal"}
+SETS = {"calls": "internal test", "external_calls": "external"}  # row key -> the images' set
+SOURCE_MATCHED = (  # row key, the row's overall metrics, the set's name
+    ("external_source_matched", "external", "external set"),
+    ("source_matched", "metrics", "internal test set"),
+)
+
+
+def one_sided_flag(calls: Mapping[str, Any] | None) -> str | None:
+    """The flag of a classifier that calls at least 95% of its images one class (calls:
+    metrics.classification.calls' result): "calls nearly every image COVID-19 (24 of 24 at
+    0.5): its AUC ranks, its accuracy means nothing"; None when it is not one-sided or the
+    counts were not recorded (older comparisons)."""
+    side = (calls or {}).get("one_sided")
+    if not side:
+        return None
+    count = calls[f"called_{side}"]
+    return (
+        f"calls nearly every image {CLASS_NAMES.get(side, side)} ({count} of {calls['images']} "
+        f"at {calls.get('threshold', 0.5):g}): its AUC ranks, its accuracy means nothing"
+    )
+
+
+def _names(names: Sequence[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    names = list(names)
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def one_sided_lines(
+    rows: Sequence[Mapping[str, Any]], keys: Sequence[str] = tuple(SETS)
+) -> list[str]:
+    """One sentence per set and side naming every experiment that calls nearly every image of
+    that set one class, with its count: "real and shortcut_probe call nearly every internal
+    test image COVID-19 (24 and 23 of 24 at 0.5): their AUCs rank, their accuracies mean
+    nothing." keys: the rows' calls to read ("calls": the internal test set, "external_calls":
+    the external folder). Empty when no experiment is one-sided."""
+    lines = []
+    for key in keys:
+        where = SETS[key]
+        groups: dict[str, list[Mapping[str, Any]]] = {}
+        for row in rows:
+            side = (row.get(key) or {}).get("one_sided")
+            if side:
+                groups.setdefault(side, []).append(row)
+        for side, found in groups.items():
+            counts = [row[key][f"called_{side}"] for row in found]
+            images = {row[key]["images"] for row in found}
+            total = images.pop() if len(images) == 1 else "their"
+            one = len(found) == 1
+            lines.append(
+                f"{_names([row['name'] for row in found])} call{'s' if one else ''} nearly every "
+                f"{where} image {CLASS_NAMES.get(side, side)} ({_names([str(c) for c in counts])}"
+                f" of {total} at {found[0][key].get('threshold', 0.5):g}): "
+                + (
+                    "its AUC ranks, its accuracy means nothing."
+                    if one
+                    else "their AUCs rank, their accuracies mean nothing."
+                )
+            )
+    return lines
+
+
+def source_matched_groups(
+    rows: Sequence[Mapping[str, Any]], key: str
+) -> list[tuple[str, list[Mapping[str, Any]]]]:
+    """The experiments whose source-matched AUC (row[key]) reads the same, grouped: [(reading,
+    rows)], in the rows' order. The reading is the one the comparison recorded
+    (metrics.shortcuts.source_gap_reading), else the whole sentence (older comparisons, or a
+    source-matched AUC that could not be computed)."""
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for row in rows:
+        matched = row.get(key) or {}
+        reading = matched.get("reading") or matched.get("sentence")
+        if reading:
+            groups.setdefault(reading, []).append(row)
+    return list(groups.items())
+
+
+def source_matched_sentence(
+    reading: str, rows: Sequence[Mapping[str, Any]], key: str, overall: str, where: str
+) -> str:
+    """One sentence for every experiment with the same source-matched reading on one set: the
+    experiments, each with its AUC overall vs within a source, then the reading once."""
+    if not (rows[0].get(key) or {}).get("reading"):  # a sentence of its own: said as it is
+        return f"{_names([row['name'] for row in rows])} ({where}): {reading}"
+    numbers = "; ".join(
+        f"{row['name']} {row[overall]['roc_auc']['value']:.3f} vs {interval(row[key])}"
+        for row in rows
+    )
+    return (
+        f"{_names([row['name'] for row in rows])} ({where}; AUC overall vs source-matched: "
+        f"{numbers}): {reading}."
+    )
 
 
 def comparison_markdown(comparison: dict[str, Any]) -> str:
@@ -88,11 +185,16 @@ def comparison_markdown(comparison: dict[str, Any]) -> str:
             if seeds.get("std") is not None
             else (f"{seeds['mean']:.3f}" if seeds.get("mean") is not None else "n/a")
         )
+        flag = one_sided_flag(row.get("calls"))
         lines.append(
-            f"| {row['name']} | {counts['real']} + {counts['synthetic']} | "
+            f"| {row['name']}{f' ({flag})' if flag else ''} | {counts['real']} + "
+            f"{counts['synthetic']} | "
             + " | ".join(interval(row["metrics"][m]) for m in METRICS)
             + f" | {spread} |"
         )
+    flagged = one_sided_lines(comparison["experiments"], ["calls"])
+    if flagged:
+        lines += [""] + [f"**{line}**" for line in flagged]
     if probe:
         lines += [
             "",
@@ -129,10 +231,16 @@ def comparison_markdown(comparison: dict[str, Any]) -> str:
             "| experiment | " + " | ".join(METRICS) + " |",
             "| --- | " + " | ".join("---" for _ in METRICS) + " |",
         ]
-        lines += [
-            f"| {row['name']} | " + " | ".join(interval(row["external"][m]) for m in METRICS) + " |"
-            for row in external
-        ]
+        for row in external:
+            flag = one_sided_flag(row.get("external_calls"))
+            lines.append(
+                f"| {row['name']}{f' ({flag})' if flag else ''} | "
+                + " | ".join(interval(row["external"][m]) for m in METRICS)
+                + " |"
+            )
+        flagged = one_sided_lines(external, ["external_calls"])
+        if flagged:
+            lines += [""] + [f"**{line}**" for line in flagged]
         lines += _per_source_lines(external, "external_per_source", "external images")
     lines += _source_matched_lines(comparison["experiments"])
     return "\n".join(lines) + "\n"
@@ -159,10 +267,7 @@ def _source_matched_lines(rows: list[dict[str, Any]]) -> list[str]:
     """The source-matched AUC next to the overall AUC, per set and experiment, with what the
     gap means; or, per set, why it cannot be computed."""
     lines: list[str] = []
-    for key, overall, what in (
-        ("external_source_matched", "external", "external set"),
-        ("source_matched", "metrics", "internal test set"),
-    ):
+    for key, overall, what in SOURCE_MATCHED:
         found = [row for row in rows if row.get(key)]
         if not found:
             continue
@@ -186,7 +291,10 @@ def _source_matched_lines(rows: list[dict[str, Any]]) -> list[str]:
             for row in found
         ]
         lines.append("")
-        lines += [f"- {row['name']}: {row[key]['sentence']}" for row in found]
+        lines += [
+            f"- {markdown_text(source_matched_sentence(reading, group, key, overall, what))}"
+            for reading, group in source_matched_groups(found, key)
+        ]
     return lines
 
 

@@ -10,6 +10,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from cxr_gan.metrics.image_sets import ImageSet, as_image_array, as_image_sets
+from cxr_gan.reporting.figure_text import fit_titles
+from cxr_gan.reporting.report_gan import feature_space
 
 
 def plot_loss_curves(history: Sequence[Mapping[str, float]]) -> Figure:
@@ -27,7 +29,7 @@ def plot_loss_curves(history: Sequence[Mapping[str, float]]) -> Figure:
     scores.set(xlabel="epoch", ylabel="accuracy", ylim=(-0.02, 1.02), title="Discriminator")
     scores.legend()
     figure.tight_layout()
-    return figure
+    return fit_titles(figure)
 
 
 def pick_epochs(epochs: Sequence[int], count: int) -> list[int]:
@@ -43,7 +45,10 @@ def plot_grids(grids: Mapping[str, np.ndarray], title: str) -> Figure:
     """Labelled sample grids stacked top to bottom (fixed latents: rows compare directly)."""
     names = list(grids)
     height, width = next(iter(grids.values())).shape
-    figure = Figure(figsize=(min(14, 1.2 + width / 40), 0.4 + len(names) * (height / 40 + 0.3)))
+    figure = Figure(
+        figsize=(min(14, 1.2 + width / 40), 0.4 + len(names) * (height / 40 + 0.3)),
+        layout="constrained",  # room for the suptitle however many lines fit_titles makes it
+    )
     axes = figure.subplots(len(names), 1, squeeze=False)[:, 0]
     for axis, name in zip(axes, names, strict=True):
         axis.imshow(grids[name], cmap="gray", vmin=0, vmax=255)
@@ -51,9 +56,7 @@ def plot_grids(grids: Mapping[str, np.ndarray], title: str) -> Figure:
         axis.set_xticks([])
         axis.set_yticks([])
     figure.suptitle(title, fontsize=10)
-    # keep the top 0.4 inch for the suptitle: tight_layout alone lets the first title overlap it
-    figure.tight_layout(rect=(0, 0, 1, 1 - 0.4 / figure.get_figheight()))
-    return figure
+    return fit_titles(figure)
 
 
 def _show(axes: Any, image: np.ndarray, title: str) -> None:
@@ -69,7 +72,7 @@ def _figure_title(report: dict[str, Any]) -> str:
     against = "evaluation split" if report.get("n_evaluation") else "training images"
     lines = [report["verdict"]] if report.get("verdict") else []
     lines.append(
-        f"KID x1000 vs {against} {kid_text} ({report.get('feature_extractor')}); "
+        f"KID x1000 vs {against} {kid_text} ({feature_space(report)}); "
         f"{memo['count_above']} of {len(memo['nearest_ssim'])} synthetic at SSIM >= "
         f"{memo['threshold']} to a training image"
     )
@@ -114,4 +117,4 @@ def plot_gan_quality(
     for slot in range(min(n_examples, len(real))):
         _show(grid[1, n_examples + slot], real[slot], f"real {slot}")
     figure.suptitle(_figure_title(report), fontsize=9)
-    return figure
+    return fit_titles(figure)

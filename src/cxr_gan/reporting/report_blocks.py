@@ -1,7 +1,11 @@
 """The study report's building blocks and their two renderings: the page is built once as a list
-of blocks (Heading, Text, Figure, Table, Markdown, Code, Marker), then rendered to one
+of blocks (Heading, Text, Figure, Table, Markdown, Code, Marker, Contents), then rendered to one
 self-contained HTML page (figures as base64 data URIs, style inside the page) and to Markdown
-(figures linked as figures/<name>.png), so the two always hold the same content."""
+(figures linked as figures/<name>.png), so the two always hold the same content.
+
+Every heading (a Heading block's, and those inside a Markdown block) gets an anchor: GitHub's
+slug of its text (`slug`, "-1", "-2" after repeats), as the id of the HTML heading and the
+target GitHub gives the Markdown one; a Contents block lists them as links."""
 
 from __future__ import annotations
 
@@ -56,6 +60,14 @@ class Marker:
     html: str  # a comment marking the preview's part (HTML and Markdown alike)
 
 
+@dataclass
+class Contents:
+    """The table of contents: a nested list linking every heading of these levels."""
+
+    levels: tuple[int, ...] = (2, 3)
+    title: str = "Contents"
+
+
 def not_run(what: str, pipeline: str) -> Text:
     return Text(f"{what}: not run yet (`kedro run --pipelines {pipeline}` makes it).", "note")
 
@@ -83,6 +95,20 @@ def interval(metric: Mapping[str, Any] | None) -> str:
     if metric.get("ci_low") is None or metric.get("ci_high") is None:
         return f"{metric['value']:.3f}"
     return f"{metric['value']:.3f} [{metric['ci_low']:.3f}, {metric['ci_high']:.3f}]"
+
+
+def device_text(device: Mapping[str, Any] | None) -> str:
+    """'GPU:0 (NVIDIA H100 80GB HBM3), strategy default, 1 replica, float32' from the device
+    record a training node keeps (cxr_gan.models.device.training_device); 'not recorded' for
+    None (outputs saved before the record existed)."""
+    if not device:
+        return "not recorded"
+    replicas = int(device.get("replicas") or 1)
+    return (
+        f"{', '.join(str(d) for d in device.get('devices') or ['?'])}, strategy "
+        f"{device.get('strategy', '?')}, {replicas} replica{'' if replicas == 1 else 's'}, "
+        f"{device.get('precision', '?')}"
+    )
 
 
 def check_figures(blocks: Sequence[Any]) -> None:
@@ -115,9 +141,66 @@ figcaption { color: #555; font-size: 0.9em; }
   padding: 0.5em 0.8em; }
 .warning { background: #fff4e5; border-left: 4px solid #e65100; padding: 0.5em 0.8em; }
 .note { color: #555; font-size: 0.92em; }
+nav.contents ul { margin: 0.2em 0; } nav.contents li { margin: 0.1em 0; }
 pre { background: #f6f8fa; padding: 0.8em; overflow-x: auto; font-size: 0.85em; }
 code { background: #f0f2f4; padding: 0 0.2em; }
 """
+
+
+def slug(text: str) -> str:
+    """GitHub's anchor for a heading's text: lower case, code-span backticks and every
+    character but letters, digits, "_", "-" and spaces dropped, spaces as "-". E.g.
+    "Experiment `real_plus_synthetic`" -> "experiment-real_plus_synthetic"."""
+    plain = re.sub(r"\\(.)", r"\1", str(text)).replace("`", "").strip().lower()
+    return re.sub(r"[^\w\- ]", "", plain).replace(" ", "-")
+
+
+def _markdown_headings(text: str) -> list[tuple[int, str]]:
+    """(level, plain text) of every heading in a Markdown text, in order (markdown-it's
+    parse: a "#" inside a code fence is no heading)."""
+    from markdown_it import MarkdownIt
+
+    tokens = MarkdownIt("commonmark").enable("table").parse(text)
+    found = []
+    for index, token in enumerate(tokens):
+        if token.type == "heading_open":
+            inline = tokens[index + 1]
+            plain = "".join(
+                child.content for child in inline.children or [] if child.type != "softbreak"
+            )
+            found.append((int(token.tag[1]), plain))
+    return found
+
+
+def headings(blocks: Sequence[Any]) -> list[tuple[int, str, str]]:
+    """(level, text, anchor) of every heading of the page in order, Markdown blocks' included;
+    anchors are slugs, made unique as GitHub does ("summary", "summary-1", ...)."""
+    seen: dict[str, int] = {}
+    out = []
+    for block in blocks:
+        if isinstance(block, Heading):
+            found = [(block.level, block.text)]
+        elif isinstance(block, Markdown):
+            found = _markdown_headings(block.text)
+        else:
+            continue
+        for level, text in found:
+            anchor = slug(text)
+            if anchor in seen:
+                seen[anchor] += 1
+                anchor = f"{anchor}-{seen[anchor]}"
+            else:
+                seen[anchor] = 0
+            out.append((level, text, anchor))
+    return out
+
+
+def _contents_items(contents: Contents, found: Sequence[tuple[int, str, str]]) -> list[Any]:
+    """(depth from 0, text, anchor) of the headings the contents list."""
+    top = min(contents.levels)
+    return [
+        (level - top, text, anchor) for level, text, anchor in found if level in contents.levels
+    ]
 
 
 def _inline(text: str) -> str:
@@ -148,9 +231,16 @@ def render_html(blocks: Sequence[Any], title: str) -> str:
         "</head>",
         "<body>",
     ]
+    anchors = iter(headings(blocks))
+    found = headings(blocks)
     for block in blocks:
         if isinstance(block, Heading):
-            out.append(f"<h{block.level}>{_inline(block.text)}</h{block.level}>")
+            anchor = next(anchors)[2]
+            out.append(
+                f'<h{block.level} id="{html.escape(anchor)}">{_inline(block.text)}</h{block.level}>'
+            )
+        elif isinstance(block, Contents):
+            out.append(_contents_html(block, found))
         elif isinstance(block, Text):
             kind = f' class="{block.kind}"' if block.kind else ""
             out.append(f"<p{kind}>{_inline(block.text)}</p>")
@@ -171,13 +261,35 @@ def render_html(blocks: Sequence[Any], title: str) -> str:
             )
             out.append(f"<table><thead><tr>{header}</tr></thead><tbody>{rows}</tbody></table>")
         elif isinstance(block, Markdown):
-            out.append(f'<div class="markdown">{_markdown_to_html(block.text)}</div>')
+            rendered = _markdown_to_html(block.text)
+            for _ in _markdown_headings(block.text):  # each heading gets its anchor, in order
+                anchor = html.escape(next(anchors)[2])
+                rendered = re.sub(r"<h([1-6])>", rf'<h\1 id="{anchor}">', rendered, count=1)
+            out.append(f'<div class="markdown">{rendered}</div>')
         elif isinstance(block, Code):
             out.append(f"<pre>{html.escape(block.text)}</pre>")
         elif isinstance(block, Marker):
             out.append(block.html)
     out += ["</body>", "</html>", ""]
     return "\n".join(out)
+
+
+def _contents_html(contents: Contents, found: Sequence[tuple[int, str, str]]) -> str:
+    """The contents as nested <ul> lists of links to the headings' ids."""
+    out, depth = (
+        [f'<nav class="contents"><p><strong>{html.escape(contents.title)}</strong></p>'],
+        -1,
+    )
+    for level, text, anchor in _contents_items(contents, found):
+        while depth < level:
+            out.append("<ul>")
+            depth += 1
+        while depth > level:
+            out.append("</ul>")
+            depth -= 1
+        out.append(f'<li><a href="#{html.escape(anchor)}">{_inline(text)}</a></li>')
+    out += ["</ul>"] * (depth + 1) + ["</nav>"]
+    return "".join(out)
 
 
 def _png_width(png: bytes) -> int:
@@ -224,9 +336,17 @@ def render_markdown(blocks: Sequence[Any]) -> str:
     pipeline, which escapes its own data) are kept as they are; a Code block is fenced with more
     backticks than it holds."""
     out: list[str] = []
+    found = headings(blocks)
     for block in blocks:
         if isinstance(block, Heading):
             out += ["#" * block.level + " " + markdown_text(block.text), ""]
+        elif isinstance(block, Contents):
+            out += [f"**{markdown_text(block.title)}**", ""]
+            out += [
+                "  " * depth + f"- [{markdown_text(text)}](#{anchor})"
+                for depth, text, anchor in _contents_items(block, found)
+            ]
+            out.append("")
         elif isinstance(block, Text):
             text = markdown_text(block.text)
             if block.kind == "answer":

@@ -137,6 +137,26 @@ def card_line(card: Mapping[str, Any] | None) -> Text:
     )
 
 
+# how each feature extractor's distances may be read (gan_quality_report's feature_extractor)
+FEATURE_SPACES = {
+    "random_cnn": "random-CNN features; not comparable with published values",
+    "inception_v3": "Inception-v3 features; comparable with published values only at the same "
+    "image count and size",
+}
+# the KID x1000 counterpart of a 0.05 AUC difference: a KID interval holding both 0 (as close
+# to the real images as other real images) and this cannot decide whether the GAN is close
+KID_X1000_DIFFERENCE = 50.0
+
+
+def feature_space(quality: Mapping[str, Any]) -> str:
+    """The feature space a report's KID and FID are computed in, and whether they compare with
+    published figures: "random-CNN features; not comparable with published values"."""
+    name = quality.get("feature_extractor")
+    if not name:
+        return "feature space not recorded; not comparable with published values"
+    return FEATURE_SPACES.get(name, f"{name} features; not comparable with published values")
+
+
 def _quality_table(quality: Mapping[str, Any]) -> Table:
     evaluation = quality.get("kid_vs_evaluation") or {}
     training = quality.get("kid_vs_training") or {}
@@ -144,10 +164,14 @@ def _quality_table(quality: Mapping[str, Any]) -> Table:
     auc = quality.get("real_vs_synthetic_auc") or {}
     diversity = quality.get("diversity") or {}
     memorization = quality.get("memorization") or {}
+    space = feature_space(quality)
     rows = [
-        ["KID x1000 vs evaluation split", _with_interval(evaluation)],
-        ["KID x1000 vs GAN-training images", number(training.get("x1000_mean"), ".1f")],
-        ["FID", number(quality.get("fid"), ".1f")],
+        [f"KID x1000 vs evaluation split ({space})", _with_interval(evaluation)],
+        [
+            f"KID x1000 vs GAN-training images ({space})",
+            number(training.get("x1000_mean"), ".1f"),
+        ],
+        [f"FID ({space})", number(quality.get("fid"), ".1f")],
         ["coverage", number(coverage.get("coverage_mean"))],
         ["real-vs-synthetic AUC (0.5 = indistinguishable)", _realism_cell(quality, auc)],
         [
@@ -173,11 +197,19 @@ def _realism_cell(quality: Mapping[str, Any], auc: Mapping[str, Any]) -> str:
 
 
 def _with_interval(block: Mapping[str, Any]) -> str:
-    """'68.2 (95% CI -520.1 to 656.5, 16 images)', or the mean alone in older reports."""
+    """'68.2 (95% CI -520.1 to 656.5, 16 images)', or the mean alone in older reports; an
+    interval holding both 0 and a KID x1000 of 50 (KID_X1000_DIFFERENCE, the counterpart of a
+    0.05 AUC difference) is said in words: 'cannot decide with 16 images: 68.2 (95% CI ...)'."""
+    from cxr_gan.metrics.classification import cannot_decide
+
     text = number(block.get("x1000_mean"), ".1f")
-    if not block.get("x1000_ci95"):
+    bounds = block.get("x1000_ci95")
+    if not bounds:
         return text
-    return f"{text} (95% CI {range_text(block['x1000_ci95'])}, {block.get('n_real')} images)"
+    text = f"{text} (95% CI {range_text(bounds)}, {block.get('n_real')} images)"
+    if cannot_decide(bounds[0], bounds[1], KID_X1000_DIFFERENCE):
+        return f"cannot decide with {block.get('n_real')} images: {text}"
+    return text
 
 
 def _kept_sentence(history: Mapping[str, Any]) -> str:

@@ -9,11 +9,18 @@ Plain Python, no Kedro: `build_study_report(StudyResults(...))` returns a StudyR
 
 Content, in order: a summary (the answer to "did the synthetic X-rays help?" and, next to it,
 the data-quality report's confound and split-per-image warnings; the GAN's plain
-collapse / copy line, the shortcut and per-source warnings); the data-quality summary and
-contact sheet; the GAN's curves, grids and quality (and those of each GAN variant); the
-classification comparison (its Markdown, tables and sentences as the classification pipeline
-wrote them), every experiment's metrics with 95% intervals and its figures (training curves,
-ROC, Grad-CAM); the parameters; and the run and input versions the report was built from.
+collapse / copy line; every classifier that calls nearly every test image one class, whose
+accuracy then means nothing; the shortcut and per-source warnings, experiments with the same
+source-matched reading named in one sentence, their numbers in one table); a table of contents;
+the data-quality summary and contact sheet; the GAN's curves, grids and quality (and those of
+each GAN variant); the classification comparison (its Markdown, tables and sentences as the
+classification pipeline wrote them), every experiment's metrics with 95% intervals and its
+figures (training curves, ROC, Grad-CAM); the software (the project's version and git commit,
+Python, TensorFlow, Keras, Kedro) and the device each model trained on; the parameters; and the
+run and input versions the report was built from.
+
+Paths are shown relative to the project's root (StudyResults.project_root, else the run
+record's project_path): every occurrence of the root in the page's text is cut off.
 
 Every part of StudyResults may be None (or empty): the page then says that part was not run and
 which pipeline makes it, instead of failing. Inputs are the loaded catalog outputs (dicts of the
@@ -22,14 +29,23 @@ JSON reports, str of the comparison Markdown, PNG bytes of the figures); see Stu
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from cxr_gan.reporting.comparison import (
+    SOURCE_MATCHED,
+    one_sided_flag,
+    one_sided_lines,
+    source_matched_groups,
+    source_matched_sentence,
+)
 from cxr_gan.reporting.report_blocks import (
     Code,
+    Contents,
     Figure,
     Heading,
     Markdown,
@@ -37,6 +53,7 @@ from cxr_gan.reporting.report_blocks import (
     Table,
     Text,
     check_figures,
+    device_text,
     figure_or_note,
     interval,
     not_run,
@@ -70,7 +87,9 @@ class StudyResults:
     classification_comparison (JSON); comparison_markdown: classification_comparison_table;
     comparison_plot: PNG bytes; experiments: {experiment name: ExperimentFigures}, in order;
     parameters: the run's parameters; run_record: {"run": {...}, "inputs": {dataset name:
-    {"version", "path"}}} (cxr_gan.run_record)."""
+    {"version", "path"}}} (cxr_gan.run_record); software: {name: version} of what built the
+    page (reporting.software.software_versions); project_root: the folder paths are shown
+    relative to (None: the run record's project_path, else paths are shown as they are)."""
 
     data_quality: Mapping[str, Any] | None = None
     contact_sheet: bytes | None = None
@@ -83,6 +102,8 @@ class StudyResults:
     experiments: Mapping[str, ExperimentFigures] = field(default_factory=dict)
     parameters: Mapping[str, Any] | None = None
     run_record: Mapping[str, Any] | None = None
+    software: Mapping[str, str] | None = None
+    project_root: str | None = None
     title: str = "cxr-gan study report"
 
 
@@ -108,6 +129,7 @@ def build_study_report(results: StudyResults) -> StudyReport:
     blocks: list[Any] = [Heading(1, results.title)]
     blocks += _run_line(results.run_record)
     blocks += [Marker(PREVIEW_START), *_summary(results), Marker(PREVIEW_END)]
+    blocks.append(Contents())
     blocks += _data_section(results)
     blocks += gan_section("GAN training and quality", "", results.gan)
     for name, variant in results.variants.items():
@@ -120,8 +142,12 @@ def build_study_report(results: StudyResults) -> StudyReport:
             "gan_training",
         )
     blocks += _classification_section(results)
+    blocks += _software_section(results)
     blocks += _parameters_section(results.parameters, results.run_record)
     blocks += _inputs_section(results.run_record)
+    root = results.project_root or ((results.run_record or {}).get("run") or {}).get("project_path")
+    if root:
+        blocks = [_relative(block, str(root)) for block in blocks]
     check_figures(blocks)
     figures = {f"figures/{b.name}.png": b.png for b in blocks if isinstance(b, Figure)}
     return StudyReport(render_html(blocks, results.title), render_markdown(blocks), figures)
@@ -166,7 +192,10 @@ def _summary(results: StudyResults) -> list[Any]:
     # right after the answer: a confound or a per-image split can make it measure the files
     blocks += [Text(line, "warning") for line in _data_caveats(results.data_quality)]
     blocks.append(Text(gan_verdict_line(results.gan.quality), _gan_line_kind(results.gan.quality)))
+    rows = comparison.get("experiments") or []
+    blocks += [Text(line, "warning") for line in one_sided_lines(rows)]
     blocks += [Text(line, kind) for line, kind in _warnings(results)]
+    blocks += _source_matched_table(rows)
     quality = results.data_quality or {}
     totals = quality.get("totals") or {}
     if totals:
@@ -220,17 +249,13 @@ def _warnings(results: StudyResults) -> list[tuple[str, str]]:
             "Sources are confounded with the classes in the test split: an AUC can come from "
             "telling archives apart; see the per-source and source-matched tables below."
         )
-    for key, where in (
-        ("external_source_matched", "external set"),
-        ("source_matched", "internal test set"),
-    ):
-        # experiments tested on one set often get the same sentence: say it once, naming them
-        named: dict[str, list[str]] = {}
-        for row in comparison.get("experiments") or []:
-            sentence = (row.get(key) or {}).get("sentence")
-            if sentence:
-                named.setdefault(sentence, []).append(row["name"])
-        lines += [f"{', '.join(names)} ({where}): {sentence}" for sentence, names in named.items()]
+    for key, overall, where in SOURCE_MATCHED:
+        # experiments tested on one set often read the same: say it once, naming them
+        found = [row for row in comparison.get("experiments") or [] if row.get(key)]
+        lines += [
+            source_matched_sentence(reading, group, key, overall, where)
+            for reading, group in source_matched_groups(found, key)
+        ]
     quality = results.data_quality or {}
     across = quality.get("near_duplicates_across_splits")
     if across:
@@ -242,6 +267,21 @@ def _warnings(results: StudyResults) -> list[tuple[str, str]]:
             "in another class)."
         )
     return [(line, "warning") for line in lines] + [(note, "note") for note in notes]
+
+
+def _source_matched_table(rows: Sequence[Mapping[str, Any]]) -> list[Any]:
+    """Each experiment's AUC overall and source-matched, on every set where it was computed,
+    in one table (the summary's grouped sentences give the readings)."""
+    table = []
+    for key, overall, where in SOURCE_MATCHED:
+        for row in rows:
+            matched = row.get(key) or {}
+            if matched.get("computable") and matched.get("value") is not None:
+                auc = (row.get(overall) or {}).get("roc_auc")
+                table.append([row["name"], where, interval(auc), interval(matched)])
+    if not table:
+        return []
+    return [Table(["experiment", "set", "AUC overall", "source-matched AUC"], table)]
 
 
 def _data_section(results: StudyResults) -> list[Any]:
@@ -298,11 +338,54 @@ def _experiment_metrics(row: Mapping[str, Any]) -> list[Any]:
     if row.get("external"):
         table_rows.append(["external folder", *(interval(row["external"].get(m)) for m in METRICS)])
     blocks.append(Table(["set", *METRICS], table_rows))
+    for key, where in (("calls", "test split"), ("external_calls", "external folder")):
+        flag = one_sided_flag(row.get(key))
+        if flag:
+            blocks.append(Text(f"On the {where}, `{row['name']}` {flag}.", "warning"))
     seeds = (row.get("across_seeds") or {}).get("roc_auc") or {}
     if seeds.get("values"):
         values = ", ".join(f"{v:.3f}" for v in seeds["values"] if v is not None)
         blocks.append(Text(f"AUC per seed: {values}.", "note"))
+    blocks.append(Text(f"Device: {device_text(row.get('device'))}.", "note"))
     return blocks
+
+
+def _software_section(results: StudyResults) -> list[Any]:
+    """The versions of what built the page, and the device each model trained on (as its
+    training node recorded it in gan_history or the experiment's evaluation)."""
+    blocks: list[Any] = [Heading(2, "Software and devices")]
+    if results.software:
+        blocks.append(Table(["software", "version"], [[k, v] for k, v in results.software.items()]))
+    else:
+        blocks.append(Text("The software versions were not recorded.", "note"))
+    devices = []
+    if results.gan.history:
+        devices.append(["GAN (generator)", device_text(results.gan.history.get("device"))])
+    for name, variant in results.variants.items():
+        if variant.history:
+            devices.append([f"GAN variant `{name}`", device_text(variant.history.get("device"))])
+    for row in (results.comparison or {}).get("experiments") or []:
+        devices.append([f"classifier `{row['name']}`", device_text(row.get("device"))])
+    if devices:
+        blocks.append(Table(["model", "trained on"], devices))
+    return blocks
+
+
+def _relative(block: Any, root: str) -> Any:
+    """The block with every occurrence of the project's root in its text cut to a path
+    relative to it ("<root>/data/x" -> "data/x"); figures are left as they are."""
+    prefix = root.rstrip("/") + "/"
+
+    def cut(value: Any) -> Any:
+        return value.replace(prefix, "") if isinstance(value, str) else value
+
+    if isinstance(block, Table):
+        return Table([cut(c) for c in block.header], [[cut(c) for c in r] for r in block.rows])
+    if isinstance(block, Figure):
+        return Figure(block.name, block.png, cut(block.caption))
+    if isinstance(block, (Heading, Text, Markdown, Code)):
+        return dataclasses.replace(block, text=cut(block.text))
+    return block
 
 
 def _demote(markdown: str) -> str:

@@ -225,3 +225,53 @@ def test_an_internal_set_without_any_difference_neither_agrees_nor_disagrees():
     assert not verdict["internal_disagrees"]
     assert "agrees" not in verdict["sentence"] and "points the other way" not in verdict["sentence"]
     assert "On the internal test set (40 images): no detectable difference" in verdict["sentence"]
+
+
+def _effect(difference: float, low: float, high: float, n_images: int) -> dict:
+    verdict = "helped" if low > 0 else ("hurt" if high < 0 else "no detectable difference")
+    return {
+        "verdict": verdict,
+        "difference": difference,
+        "ci_low": low,
+        "ci_high": high,
+        "confidence": 0.95,
+        "n_images": n_images,
+    }
+
+
+def test_an_interval_holding_0_and_a_005_difference_cannot_decide():
+    verdict = synthetic_verdict(_effect(0.015, -0.03, 0.06, 24), None)
+    assert "cannot decide with 24 images, AUC difference +0.015" in verdict["sentence"]
+    assert verdict["verdict"] == "no detectable difference"  # the machine-readable value stays
+    narrow = synthetic_verdict(_effect(0.005, -0.01, 0.02, 900), None)
+    assert "no detectable difference, AUC difference" in narrow["sentence"]
+
+
+def test_two_undecided_sets_never_point_the_other_way():
+    external = _effect(0.02, -0.03, 0.07, 600)
+    internal = _effect(-0.04, -0.12, 0.05, 40)  # the other sign, but its interval holds 0
+    verdict = synthetic_verdict(internal, external, "data/01_raw_external")
+    assert not verdict["internal_disagrees"]
+    assert "points the other way" not in verdict["sentence"]
+    assert (
+        "On the internal test set (40 images): cannot decide with 40 images"
+        in (verdict["sentence"])
+    )
+
+
+def test_an_interval_wholly_across_zero_from_the_other_set_points_the_other_way():
+    external = _effect(0.02, -0.03, 0.07, 600)  # undecided, leaning up
+    internal = _effect(-0.10, -0.18, -0.02, 40)  # wholly below 0
+    verdict = synthetic_verdict(internal, external)
+    assert verdict["internal_disagrees"] and "points the other way: hurt" in verdict["sentence"]
+    # the same the other way round: the deciding set's interval lies below the internal point
+    verdict = synthetic_verdict(_effect(0.03, -0.02, 0.08, 40), _effect(-0.05, -0.08, -0.02, 600))
+    assert verdict["internal_disagrees"]
+
+
+def test_the_external_folder_is_named_relative_to_the_project(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    inside, outside = tmp_path / "data" / "ext", "/elsewhere/ext"
+    effect = _effect(0.0, -0.01, 0.01, 600)
+    assert "(600 images, data/ext)" in synthetic_verdict(effect, effect, str(inside))["sentence"]
+    assert f"(600 images, {outside})" in synthetic_verdict(effect, effect, outside)["sentence"]

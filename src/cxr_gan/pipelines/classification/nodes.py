@@ -179,7 +179,7 @@ def train_and_evaluate(
     raises DistributionConfigError when classification.distribution asks for mixed precision
     and TensorFlow sees no GPU.
     """
-    from cxr_gan.models.device import start_training  # TensorFlow
+    from cxr_gan.models.device import start_training, training_device  # TensorFlow
 
     where = f"classification (experiment {experiment})"
     strategy = start_training(where, params.distribution, "classification.distribution")
@@ -198,6 +198,7 @@ def train_and_evaluate(
     features = "shared cache" if cached is not None else "computed per seed"
     features = features if uses_cache else "none (end-to-end training)"
     evaluation = experiment_evaluation(plan, train, per_seed, settings, features, external_data)
+    evaluation["device"] = training_device(strategy, params.distribution)  # the study report's
     return model, histories, evaluation
 
 

@@ -36,7 +36,12 @@ def train_conditional_gan(
     TensorFlow sees no GPU, DamagedCheckpointError for a checkpoint that cannot be resumed
     from, NonFiniteLossError when a loss becomes NaN or infinite. The generator returned
     computes in float32 whatever the training precision."""
-    from cxr_gan.models.device import float32_copy, start_training, training_precision
+    from cxr_gan.models.device import (
+        float32_copy,
+        start_training,
+        training_device,
+        training_precision,
+    )
     from cxr_gan.models.gan_checkpoints import STATE_FILE
     from cxr_gan.models.gan_trainer import train_gan  # TensorFlow: only when training
 
@@ -71,6 +76,7 @@ def train_conditional_gan(
         "generator_epoch": run.generator_epoch,
         # the final checkpoint, deleted once these outputs are saved (hooks.GanCheckpointHooks)
         "checkpoint": str(run.checkpoint_dir / STATE_FILE) if run.checkpoint_dir else None,
+        "device": training_device(strategy, params.distribution),  # shown in the study report
         "epochs": run.history,
     }
     epochs = sorted(run.grids)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
+from cxr_gan.reporting.software import software_versions
 from cxr_gan.reporting.study_report import (
     ExperimentFigures,
     GanResults,
@@ -100,7 +102,11 @@ def build_report(
     loaded: Mapping[str, Any], experiments: Sequence[str], variants: Sequence[str]
 ) -> tuple[str, dict[str, Any]]:
     """The study report from the loaded outputs ({catalog name: data}, names of report_inputs):
-    (the HTML page, {"markdown", "figures"} for the Markdown twin's folder)."""
+    (the HTML page, {"markdown", "figures"} for the Markdown twin's folder). Paths are shown
+    relative to the project (the run record's project_path, else the working directory);
+    the software versions and git commit are read there (reporting.software)."""
+    record = loaded.get(RUN_RECORD) or {}
+    root = str((record.get("run") or {}).get("project_path") or Path.cwd())
     results = StudyResults(
         data_quality=loaded.get("data_quality_report"),
         contact_sheet=loaded.get("contact_sheet"),
@@ -122,6 +128,8 @@ def build_report(
             if f"params:{section}" in loaded
         },
         run_record=loaded.get(RUN_RECORD),
+        software=software_versions(root),
+        project_root=root,
     )
     report = build_study_report(results)
     logger.info(
