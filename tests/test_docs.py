@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -213,9 +214,9 @@ def test_the_documented_run_config_file_gives_lists(tmp_path):
     from kedro.framework.cli.utils import _config_file_callback, _split_params
 
     page = (PROJECT_ROOT / "docs/configuration.md").read_text()
-    (block,) = re.findall(r"```yaml\n(# run\.yml.*?)```", page, re.S)
+    (block,) = re.findall(r"```yaml\n( *# run\.yml.*?)\n *```", page, re.S)
     path = tmp_path / "run.yml"
-    path.write_text(block)
+    path.write_text(textwrap.dedent(block))  # the block is indented in a list item
     assert "uv run kedro run --config run.yml" in page
     context = click.Context(run, info_name="run")
     _config_file_callback(context, None, str(path))  # raises on a key `kedro run` lacks
