@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -203,3 +204,23 @@ def test_documented_gan_training_blocks_are_valid_parameters():
     for block in blocks:
         settings = GanTrainingParams(**{**base["gan_training"], **block["gan_training"]})
         assert settings.gan_image_size in (64, 128, 256, 446)
+
+
+def test_the_documented_run_config_file_gives_lists(tmp_path):
+    """The `kedro run --config run.yml` example in docs/configuration.md, read by Kedro's own
+    callback for `--config`: known options only, and lists of any length in `params`."""
+    import click
+    from kedro.framework.cli.project import run
+    from kedro.framework.cli.utils import _config_file_callback, _split_params
+
+    page = (PROJECT_ROOT / "docs/configuration.md").read_text()
+    (block,) = re.findall(r"```yaml\n( *# run\.yml.*?)\n *```", page, re.S)
+    path = tmp_path / "run.yml"
+    path.write_text(textwrap.dedent(block))  # the block is indented in a list item
+    assert "uv run kedro run --config run.yml" in page
+    context = click.Context(run, info_name="run")
+    _config_file_callback(context, None, str(path))  # raises on a key `kedro run` lacks
+    params = _split_params(context, None, context.default_map["params"])
+    assert params["classification"]["seeds"] == [1, 2, 3]
+    base = yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_classification.yml").read_text())
+    ClassificationParams.model_validate({**base["classification"], **params["classification"]})

@@ -4,7 +4,11 @@ of a tiny `kedro run --env demo`, so the notebook cannot rot when datasets or ou
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +18,7 @@ from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 
 from tests.conftest import PROJECT_ROOT, DemoStudy
+from tests.kedro_helpers import stop_process_group
 
 NOTEBOOK = PROJECT_ROOT / "notebooks" / "explore_results.ipynb"
 
@@ -79,3 +84,52 @@ def test_notebook_runs_on_demo_outputs(demo_project: Path, monkeypatch: pytest.M
     )["synthetic_effect"]["sentence"]
     markdown = "".join(o.get("data", {}).get("text/markdown", "") for o in outputs)
     assert expected in markdown
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_kedro_jupyter_lab_starts_as_the_docs_say(project_copy: Path):
+    """`kedro jupyter lab --no-browser` in a project copy serves JupyterLab with the project's
+    Kedro kernel (installed into a tmp Jupyter folder, not the user's), then is stopped."""
+    jupyter = project_copy.parent / "jupyter"
+    env = {
+        **os.environ,
+        "KEDRO_DISABLE_TELEMETRY": "1",
+        "JUPYTER_DATA_DIR": str(jupyter / "data"),
+        "JUPYTER_CONFIG_DIR": str(jupyter / "config"),
+        "JUPYTER_RUNTIME_DIR": str(jupyter / "runtime"),
+        "IPYTHONDIR": str(jupyter / "ipython"),
+    }
+    env.pop("KEDRO_ENV", None)
+    log = project_copy.parent / "jupyter.log"
+    command = ["lab", "--no-browser", "--ip", "127.0.0.1", "--port", str(_free_port())]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:  # a CI container: Jupyter refuses root
+        command.append("--allow-root")
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-c", "from kedro.framework.cli import main; main()", "jupyter"]
+            + command,
+            cwd=project_copy,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # JupyterLab runs in a child process: stopped as a group
+        )
+        try:
+            deadline = time.monotonic() + 240
+            while "http://127.0.0.1" not in log.read_text() and time.monotonic() < deadline:
+                assert process.poll() is None, log.read_text()[-3000:]
+                time.sleep(1)
+            text = log.read_text()
+        finally:
+            stop_process_group(process)
+    assert "http://127.0.0.1" in text, text[-3000:]
+    assert "NoneType: None" not in text and "Traceback" not in text
+    kernel = json.loads((jupyter / "data/kernels/kedro_cxr_gan/kernel.json").read_text())
+    assert kernel["argv"][-2:] == ["--ext", "kedro.ipython"]

@@ -221,7 +221,8 @@ def test_a_report_of_a_study_never_run_names_what_to_run(project_copy: Path):
         ("gan_quality_report", "synthesis"),
         ("real.gradcam", "classification"),
     ):
-        assert f"run `kedro run --pipelines {pipeline}`, which makes it," in problems[name]
+        # the hint keeps the run's --env and --params
+        assert f"run `kedro run --pipelines {pipeline} --env demo --params " in problems[name]
         assert "\n" not in problems[name]
     assert not [path for path in (project_copy / "data").rglob("*") if path.is_file()]
 

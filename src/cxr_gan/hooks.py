@@ -62,7 +62,7 @@ class PreflightHooks:
 
     @hook_impl(tryfirst=True)  # before plugins (kedro-mlflow) start runs or write anything
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
-        check_preflight(pipeline, catalog, self._params)
+        check_preflight(pipeline, catalog, self._params, run_params)
 
 
 TRAINING_NODE = "train_conditional_gan"  # gan_training's node (and each variant's copy)

@@ -48,6 +48,7 @@ import json
 import logging
 import os
 import platform
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from importlib import metadata
@@ -279,8 +280,8 @@ def rebuild_command(run: Mapping[str, Any], stale: Iterable[str]) -> str:
     """`kedro run ...` that rebuilds the datasets named in `stale` and then does what this run
     was asked to: the pipelines from the first that makes a stale dataset through the last this
     run asked for (all of them when it asked for none), with this run's --env, --params and
-    --runner. --namespaces, --nodes and --load-versions are left out: a rebuild needs the whole
-    pipelines, and the latest versions."""
+    --runner (run_command). --namespaces, --nodes and --load-versions are left out: a rebuild
+    needs the whole pipelines, and the latest versions."""
     asked = list(run.get("pipeline_names") or [])
     stale = list(stale)
     if not asked or "__default__" in asked:
@@ -292,17 +293,53 @@ def rebuild_command(run: Mapping[str, Any], stale: Iterable[str]) -> str:
         positions = [STUDY_ORDER.index(p) for p in [*first[:1], *asked] if p in STUDY_ORDER]
         pipelines = list(STUDY_ORDER[min(positions) : max(positions) + 1]) if positions else []
         pipelines += [p for p in asked if p not in pipelines]
+    kept = {key: run.get(key) for key in ("env", "runtime_params", "runner")}
+    return run_command({**kept, "pipeline_names": pipelines})
+
+
+# Kedro's run_params keys of a slice, with their `kedro run` options, in the order printed
+SLICE_OPTIONS = (
+    ("from_nodes", "--from-nodes"),
+    ("to_nodes", "--to-nodes"),
+    ("node_names", "--nodes"),
+    ("tags", "--tags"),
+    ("namespaces", "--namespaces"),
+    ("from_inputs", "--from-inputs"),
+    ("to_outputs", "--to-outputs"),
+)
+
+
+def run_command(run: Mapping[str, Any]) -> str:
+    """The `kedro run ...` command line of a run described by Kedro's run_params keys: its
+    --pipelines (none for `__default__`), the slice options of SLICE_OPTIONS (lists of names),
+    --only-missing-outputs, --load-versions ({name: version}), --env (left out for
+    DEFAULT_ENV), --params (nested runtime_params, written dotted) and --runner (left out for
+    the SequentialRunner; Kedro records the runner as its repr: Kedro's own are named by
+    class, others by import path).
+    Every command the project prints as a hint is made here, so each keeps the arguments it
+    was given; missing keys are left out."""
     parts = ["kedro run"]
+    pipelines = [p for p in run.get("pipeline_names") or [] if p != "__default__"]
     if pipelines:
         parts.append("--pipelines " + ",".join(pipelines))
+    for key, option in SLICE_OPTIONS:
+        names = list(run.get(key) or [])
+        if names:
+            parts.append(f"{option} {','.join(names)}")
+    if run.get("only_missing_outputs"):
+        parts.append("--only-missing-outputs")
+    versions = dict(run.get("load_versions") or {})
+    if versions:
+        parts.append("--load-versions " + ",".join(f"{k}:{v}" for k, v in versions.items()))
     if run.get("env") and run["env"] != DEFAULT_ENV:
         parts.append(f"--env {run['env']}")
     params = _dotted(run.get("runtime_params") or {})
     if params:
         parts.append('--params "' + ",".join(params) + '"')
-    runner = run.get("runner")
-    if runner and str(runner) != "None" and "SequentialRunner" not in str(runner):
-        parts.append(f"--runner {runner}")
+    runner = re.search(r"[\w.]*Runner\b", str(run.get("runner") or ""))
+    if runner and not runner.group().endswith("SequentialRunner"):
+        name = runner.group()  # Kedro's own by class name, a project's by its import path
+        parts.append(f"--runner {name.rsplit('.', 1)[-1] if name.startswith('kedro.') else name}")
     return " ".join(parts)
 
 

@@ -15,8 +15,13 @@ less than the whole study) and need no TensorFlow:
 - an optional extra the data needs: compressed DICOM files that only the `dicom` extra decodes;
 - mixed precision (gan_training / classification .distribution.mixed_precision) only where
   TensorFlow sees a GPU (TensorFlow is imported for this check only when it is asked for);
-- a slice (`--pipelines`, `--namespaces`) that reads a saved output no node of it makes: that
-  output has a saved version (else the run would fail at its first load, with a traceback).
+- a slice (`--pipelines`, `--namespaces`, `--nodes`, `--from-nodes`, `--to-nodes`, `--tags`, ...)
+  that reads a dataset no node of it makes: a saved output has a saved version, else the line
+  names the pipeline that makes it; an output kept in memory (a MemoryDataset, never saved) is
+  refused with the node to start from (else the run would fail at its first load, with a
+  traceback); a `--load-versions` version that does not exist is refused with those that do.
+  Every command a line offers keeps the run's --env, --params and other arguments
+  (lineage.run_command).
 """
 
 from __future__ import annotations
@@ -40,6 +45,11 @@ from cxr_gan.models import weights
 CONNECT_TIMEOUT_S = 3.0
 # room kept free beyond the arrays' own bytes (ids, labels, the manifest, the file system's own)
 SPACE_MARGIN = 1.05
+# a --load-versions refusal lists this many of the newest saved versions
+SHOWN_VERSIONS = 5
+# a slice widened by the nodes making its in-memory inputs is offered as `--nodes a,b,...` up to
+# this many nodes; a longer one as `--from-nodes` of the added nodes
+LISTED_NODES = 8
 
 
 class PreflightError(click.ClickException, RuntimeError):
@@ -54,17 +64,30 @@ class PreflightError(click.ClickException, RuntimeError):
         )
 
 
-def check_preflight(pipeline: Pipeline, catalog: Any, params: Mapping[str, Any]) -> None:
+def check_preflight(
+    pipeline: Pipeline,
+    catalog: Any,
+    params: Mapping[str, Any],
+    run: Mapping[str, Any] | None = None,
+) -> None:
     """Raise PreflightError listing every problem of running `pipeline`, or return quietly.
 
-    `catalog` is the run's DataCatalog and `params` its merged parameters (plain mappings)."""
-    problems = preflight_problems(pipeline, catalog, params)
+    `catalog` is the run's DataCatalog, `params` its merged parameters (plain mappings) and
+    `run` Kedro's run_params (env, runtime_params, pipeline_names, the slice options,
+    load_versions): the commands the lines offer repeat them."""
+    problems = preflight_problems(pipeline, catalog, params, run)
     if problems:
         raise PreflightError(problems)
 
 
-def preflight_problems(pipeline: Pipeline, catalog: Any, params: Mapping[str, Any]) -> list[str]:
-    """One readable line per unmet precondition of the nodes in `pipeline`; [] when all is met."""
+def preflight_problems(
+    pipeline: Pipeline,
+    catalog: Any,
+    params: Mapping[str, Any],
+    run: Mapping[str, Any] | None = None,
+) -> list[str]:
+    """One readable line per unmet precondition of the nodes in `pipeline`; [] when all is met.
+    `run`: Kedro's run_params, as in check_preflight (None: a plain `kedro run`)."""
     steps = {node.name.rsplit(".", 1)[-1] for node in pipeline.nodes}
     section = {key: dict(params.get(key) or {}) for key in ("data_processing", "synthesis")}
     classes = dict(section["data_processing"].get("classes") or {"normal": 0, "covid": 1})
@@ -88,7 +111,11 @@ def preflight_problems(pipeline: Pipeline, catalog: Any, params: Mapping[str, An
     ):
         if step in steps:
             problems += _mixed_precision_problems(name, dict(params.get(name) or {}))
-    problems += _saved_input_problems(pipeline, catalog)
+    from cxr_gan.session import as_asked
+
+    asked = as_asked(run or {})
+    problems += _load_version_problems(pipeline, catalog, asked)
+    problems += _slice_input_problems(pipeline, catalog, asked)
     problems += _output_folder_problems(pipeline, catalog)
     return problems
 
@@ -111,40 +138,203 @@ def _mixed_precision_problems(section: str, settings: Mapping[str, Any]) -> list
     return [problem] if problem else []
 
 
-def _saved_input_problems(pipeline: Pipeline, catalog: Any) -> list[str]:
-    """Saved (versioned) inputs of this run that none of its nodes makes and that have no saved
-    version yet: `--namespaces real` or `--pipelines classification` on a fresh project."""
-    problems: list[str] = []
-    outputs: dict[str, set[str]] = {}  # each project pipeline's outputs, built when needed
-    for name in sorted(pipeline.inputs()):
-        if name.startswith("params:") or name == "parameters":
-            continue
+def saved_versions(dataset: Any) -> list[str]:
+    """The versions of a versioned dataset that exist (as Kedro looks for its latest: the
+    version folders holding the dataset's file), oldest first; [] for an unversioned one."""
+    from cxr_gan.lineage import version_time
+
+    if not isinstance(dataset, AbstractVersionedDataset) or dataset._version is None:
+        return []
+    try:
+        pattern = str(dataset._get_versioned_path("*"))
+        found = [path for path in dataset._glob_function(pattern) if dataset._exists_function(path)]
+    except Exception:  # noqa: BLE001 - an unreadable store: the run reports it itself
+        return []
+    versions = {Path(str(path)).parent.name for path in found}
+    return sorted(version for version in versions if version_time(version))
+
+
+def _load_version_problems(pipeline: Pipeline, catalog: Any, run: Mapping[str, Any]) -> list[str]:
+    """A `--load-versions name:version` that names no versioned dataset, or a version of it
+    that was never saved: one line each, listing the versions that exist, and one command for
+    all of them that loads the newest of each instead (the other arguments kept)."""
+    from cxr_gan.lineage import run_command
+
+    pinned = dict(run.get("load_versions") or {})
+    fixed = dict(pinned)  # the --load-versions of the offered command
+    found: list[tuple[str, str]] = []  # (name, what is wrong)
+    for name, version in sorted(pinned.items()):
         dataset = catalog_dataset(catalog, name)
-        if not isinstance(dataset, AbstractVersionedDataset):
+        if not isinstance(dataset, AbstractVersionedDataset) or dataset._version is None:
+            versioned = sorted(
+                n
+                for n in pipeline.inputs()
+                if isinstance(catalog_dataset(catalog, n), AbstractVersionedDataset)
+            )
+            fixed.pop(name)
+            found.append(
+                (
+                    f"--load-versions {name}:{version}",
+                    f"{name} is not a versioned dataset of this project; the versioned ones "
+                    f"this run reads: {', '.join(versioned) or 'none'}",
+                )
+            )
             continue
         try:
             if dataset.exists():
                 continue
         except Exception:  # noqa: BLE001 - an unreadable dataset fails the run itself
             continue
-        outputs = outputs or pipeline_outputs()
-        maker = next((p for p, made in outputs.items() if name in made), None)
+        saved = saved_versions(dataset)
+        if not saved:
+            continue  # nothing saved at all: said as for any input without a version
+        shown = ", ".join(saved[-SHOWN_VERSIONS:])
+        older = len(saved) - SHOWN_VERSIONS
+        listing = f"{shown} (newest last; {older} older)" if older > 0 else f"{shown} (newest last)"
+        fixed[name] = saved[-1]
+        found.append(
+            (
+                name,
+                f"--load-versions {name}:{version} names no saved version; the saved ones are "
+                f"{listing}",
+            )
+        )
+    if not found:
+        return []
+    command = run_command({**run, "load_versions": fixed})
+    return [f"{what}: {why}; to load the newest instead: `{command}`" for what, why in found]
+
+
+def _never_saved(dataset: Any) -> bool:
+    """Whether a dataset lives in memory only (a MemoryDataset, Kedro's default for names the
+    catalog does not declare) and holds nothing: at the start of a run, no input of it does."""
+    from kedro.io import MemoryDataset
+
+    if not isinstance(dataset, MemoryDataset):
+        return False
+    try:
+        return not dataset.exists()
+    except Exception:  # noqa: BLE001 - say nothing where the run itself will say it
+        return False
+
+
+def _slice_input_problems(pipeline: Pipeline, catalog: Any, run: Mapping[str, Any]) -> list[str]:
+    """The inputs of this run that none of its nodes makes and that are not there, one line
+    each: a saved (versioned) input with no saved version yet names the pipeline that makes it
+    (`--pipelines classification` on a fresh project); an input kept in memory (never saved)
+    names the node that makes it and the slice widened by it (`--from-nodes
+    compare_experiments`: classification_data is made by prepare_classification_data)."""
+    from cxr_gan.lineage import run_command
+
+    pinned = set(run.get("load_versions") or {})
+    kept = {key: run.get(key) for key in ("env", "runtime_params", "runner")}
+    problems: list[tuple[str, str]] = []
+    in_memory: list[str] = []
+    makers: dict[str, str] = {}  # each project pipeline's outputs, built when needed
+    for name in sorted(pipeline.inputs()):
+        if name.startswith("params:") or name == "parameters":
+            continue
+        dataset = catalog_dataset(catalog, name)
+        if _never_saved(dataset):
+            in_memory.append(name)
+            continue
+        if not isinstance(dataset, AbstractVersionedDataset):
+            continue  # a folder of images, the run record: checked by their own rules
+        if name in pinned and saved_versions(dataset):
+            continue  # a version asked for: checked by _load_version_problems
+        try:
+            if dataset.exists():
+                continue
+        except Exception:  # noqa: BLE001 - an unreadable dataset fails the run itself
+            continue
+        makers = makers or {
+            output: maker for maker, made in pipeline_outputs().items() for output in made
+        }
+        maker = makers.get(name)
         first = (
-            f"`kedro run --pipelines {maker}`, which makes it,"
+            f"run `{run_command({**kept, 'pipeline_names': [maker]})}`, which makes it, first"
             if maker
-            else "the pipeline that makes it (`kedro registry describe <name>`)"
+            else "run the pipeline that makes it first (`kedro registry describe <name>`)"
         )
         problems.append(
-            f"{name}: no saved version yet, and no node of this run makes it; run {first} "
-            "first (or the whole study: `kedro run`)"
+            (
+                name,
+                f"{name}: no saved version yet, and no node of this run makes it; {first} "
+                f"(or the whole study: `{run_command(kept)}`)",
+            )
         )
-    return problems
+    problems += _memory_input_problems(pipeline, catalog, run, in_memory)
+    return [line for _, line in sorted(problems)]
 
 
-def pipeline_outputs() -> dict[str, set[str]]:
-    """{pipeline name: every dataset its nodes output} for the project's pipelines (the
-    packages under <package>/pipelines with a create_pipeline). Built here from each package,
-    because Kedro (>= 1.5) builds only the pipelines a run asks for."""
+def _memory_input_problems(
+    pipeline: Pipeline, catalog: Any, run: Mapping[str, Any], names: list[str]
+) -> list[tuple[str, str]]:
+    """(name, line) for each input kept in memory that this slice does not make: the node that
+    makes it, and one command for all of them, this run's slice widened by those nodes (and
+    the nodes making their in-memory inputs in turn)."""
+    from cxr_gan.lineage import SLICE_OPTIONS, run_command
+
+    if not names:
+        return []
+    project = project_pipelines()
+    whole = sum(project.values(), Pipeline([]))
+    producer = {output: node for node in whole.nodes for output in node.outputs}
+    running = {node.name for node in pipeline.nodes}
+    added: list[str] = []
+    pending = list(names)
+    while pending:
+        node = producer.get(pending.pop())
+        if node is None or node.name in running or node.name in added:
+            continue
+        added.append(node.name)
+        pending += [n for n in node.inputs if _never_saved(catalog_dataset(catalog, n))]
+    if not added:  # made by no node of the project (a pipeline that lost its maker)
+        return [
+            (
+                name,
+                f"{name}: kept in memory only (a MemoryDataset, never saved), and made "
+                "by no node of the project",
+            )
+            for name in names
+        ]
+    order = [node.name for node in whole.nodes]  # Kedro's topological order
+    added.sort(key=order.index)
+    widened = dict(run)
+    asked = list(run.get("pipeline_names") or [])
+    if asked and "__default__" not in asked:  # the pipelines holding the added nodes too
+        holding = {p for p, made in project.items() for n in made.nodes if n.name in added}
+        widened["pipeline_names"] = asked + sorted(holding - set(asked))
+    if run.get("node_names"):
+        nodes = set(run["node_names"]) | set(added)
+        widened["node_names"] = sorted(nodes, key=lambda n: order.index(n) if n in order else 0)
+    elif len(running) + len(added) <= LISTED_NODES:
+        widened.update(dict.fromkeys(key for key, _ in SLICE_OPTIONS))
+        widened["node_names"] = [n for n in order if n in running or n in added]
+    else:  # a long slice: from the added nodes on (and the start nodes they do not reach)
+        reached = {node.name for node in whole.from_nodes(*added).nodes}
+        starts = [n for n in run.get("from_nodes") or [] if n not in reached]
+        widened.update(dict.fromkeys(("tags", "namespaces", "node_names", "from_inputs")))
+        widened["from_nodes"] = added + starts
+    command = run_command(widened)
+    lines = []
+    for name in names:
+        node = producer.get(name)
+        made = f"made by node {node.name}" if node is not None else "made by no node"
+        lines.append(
+            (
+                name,
+                f"{name}: kept in memory only (a MemoryDataset, never saved), {made}, which "
+                f"this run leaves out; start from it: `{command}`",
+            )
+        )
+    return lines
+
+
+def project_pipelines() -> dict[str, Pipeline]:
+    """{pipeline name: its Pipeline} for the project's pipelines (the packages under
+    <package>/pipelines with a create_pipeline). Built here from each package, because Kedro
+    (>= 1.5) builds only the pipelines a run asks for."""
     import importlib
     import pkgutil
 
@@ -152,14 +342,19 @@ def pipeline_outputs() -> dict[str, set[str]]:
 
     # outside a configured project (a plain script, a unit test): this package's pipelines
     package = importlib.import_module(f"{PACKAGE_NAME or __name__.split('.')[0]}.pipelines")
-    outputs = {}
+    found = {}
     for info in pkgutil.iter_modules(package.__path__):
         if not info.ispkg:
             continue
         module = importlib.import_module(f"{package.__name__}.{info.name}")
         if hasattr(module, "create_pipeline"):
-            outputs[info.name] = set(module.create_pipeline().all_outputs())
-    return outputs
+            found[info.name] = module.create_pipeline()
+    return found
+
+
+def pipeline_outputs() -> dict[str, set[str]]:
+    """{pipeline name: every dataset its nodes output} for the project's pipelines."""
+    return {name: set(p.all_outputs()) for name, p in project_pipelines().items()}
 
 
 # ------------------------------------------------------------------------------ weights
