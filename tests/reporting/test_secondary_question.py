@@ -17,7 +17,7 @@ SETTINGS = ComparisonSettings(
     mask_fraction=0.7,
     probe_warning_lower_bound=0.65,
 )
-TRAINABLE = "the head only (the ResNet50 backbone is frozen)"
+TRAINABLE = "only the head, as the ResNet50 backbone is frozen"
 
 
 def _evaluation(name, labels, strength, seed, pretraining=None):
@@ -71,7 +71,7 @@ def test_a_planted_gain_is_found_by_both_tests_and_reported_with_holm():
     primary = comparison["synthetic_effect"]
     assert "holm" not in primary and primary["delong"]["p_value"] > 0.01
     sentence = secondary["sentence"]
-    assert sentence.startswith("Secondary question, synthetic_pretrain (pre-trained on")
+    assert sentence.startswith("Secondary question, synthetic_pretrain (pre-trained on 100")
     assert f"training {TRAINABLE}" in sentence and "Holm-adjusted over 1 secondary" in sentence
     assert "DeLong 95% CI" in sentence and "p < 0.001" in sentence
 

@@ -354,15 +354,16 @@ def _secondary_sentence(name: str, result: dict[str, Any]) -> str:
     effect, holm = result["effect"], result["holm"]
     pretraining = result.get("pretraining") or {}
     counts = pretraining.get("training_set") or {}
-    what = f"{name} ({SECONDARY[name]}"
+    what = SECONDARY[name]
     if counts:
-        what += (
-            f": pre-trained on {counts.get('images', '?')} synthetic images of both classes, "
-            f"training {pretraining.get('trainable', 'every trainable layer')}"
+        what = (
+            f"pre-trained on {counts.get('images', '?')} synthetic images of both classes, "
+            f"training {pretraining.get('trainable', 'every trainable layer')}; then "
+            "fine-tuned on the real training images"
         )
     delong = effect["delong"]
     return (
-        f"Secondary question, {what}) vs real, from the {result['rests_on']} set "
+        f"Secondary question, {name} ({what}) vs real, from the {result['rests_on']} set "
         f"({effect['n_images']} images), Holm-adjusted over {holm['m']} secondary "
         f"comparison(s): {result['verdict']}, {_effect_numbers(effect)}, paired bootstrap "
         f"{_p(effect['p_value'])} (Holm-adjusted {_p(holm['bootstrap_p'])}); DeLong "

@@ -62,16 +62,16 @@ def _rounded(probabilities: np.ndarray) -> list[float]:
 
 
 def trainable_layers(config: ClassifierConfig) -> str:
-    """Which layers training changes under this config, in words, for the report: "the head
-    only (the ResNet50 backbone is frozen)", "the head and the last N ResNet50 layers ...", or
-    "every layer (the small CNN trains end to end)"."""
+    """Which layers training changes under this config, in words, for the report: "only the
+    head, as the ResNet50 backbone is frozen", "the head and the last N ResNet50 layers, ...",
+    or "every layer, as the small_cnn backbone trains end to end"."""
     if config.backbone != "resnet50":
-        return f"every layer (the {config.backbone} backbone trains end to end)"
+        return f"every layer, as the {config.backbone} backbone trains end to end"
     if config.fine_tune_layers == 0:
-        return "the head only (the ResNet50 backbone is frozen)"
+        return "only the head, as the ResNet50 backbone is frozen"
     return (
-        f"the head and the last {config.fine_tune_layers} ResNet50 layers (their "
-        "BatchNormalization layers stay frozen)"
+        f"the head and the last {config.fine_tune_layers} ResNet50 layers, their "
+        "BatchNormalization layers staying frozen"
     )
 
 
@@ -123,8 +123,12 @@ def train_over_seeds(
     images, labels, is_validation = _with_validation(train, validation)
     first_model, histories, per_seed = None, [], []
     for seed in seeds:
-        common = {"seed": seed, "strategy": strategy}
-        common.update(backbone_seed=seeds[0], augmentation_seed=seeds[0])
+        common = {
+            "seed": seed,
+            "strategy": strategy,
+            "backbone_seed": seeds[0],
+            "augmentation_seed": seeds[0],
+        }
         initial, pretraining_history = None, None
         with training_precision(distribution):
             if pretrain is not None:

@@ -60,7 +60,7 @@ def test_it_pretrains_on_both_synthetic_classes_then_fine_tunes_on_real(classifi
             "label_0": 4,
             "label_1": 4,
         },
-        "trainable": "every layer (the small_cnn backbone trains end to end)",
+        "trainable": "every layer, as the small_cnn backbone trains end to end",
         "epochs": 2,
     }
     assert real["pretraining"] is None
@@ -93,7 +93,7 @@ def test_the_comparison_adds_it_as_a_holm_adjusted_secondary_question(classified
     }
     assert secondary["verdict"] in {"helped", "hurt", "no detectable difference"}
     assert "pre-trained on 8 synthetic images of both classes" in secondary["sentence"]
-    assert "training every layer" in secondary["sentence"]
+    assert "training every layer, as the small_cnn" in secondary["sentence"]
     table = classified.load("classification_comparison_table")
     assert secondary["sentence"] in table
     assert "| primary | real_plus_synthetic | external | 12 |" in table
@@ -143,7 +143,7 @@ def test_with_a_frozen_resnet50_it_pretrains_the_head_from_the_shared_cache():
     )
     assert evaluation["features"] == "shared cache"
     assert evaluation["pretraining"]["trainable"] == (
-        "the head only (the ResNet50 backbone is frozen)"
+        "only the head, as the ResNet50 backbone is frozen"
     )
     assert evaluation["pretraining"]["training_set"]["images"] == 6
     assert len(histories[0]["pretraining_history"]["loss"]) == 2
