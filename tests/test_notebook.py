@@ -70,7 +70,7 @@ def test_notebook_runs_on_demo_outputs(demo_project: Path, monkeypatch: pytest.M
     assert "not written yet" not in text  # every figure the notebook shows was found
     images = [o for o in outputs if "image/png" in o.get("data", {})]
     # contact sheet, grids over epochs, loss curves, 2 grids, synthetic vs real, GAN quality,
-    # comparison plot, ROC, training curves of 5 experiments
+    # comparison plot, ROC, training curves of 6 experiments
     assert len(images) >= 14
     tables = [o["data"]["text/html"] for o in outputs if "text/html" in o.get("data", {})]
     comparison = next(table for table in tables if "real_plus_synthetic" in table)

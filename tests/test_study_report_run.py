@@ -26,7 +26,7 @@ from tests.test_viz import CHROMIUM, CHROMIUM_FLAGS
 # every test here reads one tiny demo study run once per session (about 15-60 s)
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
 
-EXPERIMENTS = 5  # 4 experiments and the shortcut probe, at conf/base's defaults
+EXPERIMENTS = 6  # 5 experiments and the shortcut probe, at conf/base's defaults
 # contact sheet; GAN losses, grids over epochs, last grid, quality figure, synthetic set; the
 # comparison plot; each experiment's training curves, ROC and Grad-CAM
 FIGURES = 1 + 5 + 1 + 3 * EXPERIMENTS

@@ -29,7 +29,13 @@ from tests.conftest import PROJECT_ROOT, DemoStudy
 from tests.kedro_helpers import stop_process_group, write_conf
 
 LAYERS = ["raw", "intermediate", "model_input", "models", "model_output", "reporting"]
-EXPERIMENTS = {"real", "real_plus_synthetic", "classical_augmentation", "synthetic_only"}
+EXPERIMENTS = {
+    "real",
+    "real_plus_synthetic",
+    "classical_augmentation",
+    "synthetic_only",
+    "synthetic_pretrain",
+}
 VARIANT = "lr_0p01"
 # one node each pipeline draws, as the graph labels it
 PIPELINE_NODES = {

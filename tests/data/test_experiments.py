@@ -12,6 +12,7 @@ from cxr_gan.data.experiments import (
     LeakageError,
     check_no_leakage,
     concatenate,
+    experiment_images,
     match_resolution,
     resolution_plan,
     split_real_images,
@@ -94,6 +95,14 @@ def test_each_experiment_trains_on_what_it_says(data):
     for subset in (real, mixed, augmented, synthetic_only):
         assert not set(subset.ids) & set(data.test.ids)
         assert not set(subset.ids) & set(data.validation.ids)
+
+    # synthetic_pretrain: fine-tuned on `real`'s images after the balanced synthetic set
+    fine_tuned, preset = training_set("synthetic_pretrain", data, covid_set, balanced)
+    assert preset is None and np.array_equal(fine_tuned.ids, real.ids)
+    images = experiment_images("synthetic_pretrain", data, covid_set, balanced)
+    [(name, pretraining)] = images.pretraining
+    assert name == "synthetic_balanced" and np.array_equal(pretraining.ids, synthetic_only.ids)
+    assert experiment_images("real", data, covid_set, balanced).pretraining == []
 
 
 def test_leaks_are_caught(data):

@@ -9,7 +9,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from cxr_gan.data.phantom import COVID, draw_phantom
-from cxr_gan.metrics.classification import delong_auc
+from cxr_gan.metrics.delong import delong_auc
 from cxr_gan.metrics.detectability import real_vs_synthetic_auc, real_vs_synthetic_auc_se
 from cxr_gan.metrics.feature_distances import (
     FeatureSpace,

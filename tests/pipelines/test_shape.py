@@ -42,6 +42,7 @@ def test_shape_of_parameters():
         "real_plus_synthetic",
         "classical_augmentation",
         "synthetic_only",
+        "synthetic_pretrain",
         "shortcut_probe",
     )
     assert pipeline_shape(DEMO_SHAPE) == PipelineShape(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -25,6 +25,7 @@ from cxr_gan.data.split import connected_groups, links_from_keys, stratified_gro
 
 STRONG_AUGMENTATION = "strong"
 SHORTCUT_PROBE = "shortcut_probe"
+SYNTHETIC_PRETRAIN = "synthetic_pretrain"
 
 
 class LeakageError(AssertionError):
@@ -226,11 +227,26 @@ def training_parts(
         return [("train", real), ("synthetic", synthetic_subset(synthetic_xrays, size))], None
     if experiment == "classical_augmentation":
         return [("train", real)], STRONG_AUGMENTATION
+    if experiment == SYNTHETIC_PRETRAIN:  # fine-tuned on `real`'s images after pretraining_parts
+        return [("train", real)], None
     if experiment == "synthetic_only":
         return [("synthetic_balanced", synthetic_subset(synthetic_balanced_xrays, size))], None
     if experiment == SHORTCUT_PROBE:  # the same recipe as `real`, on borders only
         return [("train", as_seen_by(experiment, real, mask_fraction))], None
     raise ValueError(f"unknown experiment {experiment!r}")
+
+
+def pretraining_parts(
+    experiment: str, data: RealSplits, synthetic_balanced_xrays: dict[str, Any]
+) -> list[tuple[str, ImageSubset]]:
+    """The images an experiment is pre-trained on before its training_parts, as named parts:
+    for synthetic_pretrain the balanced synthetic set (both classes, at the real images' size,
+    the same "synthetic_balanced" part synthetic_only trains on); [] for every other
+    experiment. Raises KeyError when synthetic_pretrain gets no balanced set."""
+    if experiment != SYNTHETIC_PRETRAIN:
+        return []
+    size = data.train.images.shape[1]
+    return [("synthetic_balanced", synthetic_subset(synthetic_balanced_xrays, size))]
 
 
 @dataclass(frozen=True, eq=False)
@@ -243,6 +259,8 @@ class ExperimentImages:
     validation: ImageSubset
     test: ImageSubset
     external: ImageSubset | None  # the external folder, None without one
+    # pretraining_parts: trained on first, then fine-tuned on `parts` ([]: no pre-training)
+    pretraining: list[tuple[str, ImageSubset]] = field(default_factory=list)
 
     def seen(self) -> dict[str, ImageSubset | None]:
         """{"validation", "test", "external"}: the evaluation inputs by name."""
@@ -257,8 +275,9 @@ def experiment_images(
     external: ImageSubset | None = None,
     mask_fraction: float = 0.7,
 ) -> ExperimentImages:
-    """The experiment's training parts and its validation, test and external images as it sees
-    them (as_seen_by: borders only for the shortcut probe)."""
+    """The experiment's training parts, its pre-training parts (pretraining_parts) and its
+    validation, test and external images as it sees them (as_seen_by: borders only for the
+    shortcut probe)."""
     parts, augmentation = training_parts(
         experiment, data, synthetic_xrays, synthetic_balanced_xrays, mask_fraction
     )
@@ -269,6 +288,7 @@ def experiment_images(
         as_seen_by(experiment, data.validation, mask_fraction),
         as_seen_by(experiment, data.test, mask_fraction),
         None if external is None else as_seen_by(experiment, external, mask_fraction),
+        pretraining_parts(experiment, data, synthetic_balanced_xrays),
     )
 
 

@@ -219,8 +219,10 @@ def compare_auc(
     draw, so image difficulty cancels (the paired design of DeLong et al. 1988, by percentile
     bootstrap instead of DeLong's variance). verdict: "helped" when the whole CI is above 0,
     "hurt" when below, else "no detectable difference"; sentence says the same with the numbers
-    and names the images it rests on (`images_name`, e.g. "external images"). Raises ValueError
-    when the labels hold one class only or the arrays differ in length.
+    and names the images it rests on (`images_name`, e.g. "external images"). p_value: the
+    bootstrap's two-sided p-value for "no difference" (bootstrap_p_value; None when no resample
+    was usable). Raises ValueError when the labels hold one class only or the arrays differ in
+    length.
     """
     labels, baseline, candidate = _check(labels, baseline_probabilities, candidate_probabilities)
 
@@ -234,9 +236,8 @@ def compare_auc(
     if not (math.isfinite(auc_base) and math.isfinite(auc_cand)):
         raise ValueError("AUC needs both classes among the test labels")
     difference = auc_cand - auc_base
-    interval = _interval(
-        _bootstrap(labels, statistic, n_bootstrap, seed, stratified)["difference"], confidence
-    )
+    samples = _bootstrap(labels, statistic, n_bootstrap, seed, stratified)["difference"]
+    interval = _interval(samples, confidence)
     low, high = interval["ci_low"], interval["ci_high"]
     if low is not None and low > 0:
         verdict = "helped"
@@ -266,6 +267,7 @@ def compare_auc(
         "auc_candidate": auc_cand,
         "difference": difference,
         **interval,
+        "p_value": bootstrap_p_value(samples),
         "n_images": int(len(labels)),
         "n_bootstrap": int(n_bootstrap),
         "confidence": float(confidence),
@@ -316,6 +318,20 @@ def calls(
     }
 
 
+def bootstrap_p_value(samples: np.ndarray) -> float | None:
+    """Two-sided percentile-bootstrap p-value for "the difference is 0": twice the smaller
+    share of resampled differences at or below 0 and at or above 0, at most 1 (the level
+    1 - confidence at which the percentile interval would just reach 0; Efron & Tibshirani
+    1993, ch. 16). samples: float (k,) resampled differences, non-finite ones left out.
+    Returns a float in [0, 1] (resolution 1 / k), None when no sample is finite."""
+    usable = np.asarray(samples, np.float64)
+    usable = usable[np.isfinite(usable)]
+    if not len(usable):
+        return None
+    share = min(float(np.mean(usable <= 0)), float(np.mean(usable >= 0)))
+    return min(1.0, 2.0 * share)
+
+
 def _signed(value: float | None) -> str:
     return "undefined" if value is None else f"{value:+.3f}"
 
@@ -346,32 +362,3 @@ def summarize_seeds(per_seed: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             "n_undefined": len(values) - len(defined),
         }
     return summary
-
-
-def delong_auc(labels: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
-    """ROC AUC and its standard error by DeLong et al. 1988 (the fast form of Sun & Xu 2014).
-
-    labels int (n,) in {0, 1}, scores float (n,) (higher = more likely 1); ties count 1/2. The
-    variance comes from the placement values of each positive among the negatives and each
-    negative among the positives: Var = S10 / n1 + S01 / n0. Returns (auc in [0, 1], se >= 0).
-    Raises ValueError unless both classes have at least 2 rows."""
-    labels = np.asarray(labels).astype(int).ravel()
-    scores = np.asarray(scores, np.float64).ravel()
-    if len(labels) != len(scores):
-        raise ValueError(f"{len(labels)} labels but {len(scores)} scores")
-    positive, negative = scores[labels == 1], scores[labels == 0]
-    if min(len(positive), len(negative)) < 2:
-        raise ValueError(
-            f"DeLong needs at least 2 rows of each class, got {len(positive)} positive, "
-            f"{len(negative)} negative"
-        )
-    # placement of each positive: the share of negatives below it (ties 1/2), and vice versa
-    below = np.searchsorted(np.sort(negative), positive, side="left")
-    at_or_below = np.searchsorted(np.sort(negative), positive, side="right")
-    v10 = (below + 0.5 * (at_or_below - below)) / len(negative)
-    above = len(positive) - np.searchsorted(np.sort(positive), negative, side="right")
-    at_or_above = len(positive) - np.searchsorted(np.sort(positive), negative, side="left")
-    v01 = (above + 0.5 * (at_or_above - above)) / len(positive)
-    auc = float(v10.mean())
-    variance = np.var(v10, ddof=1) / len(positive) + np.var(v01, ddof=1) / len(negative)
-    return auc, float(np.sqrt(max(variance, 0.0)))

@@ -1,7 +1,9 @@
 """The classification experiments side by side: metrics of each experiment's seed-averaged
 predictions, per-source and source-matched AUCs, the paired AUC difference real_plus_synthetic
-vs real on each set, the verdict ("did the synthetic images help?") and the shortcut probe's
-reading; and an experiment's scores on the external folder.
+vs real on each set (the primary question), the verdict ("did the synthetic images help?"), the
+secondary comparisons with `real` (synthetic_pretrain), Holm-adjusted among themselves, and the
+shortcut probe's reading; and an experiment's scores on the external folder. Every paired
+difference carries a percentile bootstrap (interval and p-value) and DeLong's test beside it.
 
 Plain module (no Kedro, no TensorFlow); reporting.comparison writes the result as Markdown.
 """
@@ -9,7 +11,7 @@ Plain module (no Kedro, no TensorFlow); reporting.comparison writes the result a
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cxr_gan.data.experiments import SHORTCUT_PROBE
+from cxr_gan.data.experiments import SHORTCUT_PROBE, SYNTHETIC_PRETRAIN
 from cxr_gan.metrics.classification import (
     calls,
     cannot_decide,
@@ -25,6 +27,7 @@ from cxr_gan.metrics.classification import (
     compare_auc,
     roc_curve_points,
 )
+from cxr_gan.metrics.delong import delong_paired
 from cxr_gan.metrics.shortcuts import (
     per_source_metrics,
     probe_reading,
@@ -37,6 +40,9 @@ from cxr_gan.metrics.shortcuts import (
 
 logger = logging.getLogger(__name__)
 BASELINE, CANDIDATE = "real", "real_plus_synthetic"
+# secondary questions: each compared with BASELINE like CANDIDATE, Holm-adjusted among
+# themselves (the primary answer, CANDIDATE vs BASELINE, stays unadjusted); name -> its words
+SECONDARY = {SYNTHETIC_PRETRAIN: "pre-trained on synthetic images, fine-tuned on real ones"}
 PREDICTION_COLUMNS = ["experiment", "seed", "id", "label", "source", "probability"]
 SOURCE_CONFOUND = (
     "Every image source in the test set holds one class only: disease and source cannot be told "
@@ -122,6 +128,7 @@ def experiment_row(
         "training_set": evaluation["training_set"],
         "metrics": metrics,
         "across_seeds": evaluation["across_seeds"],
+        "pretraining": evaluation.get("pretraining"),
         "external": external.get("metrics"),
         "external_per_source": external.get("per_source"),
         "external_source_matched": external.get("source_matched"),
@@ -176,6 +183,11 @@ def compare(
             comparison["verdict"]["sentence"],
             gan_quality["sentence"],
         )
+    secondary = secondary_effects(evaluations, settings)
+    if secondary:
+        comparison["secondary"] = secondary
+        for name, result in secondary.items():
+            logger.info("Secondary question, %s: %s", name, result["sentence"])
     probe = next((row for row in rows if row["name"] == SHORTCUT_PROBE), None)
     if probe is not None:
         comparison["shortcut_probe"] = probe_section(probe, settings, len(labels))
@@ -207,7 +219,10 @@ def probe_section(
 
 
 def synthetic_effect(
-    baseline: dict[str, Any], candidate: dict[str, Any], settings: ComparisonSettings
+    baseline: dict[str, Any],
+    candidate: dict[str, Any],
+    settings: ComparisonSettings,
+    candidate_name: str = "real + synthetic",
 ) -> dict[str, Any]:
     """Paired comparisons of the seed-averaged predictions (and per seed) on each set, and the
     verdict (synthetic_verdict): synthetic_effect[_per_seed] on the deciding set, the same
@@ -216,20 +231,28 @@ def synthetic_effect(
     baseline, candidate: the `real` and `real_plus_synthetic` experiment_evaluation records, on
     the same n test images (int 0/1 test_labels) with the same seeds; per_seed probabilities are
     n floats in 0..1. Each difference is AUC(candidate) - AUC(baseline) with a paired,
-    class-stratified percentile bootstrap interval (compare_auc; the paired design of DeLong et
-    al. 1988). The external folder decides when both scored it. Raises ValueError when the two
-    scored different external images, ran different numbers of seeds, or a set's labels hold one
-    class only (AUC undefined)."""
+    class-stratified percentile bootstrap interval and p-value (compare_auc; the paired design
+    of DeLong et al. 1988) and, under "delong", DeLong's test of the same difference on the same
+    predictions (metrics.delong.delong_paired). candidate_name: the candidate in the sentences
+    (another experiment than real_plus_synthetic: see secondary_effects). The external folder
+    decides when both scored it. Raises ValueError when the two scored different external
+    images, ran different numbers of seeds, or a set's labels hold fewer than 2 images of a
+    class (AUC and DeLong undefined)."""
 
     def paired(labels, key, images_name, base_probs=None, cand_probs=None, seed=None):
-        return compare_auc(
+        base = ensemble_probabilities(baseline, key) if base_probs is None else base_probs
+        cand = ensemble_probabilities(candidate, key) if cand_probs is None else cand_probs
+        result = compare_auc(
             labels,
-            ensemble_probabilities(baseline, key) if base_probs is None else base_probs,
-            ensemble_probabilities(candidate, key) if cand_probs is None else cand_probs,
+            base,
+            cand,
+            candidate_name=candidate_name,
             images_name=images_name,
             n_bootstrap=settings.n_bootstrap,
             seed=settings.seeds[0] if seed is None else seed,
         )
+        result["delong"] = delong_paired(labels, base, cand, result["confidence"])
+        return result
 
     def per_seed(labels, key, images_name):
         return [
@@ -249,7 +272,8 @@ def synthetic_effect(
     )
     if has_external:
         if candidate.get("external", {}).get("ids") != external_info["ids"]:
-            raise ValueError("real and real_plus_synthetic were scored on other external images")
+            names = f"{baseline.get('experiment')} and {candidate.get('experiment')}"
+            raise ValueError(f"{names} were scored on other external images")
         ext_labels = np.array(external_info["labels"])
         effects["external"] = paired(ext_labels, "external_probabilities", "external images")
         seeds["external"] = per_seed(ext_labels, "external_probabilities", "external images")
@@ -263,6 +287,103 @@ def synthetic_effect(
             internal, effects.get("external"), external_info["root"] if has_external else None
         ),
     }
+
+
+def holm_adjust(p_values: Sequence[float | None]) -> list[float | None]:
+    """Holm's step-down adjusted p-values (Holm 1979, "A simple sequentially rejective multiple
+    test procedure", Scand. J. Statist. 6:65-70): the k-th smallest of m p-values becomes
+    max over j <= k of min(1, (m - j + 1) p_(j)), so rejecting where the adjusted p-value is
+    below alpha keeps the family-wise error rate at alpha. p_values: floats in [0, 1], in any
+    order; None (an undefined p-value) stays None and is not counted in m. Returns the adjusted
+    values in the given order."""
+    defined = [(p, i) for i, p in enumerate(p_values) if p is not None]
+    adjusted: list[float | None] = [None] * len(p_values)
+    running = 0.0
+    for rank, (p, index) in enumerate(sorted(defined)):
+        running = max(running, min(1.0, (len(defined) - rank) * float(p)))
+        adjusted[index] = running
+    return adjusted
+
+
+def secondary_effects(
+    evaluations: Mapping[str, dict[str, Any]], settings: ComparisonSettings
+) -> dict[str, Any]:
+    """The secondary questions (SECONDARY: synthetic_pretrain), each the same paired comparison
+    with `real` as the primary one (synthetic_effect: bootstrap and DeLong, each set, per seed),
+    with Holm-adjusted p-values (holm_adjust) over the family of secondary comparisons that ran,
+    per set, and a verdict and sentence from the deciding set's Holm-adjusted bootstrap p-value
+    (below 1 - confidence: "helped" or "hurt" by the difference's sign, else "no detectable
+    difference"). The primary comparison is not in the family: it stays unadjusted.
+
+    evaluations: experiment name -> experiment_evaluation record (as compare). Returns {name:
+    {"effect", "per_seed", "by_set", "per_seed_by_set", "rests_on", "holm", "verdict",
+    "sentence", "pretraining"}} in SECONDARY's order; {} when `real` or every secondary
+    experiment is missing. Each set's effect gains "holm": {"m", "bootstrap_p", "delong_p"}.
+    Raises ValueError as synthetic_effect."""
+    if BASELINE not in evaluations:
+        return {}
+    results: dict[str, Any] = {}
+    for name, words in SECONDARY.items():
+        if name not in evaluations:
+            continue
+        effect = synthetic_effect(evaluations[BASELINE], evaluations[name], settings, words)
+        results[name] = {
+            "effect": effect["synthetic_effect"],
+            "per_seed": effect["synthetic_effect_per_seed"],
+            "by_set": effect["synthetic_effect_by_set"],
+            "per_seed_by_set": effect["synthetic_effect_per_seed_by_set"],
+            "rests_on": effect["verdict"]["rests_on"],
+            "pretraining": evaluations[name].get("pretraining"),
+        }
+    for set_name in ("internal", "external"):
+        family = [r["by_set"][set_name] for r in results.values() if set_name in r["by_set"]]
+        bootstrap = holm_adjust([e["p_value"] for e in family])
+        delong = holm_adjust([e["delong"]["p_value"] for e in family])
+        for effect, p_boot, p_delong in zip(family, bootstrap, delong, strict=True):
+            effect["holm"] = {"m": len(family), "bootstrap_p": p_boot, "delong_p": p_delong}
+    for name, result in results.items():
+        result["holm"] = result["effect"]["holm"]
+        result["verdict"] = _holm_verdict(result["effect"])
+        result["sentence"] = _secondary_sentence(name, result)
+    return results
+
+
+def _holm_verdict(effect: dict[str, Any]) -> str:
+    p_value = effect["holm"]["bootstrap_p"]
+    if p_value is None or p_value >= 1 - effect["confidence"] or effect["difference"] == 0:
+        return "no detectable difference"
+    return "helped" if effect["difference"] > 0 else "hurt"
+
+
+def _p(value: float | None) -> str:
+    """A p-value as reports print it: 'p < 0.001', 'p = 0.042', 'p undefined'."""
+    if value is None:
+        return "p undefined"
+    return "p < 0.001" if value < 0.001 else f"p = {value:.3f}"
+
+
+def _secondary_sentence(name: str, result: dict[str, Any]) -> str:
+    """One secondary comparison in words: what the experiment is, the set it rests on, the
+    Holm-adjusted verdict, the bootstrap and DeLong numbers."""
+    effect, holm = result["effect"], result["holm"]
+    pretraining = result.get("pretraining") or {}
+    counts = pretraining.get("training_set") or {}
+    what = SECONDARY[name]
+    if counts:
+        what = (
+            f"pre-trained on {counts.get('images', '?')} synthetic images of both classes, "
+            f"training {pretraining.get('trainable', 'every trainable layer')}; then "
+            "fine-tuned on the real training images"
+        )
+    delong = effect["delong"]
+    return (
+        f"Secondary question, {name} ({what}) vs real, from the {result['rests_on']} set "
+        f"({effect['n_images']} images), Holm-adjusted over {holm['m']} secondary "
+        f"comparison(s): {result['verdict']}, {_effect_numbers(effect)}, paired bootstrap "
+        f"{_p(effect['p_value'])} (Holm-adjusted {_p(holm['bootstrap_p'])}); DeLong "
+        f"{effect['confidence']:.0%} CI {delong['ci_low']:+.3f} to {delong['ci_high']:+.3f}, "
+        f"{_p(delong['p_value'])} (Holm-adjusted {_p(holm['delong_p'])})."
+    )
 
 
 def _effect_numbers(effect: dict[str, Any]) -> str:

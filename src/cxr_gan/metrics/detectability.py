@@ -15,7 +15,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from cxr_gan.metrics.classification import delong_auc
+from cxr_gan.metrics.delong import delong_auc
 
 
 def real_vs_synthetic_scores(

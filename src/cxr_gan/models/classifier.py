@@ -78,6 +78,7 @@ def train_classifier(
     backbone_seed: int | None = None,
     augmentation_seed: int | None = None,
     features: Mapping[str, Any] | None = None,
+    initial_weights: keras.Model | None = None,
 ) -> tuple[keras.Model, dict[str, list[float]]]:
     """Train on TRAINING images only; returns the compiled full model and its history.
 
@@ -100,6 +101,11 @@ def train_classifier(
     the training images, draws as augmentation_draws(config), "validation": float32 (n_val, d)
     or None}, e.g. from models.feature_cache; raises ValueError when they came from another
     backbone or do not fit the images.
+    `initial_weights` (fine-tuning after pre-training): a classifier of the same configuration
+    (e.g. this function's result on other images) whose weights, every layer's, this model
+    starts from instead of its fresh initialisation; only its trainable layers change (with a
+    frozen backbone, the head). The optimizer starts afresh. Raises ValueError when its weights
+    do not fit this configuration's model.
     """
     keras.utils.set_random_seed(seed)
     images = classifier_input.as_image_source(
@@ -129,6 +135,8 @@ def train_classifier(
             keras.utils.set_random_seed(seed)
         else:
             model = classifier_network.build_classifier(config, seed)
+        if initial_weights is not None:
+            model.set_weights(initial_weights.get_weights())
         if features is not None:
             if not config.uses_feature_cache:
                 raise ValueError("precomputed features need a frozen backbone (feature_cache)")
@@ -162,6 +170,9 @@ def train_classifier(
             trainee = classifier_network.head_model(
                 model.get_layer(classifier_network.HEAD_LAYERS[0]).input.shape[-1], config, seed
             )
+            if initial_weights is not None:  # the head starts where pre-training left it
+                for name in classifier_network.HEAD_LAYERS:
+                    trainee.get_layer(name).set_weights(model.get_layer(name).get_weights())
         else:
             train, val = classifier_input.image_datasets(images, labels, is_val, config, seed)
             trainee = model

@@ -61,6 +61,31 @@ def _rounded(probabilities: np.ndarray) -> list[float]:
     return probabilities.astype(float).round(6).tolist()
 
 
+def trainable_layers(config: ClassifierConfig) -> str:
+    """Which layers training changes under this config, in words, for the report: "only the
+    head, as the ResNet50 backbone is frozen", "the head and the last N ResNet50 layers, ...",
+    or "every layer, as the small_cnn backbone trains end to end"."""
+    if config.backbone != "resnet50":
+        return f"every layer, as the {config.backbone} backbone trains end to end"
+    if config.fine_tune_layers == 0:
+        return "only the head, as the ResNet50 backbone is frozen"
+    return (
+        f"the head and the last {config.fine_tune_layers} ResNet50 layers, their "
+        "BatchNormalization layers staying frozen"
+    )
+
+
+def _with_validation(
+    train: ImageSubset, validation: ImageSubset
+) -> tuple[LazyRows, np.ndarray, np.ndarray]:
+    """Training then validation images (read batch by batch), their labels and the mask of the
+    validation ones, as train_classifier takes them."""
+    images = LazyRows.concatenate(train.images, validation.images)
+    labels = np.concatenate([train.labels, validation.labels])
+    is_validation = np.r_[np.zeros(len(train), bool), np.ones(len(validation), bool)]
+    return images, labels, is_validation
+
+
 def train_over_seeds(
     plan: ExperimentPlan,
     train: ImageSubset,
@@ -69,9 +94,15 @@ def train_over_seeds(
     strategy: Any,
     n_bootstrap: int,
     cached: dict[str, Any] | None = None,
+    pretrain: ImageSubset | None = None,
 ) -> tuple[KerasModel, list[dict[str, Any]], list[dict[str, Any]]]:
     """Train plan's classifier once per seed on `train` (validated on plan's validation images),
     and score each model on the test split and, when there is one, the external folder.
+
+    With `pretrain` images (synthetic_pretrain), each seed's classifier is first trained on them
+    with the same settings and seed (every trainable layer; validated on the same real
+    validation images), then fine-tuned on `train` from those weights (train_classifier's
+    initial_weights); the histories then hold "pretraining_history" beside "history".
 
     A random backbone and the augmented copies follow the first seed. With `cached` features
     (shared_features.features_for) the heads train on and predict from them. Returns the first
@@ -89,22 +120,41 @@ def train_over_seeds(
     from cxr_gan.models.device import training_precision
 
     validation, test, external = plan.images.validation, plan.images.test, plan.images.external
-    images = LazyRows.concatenate(train.images, validation.images)  # read batch by batch
-    labels = np.concatenate([train.labels, validation.labels])
-    is_validation = np.r_[np.zeros(len(train), bool), np.ones(len(validation), bool)]
+    images, labels, is_validation = _with_validation(train, validation)
     first_model, histories, per_seed = None, [], []
     for seed in seeds:
+        common = {
+            "seed": seed,
+            "strategy": strategy,
+            "backbone_seed": seeds[0],
+            "augmentation_seed": seeds[0],
+        }
+        initial, pretraining_history = None, None
         with training_precision(distribution):
+            if pretrain is not None:
+                logger.info(
+                    "Experiment %s, seed %d: pre-training on %d images, then fine-tuning",
+                    plan.experiment,
+                    seed,
+                    len(pretrain),
+                )
+                pre_images, pre_labels, pre_validation = _with_validation(pretrain, validation)
+                initial, pretraining_history = train_classifier(
+                    pre_images,
+                    pre_labels,
+                    plan.config,
+                    is_validation=pre_validation,
+                    features=None if cached is None else {**cached, "train": cached["pretraining"]},
+                    **common,
+                )
             model, history = train_classifier(
                 images,
                 labels,
                 plan.config,
-                seed=seed,
                 is_validation=is_validation,
-                strategy=strategy,
-                backbone_seed=seeds[0],
-                augmentation_seed=seeds[0],
                 features=cached,
+                initial_weights=initial,
+                **common,
             )
         probabilities = _scored(model, cached, test, "test")
         metrics = classification_metrics(
@@ -118,6 +168,8 @@ def train_over_seeds(
             metrics["accuracy"]["value"],
         )
         histories.append({"seed": seed, "history": history})
+        if pretraining_history is not None:
+            histories[-1]["pretraining_history"] = pretraining_history
         run = {
             "seed": seed,
             "metrics": metrics,
@@ -140,9 +192,13 @@ def experiment_evaluation(
     settings: dict[str, Any],
     features: str,
     external_data: dict[str, Any] | None,
+    pretrain: ImageSubset | None = None,
 ) -> dict[str, Any]:
     """The experiment's evaluation record: its training set, test images, settings, every
-    seed's run, the metrics' mean and std across seeds, and which external images were scored.
+    seed's run, the metrics' mean and std across seeds, and which external images were scored;
+    "pretraining": with `pretrain` images (train_over_seeds' pretrain), their counts
+    ("training_set"), the layers pre-training changed in words ("trainable",
+    trainable_layers) and its epochs; None without pre-training.
 
     per_seed: train_over_seeds' runs, at least one; features: where the backbone features came
     from (e.g. "shared cache", "none (end-to-end training)"), for the record. The record is plain
@@ -154,6 +210,13 @@ def experiment_evaluation(
     return {
         "experiment": plan.experiment,
         "training_set": train.counts(),
+        "pretraining": None
+        if pretrain is None
+        else {
+            "training_set": pretrain.counts(),
+            "trainable": trainable_layers(plan.config),
+            "epochs": plan.config.epochs,
+        },
         "validation_images": len(validation),
         "test_images": len(test),
         "test_ids": test.ids.tolist(),

@@ -93,7 +93,7 @@ def compute_shared_features(
         entry["draws"].update(draws)
 
     for plan in plans:
-        for name, subset in plan.images.parts:
+        for name, subset in [*plan.images.pretraining, *plan.images.parts]:
             want(name, subset, plan, plan.preset, augmentation_draws(plan.config))
         for name, subset in plan.images.seen().items():
             if subset is not None and len(subset):
@@ -139,8 +139,10 @@ def features_for(
     cache: FeatureCache | None, plan: ExperimentPlan, pool_seed: int
 ) -> dict[str, Any] | None:
     """The plan's features from the shared cache ({"fingerprint", "train", "validation",
-    "test", "external"}), or None when the cache does not hold every one of them for exactly
-    this backbone, view and augmentation."""
+    "test", "external", "pretraining"}), or None when the cache does not hold every one of them
+    for exactly this backbone, view and augmentation. "train" and "pretraining" (None when the
+    plan has no pre-training parts) are float32 (draws, n, d) in the order of the parts'
+    images."""
     config = plan.config
     if cache is None or not len(cache) or not config.uses_feature_cache:
         return None
@@ -157,7 +159,17 @@ def features_for(
         for name, subset in plan.images.parts
     ]
     train = cache.stacked([[keys[d] for keys in part_keys] for d in range(len(draws))])
-    found: dict[str, Any] = {"fingerprint": cache.fingerprint, "train": train}
+    found: dict[str, Any] = {"fingerprint": cache.fingerprint, "train": train, "pretraining": None}
+    if plan.images.pretraining:
+        pretraining_keys = [
+            feature_keys(cache, name, subset, plan, plan.preset, draws, pool_seed)
+            for name, subset in plan.images.pretraining
+        ]
+        found["pretraining"] = cache.stacked(
+            [[keys[d] for keys in pretraining_keys] for d in range(len(draws))]
+        )
+        if found["pretraining"] is None:
+            return None
     for name, subset in plan.images.seen().items():
         if subset is None or not len(subset):
             found[name] = None

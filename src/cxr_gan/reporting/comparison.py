@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from cxr_gan.metrics.comparison import SOURCE_CONFOUND
+from cxr_gan.metrics.comparison import CANDIDATE, SOURCE_CONFOUND
 from cxr_gan.reporting.classification_figures import METRICS
 from cxr_gan.reporting.report_blocks import interval, markdown_text
 
@@ -164,6 +164,7 @@ def comparison_markdown(comparison: dict[str, Any]) -> str:
         for name, differences in seeds.items():
             per_seed = ", ".join(f"{d:+.3f}" for d in differences if d is not None)
             lines += [f"Per seed, the AUC differences on the {name} set were {per_seed}.", ""]
+    lines += _paired_lines(comparison)
     resolution = comparison.get("resolution")
     if resolution:
         lines += [resolution["sentence"], ""]
@@ -186,9 +187,11 @@ def comparison_markdown(comparison: dict[str, Any]) -> str:
             else (f"{seeds['mean']:.3f}" if seeds.get("mean") is not None else "n/a")
         )
         flag = one_sided_flag(row.get("calls"))
+        pretrained = (row.get("pretraining") or {}).get("training_set")
+        then = f" (after pre-training on {pretrained['images']})" if pretrained else ""
         lines.append(
             f"| {row['name']}{f' ({flag})' if flag else ''} | {counts['real']} + "
-            f"{counts['synthetic']} | "
+            f"{counts['synthetic']}{then} | "
             + " | ".join(interval(row["metrics"][m]) for m in METRICS)
             + f" | {spread} |"
         )
@@ -244,6 +247,57 @@ def comparison_markdown(comparison: dict[str, Any]) -> str:
         lines += _per_source_lines(external, "external_per_source", "external images")
     lines += _source_matched_lines(comparison["experiments"])
     return "\n".join(lines) + "\n"
+
+
+def _p(value: float | None) -> str:
+    return "n/a" if value is None else ("< 0.001" if value < 0.001 else f"{value:.3f}")
+
+
+def _ci(low: float | None, high: float | None) -> str:
+    return "undefined" if low is None else f"{low:+.3f} to {high:+.3f}"
+
+
+def _paired_lines(comparison: dict[str, Any]) -> list[str]:
+    """The secondary questions' sentences, then every paired AUC difference with `real` in one
+    table: the primary (unadjusted) and the secondary ones (Holm-adjusted), on each set, the
+    percentile bootstrap's interval and p-value beside DeLong's."""
+    primary = comparison.get("synthetic_effect_by_set") or {}
+    secondary = comparison.get("secondary") or {}
+    if not primary and not secondary:
+        return []
+    lines = [f"{result['sentence']}" for result in secondary.values()]
+    lines += [""] if lines else []
+    rows = [("primary", CANDIDATE, name, effect) for name, effect in primary.items()]
+    rows += [
+        ("secondary", experiment, name, effect)
+        for experiment, result in secondary.items()
+        for name, effect in result["by_set"].items()
+    ]
+    confidence = next(iter(rows))[3]["confidence"]
+    lines += [
+        f"Paired AUC differences with `real` on the seed-averaged predictions: a "
+        f"class-stratified percentile bootstrap and DeLong's test (DeLong et al. 1988), "
+        f"{confidence:.0%} intervals. The primary question is not adjusted; the secondary ones "
+        "are Holm-adjusted among themselves (Holm 1979).",
+        "",
+        "| question | experiment vs real | set | images | AUC difference | bootstrap CI | "
+        "bootstrap p | DeLong CI | DeLong p | Holm-adjusted p (bootstrap / DeLong) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for question, experiment, set_name, effect in rows:
+        delong, holm = effect.get("delong") or {}, effect.get("holm")
+        adjusted = (
+            f"{_p(holm['bootstrap_p'])} / {_p(holm['delong_p'])} (m = {holm['m']})"
+            if holm
+            else "not adjusted"
+        )
+        lines.append(
+            f"| {question} | {experiment} | {set_name} | {effect['n_images']} | "
+            f"{effect['difference']:+.3f} | {_ci(effect['ci_low'], effect['ci_high'])} | "
+            f"{_p(effect.get('p_value'))} | {_ci(delong.get('ci_low'), delong.get('ci_high'))} "
+            f"| {_p(delong.get('p_value'))} | {adjusted} |"
+        )
+    return [*lines, ""]
 
 
 def _per_source_lines(rows: list[dict[str, Any]], key: str, what: str) -> list[str]:

@@ -189,6 +189,7 @@ def _summary(results: StudyResults) -> list[Any]:
                 "note",
             )
         )
+    blocks += [Text(r["sentence"]) for r in (comparison.get("secondary") or {}).values()]
     # right after the answer: a confound or a per-image split can make it measure the files
     blocks += [Text(line, "warning") for line in _data_caveats(results.data_quality)]
     blocks.append(Text(gan_verdict_line(results.gan.quality), _gan_line_kind(results.gan.quality)))
@@ -327,9 +328,17 @@ def _classification_section(results: StudyResults) -> list[Any]:
 
 def _experiment_metrics(row: Mapping[str, Any]) -> list[Any]:
     counts = row.get("training_set") or {}
+    pretraining = row.get("pretraining") or {}
+    first = (pretraining.get("training_set") or {}).get("images")
+    before = (
+        f"Pre-trained on {first} synthetic images of both classes (training "
+        f"{pretraining.get('trainable')}), then fine-tuned on "
+        if pretraining
+        else "Trained on "
+    )
     blocks: list[Any] = [
         Text(
-            f"Trained on {counts.get('real', '?')} real + {counts.get('synthetic', '?')} "
+            f"{before}{counts.get('real', '?')} real + {counts.get('synthetic', '?')} "
             "synthetic images. Metrics of the seed-averaged predictions with 95% bootstrap "
             "intervals:"
         )

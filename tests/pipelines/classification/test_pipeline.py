@@ -58,6 +58,7 @@ def test_whole_study_runs_and_answers_the_question(project_copy, tmp_path):
         "real_plus_synthetic",
         "classical_augmentation",
         "synthetic_only",
+        "synthetic_pretrain",
         "shortcut_probe",
     ]
     assert comparison["test_images"] == 6  # 20% of 30, the same real images for all

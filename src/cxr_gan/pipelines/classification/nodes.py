@@ -172,9 +172,11 @@ def train_and_evaluate(
     when there is one, the external folder (models.experiments.train_over_seeds).
 
     With a frozen backbone, the heads train on and predict from the shared backbone features
-    (compute_backbone_features), so a seed costs only its head. Returns the first seed's model,
-    the histories, and the evaluation (metrics with 95% bootstrap intervals per seed, their mean
-    and std across seeds, every seed's test and external probabilities per image).
+    (compute_backbone_features), so a seed costs only its head. synthetic_pretrain's models are
+    first trained on the balanced synthetic set, then fine-tuned on the real training images.
+    Returns the first seed's model, the histories, and the evaluation (metrics with 95%
+    bootstrap intervals per seed, their mean and std across seeds, every seed's test and
+    external probabilities per image).
     Logs the device, strategy and precision first (cxr_gan.models.device.start_training);
     raises DistributionConfigError when classification.distribution asks for mixed precision
     and TensorFlow sees no GPU.
@@ -186,18 +188,29 @@ def train_and_evaluate(
     data, synthetic, balanced = classification_data, synthetic_xrays, synthetic_balanced_xrays
     plan = _plan(experiment, data, synthetic, balanced, external_data, params)
     train = joined_parts(plan.images.parts, data)  # the parts once, checked for leaks
+    pretraining = plan.images.pretraining
+    pretrain = joined_parts(pretraining, data) if pretraining else None
     cached = features_for(backbone_features, plan, params.seeds[0])
     uses_cache = plan.config.uses_feature_cache
     if uses_cache and cached is None:
         logger.info("Experiment %s: features not in the shared cache, computed here", experiment)
     logger.info("Experiment %s: training set %s", experiment, train.counts())
     model, histories, per_seed = train_over_seeds(
-        plan, train, params.seeds, params.distribution, strategy, params.n_bootstrap, cached
+        plan,
+        train,
+        params.seeds,
+        params.distribution,
+        strategy,
+        params.n_bootstrap,
+        cached,
+        pretrain,
     )
     settings = {**params.model_dump(), "augmentation": plan.config.augmentation}
     features = "shared cache" if cached is not None else "computed per seed"
     features = features if uses_cache else "none (end-to-end training)"
-    evaluation = experiment_evaluation(plan, train, per_seed, settings, features, external_data)
+    evaluation = experiment_evaluation(
+        plan, train, per_seed, settings, features, external_data, pretrain
+    )
     evaluation["device"] = training_device(strategy, params.distribution)  # the study report's
     return model, histories, evaluation
 

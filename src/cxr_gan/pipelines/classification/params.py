@@ -10,7 +10,9 @@ from cxr_gan.deprecation import moved_names
 from cxr_gan.models.classifier_config import ClassifierConfig
 from cxr_gan.models.distribution_params import DistributionParams, refuse_multi_worker_fit
 
-Experiment = Literal["real", "real_plus_synthetic", "classical_augmentation", "synthetic_only"]
+Experiment = Literal[
+    "real", "real_plus_synthetic", "classical_augmentation", "synthetic_only", "synthetic_pretrain"
+]
 EXPERIMENTS: tuple[str, ...] = Experiment.__args__
 SHORTCUT_PROBE = "shortcut_probe"  # added to the experiments unless shortcut_probe: false
 CLASSIFIER_FIELDS = set(ClassifierConfig.model_fields)
