@@ -21,6 +21,7 @@ from cxr_gan.metrics.classification import (
 )
 from cxr_gan.models import KerasModel
 from cxr_gan.models.classifier_config import ClassifierConfig
+from cxr_gan.progress import RunPosition
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ def train_over_seeds(
     strategy: Any,
     n_bootstrap: int,
     cached: dict[str, Any] | None = None,
+    position: str | None = None,
 ) -> tuple[KerasModel, list[dict[str, Any]], list[dict[str, Any]]]:
     """Train plan's classifier once per seed on `train` (validated on plan's validation images),
     and score each model on the test split and, when there is one, the external folder.
@@ -84,7 +86,8 @@ def train_over_seeds(
     p(covid) in 0..1, rounded to 6 decimals, in the order of the subset's ids. Raises ValueError
     when the training labels lack a class, images and labels differ in number, cached features
     came from another backbone or do not fit the images (train_classifier), or test labels are
-    not 0/1 (classification_metrics)."""
+    not 0/1 (classification_metrics). `position` ("Experiment real (2/5)") starts each seed's
+    progress lines, followed by "seed j/M"."""
     from cxr_gan.models.classifier import train_classifier  # TensorFlow
     from cxr_gan.models.device import training_precision
 
@@ -93,7 +96,11 @@ def train_over_seeds(
     labels = np.concatenate([train.labels, validation.labels])
     is_validation = np.r_[np.zeros(len(train), bool), np.ones(len(validation), bool)]
     first_model, histories, per_seed = None, [], []
-    for seed in seeds:
+    for index, seed in enumerate(seeds, start=1):
+        where = RunPosition(
+            f"{position or f'Experiment {plan.experiment}'}, seed {index}/{len(seeds)}",
+            runs_after=len(seeds) - index,
+        )
         with training_precision(distribution):
             model, history = train_classifier(
                 images,
@@ -105,6 +112,7 @@ def train_over_seeds(
                 backbone_seed=seeds[0],
                 augmentation_seed=seeds[0],
                 features=cached,
+                position=where,
             )
         probabilities = _scored(model, cached, test, "test")
         metrics = classification_metrics(

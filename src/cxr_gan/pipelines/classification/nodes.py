@@ -191,8 +191,17 @@ def train_and_evaluate(
     if uses_cache and cached is None:
         logger.info("Experiment %s: features not in the shared cache, computed here", experiment)
     logger.info("Experiment %s: training set %s", experiment, train.counts())
+    names = experiment_names(params)
+    position = f"Experiment {experiment} ({names.index(experiment) + 1}/{len(names)})"
     model, histories, per_seed = train_over_seeds(
-        plan, train, params.seeds, params.distribution, strategy, params.n_bootstrap, cached
+        plan,
+        train,
+        params.seeds,
+        params.distribution,
+        strategy,
+        params.n_bootstrap,
+        cached,
+        position if experiment in names else None,
     )
     settings = {**params.model_dump(), "augmentation": plan.config.augmentation}
     features = "shared cache" if cached is not None else "computed per seed"
