@@ -58,6 +58,8 @@ def test_the_console_filter_keeps_warnings_and_drops_per_dataset_and_per_node_in
 
 def test_a_piped_console_prints_plain_unwrapped_lines_and_a_terminal_gets_rich():
     root, saved = logging.getLogger(), logging.getLogger().handlers[:]
+    for name in ("cxr_gan", "kedro"):  # as conf/logging.yml sets them
+        logging.getLogger(name).setLevel(logging.INFO)
     stream = io.StringIO()
     plain = logging.StreamHandler(stream)
     plain.set_name(CONSOLE_HANDLER)
@@ -251,17 +253,22 @@ def test_the_demo_piped_to_a_file_reads_well(project_copy):
     assert "cuInit" not in text
     assert "Loading data from" not in text and "Saving data to" not in text
     assert "Add type hints" not in text and "tf.function retracing" not in text
-    assert re.search(
-        r"INFO    Run estimate: about \d+m\d\ds for 42 node\(s\) \(42 from a cost", text
+    estimate = re.search(
+        r"INFO    Run estimate: about \d+m\d\ds for (\d+) node\(s\) \(\1 from a", text
     )
-    assert len(re.findall(r"INFO    Running node \d+/42: ", text)) == 42
-    assert set(parse_node_times(text)) and len(parse_node_times(text)) == 42
-    assert re.search(r"Experiment real \(\d/5\), seed 1/1: small_cnn classifier: epoch 60/60", text)
+    assert estimate, text[:3000]
+    nodes = int(estimate[1])
+    assert len(re.findall(rf"INFO    Running node \d+/{nodes}: ", text)) == nodes
+    assert len(parse_node_times(text)) == nodes
+    assert re.search(
+        r"Experiment real \(\d+/\d+\), seed 1/1: small_cnn classifier: epoch 60/60", text
+    )
     assert re.search(r"Run took \d+m\d\ds; estimated \d+m\d\ds at its start", text)
     last = lines[-1]
     assert re.fullmatch(r"\d\d:\d\d:\d\d INFO    Study report: \S+/study_report\.html", last)
-    report = Path(last.split("Study report: ", 1)[1])
-    assert report.is_file() and report.is_relative_to(project_copy / "data" / "demo")
+    report = project_copy / last.split("Study report: ", 1)[1]  # absolute or relative
+    assert report.is_file()
+    assert report.resolve().is_relative_to((project_copy / "data" / "demo").resolve())
     assert (project_copy / "data" / "demo" / TIMINGS_FILE).is_file()
     again = subprocess.run(
         [KEDRO, "run", "--env", "demo", "--pipelines", "data_processing"],
