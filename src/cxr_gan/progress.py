@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 
 
 class ProgressLog:
@@ -47,9 +48,54 @@ class ProgressLog:
         )
 
 
+def rate_and_eta(seconds_per_unit: float, units_left: float, unit: str = "epoch") -> str:
+    """ "0.4 s/epoch, ETA 1m01s": the mean seconds per unit so far and the time the units left
+    take at that pace (GAN training's line, the classifier's, the run's)."""
+    return f"{seconds_per_unit:.1f} s/{unit}, ETA {format_seconds(seconds_per_unit * units_left)}"
+
+
 def format_seconds(seconds: float) -> str:
+    """Seconds as "1h02m03s" or "2m03s" ("?" for infinity); negative counts as 0."""
     if seconds == float("inf"):
         return "?"
+    seconds = max(seconds, 0.0)
     minutes, secs = divmod(int(round(seconds)), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
+@dataclass(frozen=True)
+class RunPosition:
+    """Where one training run sits in a longer job, for its progress lines.
+
+    label: e.g. "Experiment real (2/5), seed 1/3"; runs_after: runs of the same length still to
+    come after this one in the same job (the experiment's remaining seeds), counted in the ETA.
+    """
+
+    label: str
+    runs_after: int = 0
+
+
+class EpochTimer:
+    """Seconds per epoch and the ETA of a training run (and the runs after it), for an
+    epoch-end progress line."""
+
+    def __init__(self, epochs: int, position: RunPosition | None = None) -> None:
+        self.epochs, self.position = epochs, position
+        self.started = time.perf_counter()
+
+    def restart(self) -> None:
+        self.started = time.perf_counter()
+
+    def line(self, done: int, now: float | None = None) -> str:
+        """ "0.5 s/epoch, ETA 0m40s" after `done` epochs (>= 1) of this run, the mean over the
+        epochs so far; with runs after it, the ETA covers them too and says so ("ETA 2m40s
+        (this seed and 2 more)")."""
+        now = time.perf_counter() if now is None else now
+        per_epoch = (now - self.started) / max(done, 1)
+        runs_after = self.position.runs_after if self.position else 0
+        left = self.epochs - done + runs_after * self.epochs
+        text = rate_and_eta(per_epoch, left)
+        if runs_after:
+            text += f" (this seed and {runs_after} more)"
+        return text

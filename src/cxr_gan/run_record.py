@@ -8,9 +8,9 @@ RunRecordHooks (registered in settings.py):
   project_path}, "inputs":
   {dataset name: {"version", "path"}}}: the version and file of every other input it loaded;
 - `after_dataset_saved`: remembers the path each saved output was written to;
-- `after_pipeline_run`: logs (INFO, one plain line each) the study report's paths and the run's
-  key outputs, with the version folder every output of the run went to; when the run did not
-  build the report, how to rebuild it;
+- `after_pipeline_run`: logs (INFO, one plain line each) the run's key outputs, with the version
+  folder every output of the run went to, then the study report's paths, the HTML one last (the
+  run's last line); when the run did not build the report, how to rebuild it;
 - `on_pipeline_error`: logs the path of every output the failed run wrote before the error.
 
 Paths are those of the versions this run saved (<filepath>/<version>/<name>). Outputs saved in
@@ -137,16 +137,6 @@ class RunRecordHooks:
         written = self._outputs(pipeline, catalog)
         if not written:
             return
-        for name, title in REPORTS.items():
-            if name in written:
-                logger.info("%s: %s", title, written[name])
-        if not set(REPORTS) & set(written):
-            env = self._run.get("env")
-            logger.info(
-                "This run did not rebuild the study report; to rebuild it from the latest "
-                "outputs: kedro run --pipelines report%s",
-                f" --env {env}" if env else "",
-            )
         key = [n for n in written if n.rsplit(".", 1)[-1] in KEY_OUTPUTS and n not in REPORTS]
         saved = (_save_version(catalog_dataset(catalog, name)) for name in written)
         versions = sorted({version for version in saved if version})
@@ -158,6 +148,16 @@ class RunRecordHooks:
         )
         for name in key:
             logger.info("  %s: %s", name, written[name])
+        if not set(REPORTS) & set(written):
+            env = self._run.get("env")
+            logger.info(
+                "This run did not rebuild the study report; to rebuild it from the latest "
+                "outputs: kedro run --pipelines report%s",
+                f" --env {env}" if env else "",
+            )
+        for name, title in reversed(REPORTS.items()):  # the HTML report's path is the last line
+            if name in written:
+                logger.info("%s: %s", title, written[name])
 
     @hook_impl(trylast=True)
     def on_pipeline_error(self, pipeline: Any, catalog: Any) -> None:

@@ -1,9 +1,13 @@
 """Kedro project settings: configuration layout and offline-by-default behaviour."""
 
 import os
-import warnings
 
+from cxr_gan.console import set_up_console
 from cxr_gan.tf_startup import quiet_tensorflow_startup
+
+# Plain unwrapped lines when stdout is not a terminal, Rich in one; Kedro's per-dataset and
+# per-node lines only in info.log; harmless third-party warnings silenced (cxr_gan.console)
+set_up_console()
 
 # TensorFlow's C++ start-up chatter (CPU instruction sets, CUDA probing) is noise for users; real
 # Python-side warnings still reach the log. A user's own setting wins (TF_CPP_MIN_LOG_LEVEL=0
@@ -22,10 +26,6 @@ CONFIG_LOADER_ARGS = {
     "merge_strategy": {"parameters": "soft"},
 }
 
-# Kedro 1.7 calls OmegaConf and pydantic functions that their newer releases mark deprecated; the
-# warnings are about Kedro's code, not the user's, and repeat on every run.
-warnings.filterwarnings("ignore", message="register_new_resolver", category=UserWarning)
-warnings.filterwarnings("ignore", message="Accessing the 'model_fields' attribute")
 
 # Parameters, then what the run's nodes need from the machine, are checked before any node runs
 # (hooks.py); optional MLflow tracking (extra `mlflow`, docs/tracking.md) is a no-op without an

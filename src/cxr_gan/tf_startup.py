@@ -5,6 +5,8 @@ few lines from static initialisers before that, straight to file descriptor 2 (o
 CUDA driver found, the absl::InitializeLog notice; tensorflow/tensorflow#100442). No environment
 variable reaches them, so while `tensorflow` is first imported, descriptor 2 goes to a temporary
 file, and afterwards every line that is not one of the known notices is written back to stderr.
+On a machine without an NVIDIA driver, TensorFlow's first look for a GPU (which prints "failed
+call to cuInit" as an ERROR) happens inside the same block; with a driver, that line is kept.
 
 The price: if TensorFlow itself dies while it loads (an abort, "Illegal instruction"), the line
 explaining why is still in that file and is lost with the process; CXR_GAN_TF_STARTUP_LOG=1
@@ -31,6 +33,16 @@ STARTUP_NOISE: tuple[str, ...] = (
     "rebuild TensorFlow with the appropriate compiler flags",
     "Attempting to register factory for plugin",  # cuDNN/cuFFT/cuBLAS registered twice
 )
+# What TensorFlow's first look for a GPU prints where there is no NVIDIA driver at all (an
+# ERROR line, so TF_CPP_MIN_LOG_LEVEL=2 lets it through); probed while loading on such machines
+CPU_MACHINE_NOISE: tuple[str, ...] = ("failed call to cuInit",)
+NVIDIA_DRIVER_PATHS: tuple[str, ...] = ("/dev/nvidiactl", "/dev/nvidia0", "/proc/driver/nvidia")
+
+
+def has_nvidia_driver() -> bool:
+    """True when the machine shows an NVIDIA driver (its device files or /proc entry): then a
+    failed cuInit is a real problem and its line is kept."""
+    return any(os.path.exists(path) for path in NVIDIA_DRIVER_PATHS)
 
 
 @contextlib.contextmanager
@@ -76,8 +88,14 @@ class _QuietTensorflowFinder(importlib.abc.MetaPathFinder):
         original = loader.exec_module
 
         def exec_module(module: ModuleType) -> None:
-            with stderr_without():
+            if has_nvidia_driver():
+                with stderr_without():
+                    original(module)
+                return
+            # no driver: look for GPUs now, while the CUDA probe's error line is held back
+            with stderr_without((*STARTUP_NOISE, *CPU_MACHINE_NOISE)):
                 original(module)
+                module.config.list_physical_devices("GPU")
 
         loader.exec_module = exec_module  # type: ignore[method-assign]
         return spec

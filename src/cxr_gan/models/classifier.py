@@ -32,23 +32,41 @@ from cxr_gan.deprecation import moved_names
 from cxr_gan.models import classifier_config, classifier_input, classifier_network
 from cxr_gan.models.device import float32_copy
 from cxr_gan.models.distribution import refuse_multi_worker_fit, resolve_strategy
+from cxr_gan.progress import EpochTimer, RunPosition
 
 logger = logging.getLogger(__name__)
 
 
 class EpochLog(keras.callbacks.Callback):
-    """One log line every `every` epochs (fit runs with verbose=0)."""
+    """One log line every `every` epochs and at the last (fit runs with verbose=0): where the
+    run is (position's label: experiment i/N, seed j/M), the epoch, its metrics, seconds per
+    epoch and an ETA for this run and the runs after it (cxr_gan.progress.EpochTimer)."""
 
-    def __init__(self, every: int, epochs: int, what: str) -> None:
+    def __init__(
+        self, every: int, epochs: int, what: str, position: RunPosition | None = None
+    ) -> None:
         super().__init__()
         self.every, self.epochs, self.what = every, epochs, what
+        self.timer = EpochTimer(epochs, position)
+
+    def on_train_begin(self, logs: Mapping[str, float] | None = None) -> None:
+        self.timer.restart()
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
         done = epoch + 1
         if done % self.every and done != self.epochs:
             return
         values = ", ".join(f"{key} {value:.4f}" for key, value in (logs or {}).items())
-        logger.info("%s: epoch %d/%d, %s", self.what, done, self.epochs, values)
+        position = self.timer.position
+        logger.info(
+            "%s%s: epoch %d/%d, %s | %s",
+            f"{position.label}: " if position else "",
+            self.what,
+            done,
+            self.epochs,
+            values,
+            self.timer.line(done),
+        )
 
 
 def _warn_if_batchnorm_lags(n_train: int, config: classifier_config.ClassifierConfig) -> None:
@@ -79,6 +97,7 @@ def train_classifier(
     augmentation_seed: int | None = None,
     features: Mapping[str, Any] | None = None,
     initial_weights: keras.Model | None = None,
+    position: RunPosition | None = None,
 ) -> tuple[keras.Model, dict[str, list[float]]]:
     """Train on TRAINING images only; returns the compiled full model and its history.
 
@@ -106,6 +125,8 @@ def train_classifier(
     starts from instead of its fresh initialisation; only its trainable layers change (with a
     frozen backbone, the head). The optimizer starts afresh. Raises ValueError when its weights
     do not fit this configuration's model.
+    `position`: where this run sits in a longer job (experiment i/N, seed j/M), named in its
+    progress lines, whose ETA also counts the runs after it.
     """
     keras.utils.set_random_seed(seed)
     images = classifier_input.as_image_source(
@@ -155,7 +176,7 @@ def train_classifier(
             config.augmentation or "none",
         )
         _warn_if_batchnorm_lags(int((~is_val).sum()), config)
-        callbacks = [EpochLog(config.log_every_epochs, config.epochs, what)]
+        callbacks = [EpochLog(config.log_every_epochs, config.epochs, what, position)]
         if config.uses_feature_cache:
             train, val = classifier_input.feature_datasets(
                 model,

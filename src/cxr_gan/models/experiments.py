@@ -21,6 +21,7 @@ from cxr_gan.metrics.classification import (
 )
 from cxr_gan.models import KerasModel
 from cxr_gan.models.classifier_config import ClassifierConfig
+from cxr_gan.progress import RunPosition
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +96,7 @@ def train_over_seeds(
     n_bootstrap: int,
     cached: dict[str, Any] | None = None,
     pretrain: ImageSubset | None = None,
+    position: str | None = None,
 ) -> tuple[KerasModel, list[dict[str, Any]], list[dict[str, Any]]]:
     """Train plan's classifier once per seed on `train` (validated on plan's validation images),
     and score each model on the test split and, when there is one, the external folder.
@@ -115,14 +117,15 @@ def train_over_seeds(
     p(covid) in 0..1, rounded to 6 decimals, in the order of the subset's ids. Raises ValueError
     when the training labels lack a class, images and labels differ in number, cached features
     came from another backbone or do not fit the images (train_classifier), or test labels are
-    not 0/1 (classification_metrics)."""
+    not 0/1 (classification_metrics). `position` ("Experiment real (2/5)") starts each seed's
+    progress lines, followed by "seed j/M"."""
     from cxr_gan.models.classifier import train_classifier  # TensorFlow
     from cxr_gan.models.device import training_precision
 
     validation, test, external = plan.images.validation, plan.images.test, plan.images.external
     images, labels, is_validation = _with_validation(train, validation)
     first_model, histories, per_seed = None, [], []
-    for seed in seeds:
+    for index, seed in enumerate(seeds, start=1):
         common = {
             "seed": seed,
             "strategy": strategy,
@@ -130,6 +133,10 @@ def train_over_seeds(
             "augmentation_seed": seeds[0],
         }
         initial, pretraining_history = None, None
+        where = RunPosition(
+            f"{position or f'Experiment {plan.experiment}'}, seed {index}/{len(seeds)}",
+            runs_after=len(seeds) - index,
+        )
         with training_precision(distribution):
             if pretrain is not None:
                 logger.info(
@@ -154,6 +161,7 @@ def train_over_seeds(
                 is_validation=is_validation,
                 features=cached,
                 initial_weights=initial,
+                position=where,
                 **common,
             )
         probabilities = _scored(model, cached, test, "test")

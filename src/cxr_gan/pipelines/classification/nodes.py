@@ -195,6 +195,12 @@ def train_and_evaluate(
     if uses_cache and cached is None:
         logger.info("Experiment %s: features not in the shared cache, computed here", experiment)
     logger.info("Experiment %s: training set %s", experiment, train.counts())
+    names = experiment_names(params)
+    position = (  # None: a run whose shape names an experiment its parameters no longer do
+        f"Experiment {experiment} ({names.index(experiment) + 1}/{len(names)})"
+        if experiment in names
+        else None
+    )
     model, histories, per_seed = train_over_seeds(
         plan,
         train,
@@ -204,6 +210,7 @@ def train_and_evaluate(
         params.n_bootstrap,
         cached,
         pretrain,
+        position,
     )
     settings = {**params.model_dump(), "augmentation": plan.config.augmentation}
     features = "shared cache" if cached is not None else "computed per seed"
