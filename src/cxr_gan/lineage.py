@@ -59,9 +59,9 @@ import click
 from kedro.framework.hooks import hook_impl
 from kedro.io.core import VERSION_FORMAT, AbstractVersionedDataset
 
+from cxr_gan.catalog_lookup import catalog_dataset, pipeline_outputs
 from cxr_gan.data.sources import RawXrayCollection, text_name
 from cxr_gan.io_utils import atomic_path, explained_write_errors
-from cxr_gan.preflight import catalog_dataset, pipeline_outputs
 
 if TYPE_CHECKING:  # pandas, OpenCV and matplotlib load only when a node runs, not at start-up
     import pandas as pd
