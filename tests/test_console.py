@@ -48,7 +48,12 @@ def _record(name: str, level: int, message: str, *args: object) -> logging.LogRe
 def test_the_console_filter_keeps_warnings_and_drops_per_dataset_and_per_node_info():
     console = ConsoleFilter()
     assert not console.filter(_record("kedro.io.data_catalog", logging.INFO, "Loading data"))
-    assert not console.filter(_record("kedro.runner.sequential_runner", logging.INFO, "Done"))
+    runner = "kedro.runner.sequential_runner"
+    assert not console.filter(_record(runner, logging.INFO, "Completed node: %s", "a"))
+    assert not console.filter(_record(runner, logging.INFO, "Completed %d out of %d tasks", 6, 47))
+    # why a run did less than the whole pipeline (--only-missing-outputs) stays in sight
+    assert console.filter(_record(runner, logging.INFO, "Skipping 3 nodes with existing outputs"))
+    assert console.filter(_record(runner, logging.INFO, "Running 5 out of 47 nodes"))
     assert not console.filter(_record("kedro.pipeline.node", logging.INFO, "Running node: a"))
     assert console.filter(_record("kedro.io.data_catalog", logging.WARNING, "Dataset odd"))
     assert console.filter(_record("kedro.framework.session", logging.INFO, "Kedro project"))
@@ -137,6 +142,9 @@ def test_counting_raw_images(tmp_path: Path):
     for name in ("a.png", "b.JPG", "notes.txt"):
         (tmp_path / "covid" / name).write_bytes(b"x")
     assert count_raw_images({"type": "XrayFolderDataset", "path": str(tmp_path)}) == 2
+    # a relative catalog path counts from the project, whatever folder kedro starts in
+    relative = {"type": "XrayFolderDataset", "path": "covid"}
+    assert count_raw_images(relative, project_path=tmp_path) == 2
     assert count_raw_images({"path": str(tmp_path / "missing")}) == 200
     assert count_raw_images(None) == 200
 
@@ -195,7 +203,7 @@ def test_a_second_run_is_estimated_from_the_first_runs_stored_node_times(project
 def test_the_epoch_timer_gives_seconds_per_epoch_and_an_eta_over_the_seeds_left():
     timer = EpochTimer(10, RunPosition("Experiment real (2/5), seed 1/3", runs_after=2))
     start = timer.started
-    assert timer.line(4, now=start + 2.0) == "0.5 s/epoch, ETA 0m13s (this seed and 2 more)"
+    assert timer.line(4, now=start + 2.0) == "0.5 s/epoch, ETA 0m13s (this run and 2 more)"
     alone = EpochTimer(10)
     assert alone.line(10, now=alone.started + 5.0) == "0.5 s/epoch, ETA 0m00s"
 
@@ -221,7 +229,7 @@ def test_the_classifier_logs_experiment_seed_seconds_per_epoch_and_eta(caplog):
     assert len(lines) == 2
     pattern = (
         r"Experiment real \(2/5\), seed 1/3: small_cnn classifier: epoch (2|4)/4, accuracy "
-        r"[0-9.]+, loss [0-9.]+ \| [0-9.]+ s/epoch, ETA \d+m\d\ds \(this seed and 2 more\)"
+        r"[0-9.]+, loss [0-9.]+ \| [0-9.]+ s/epoch, ETA \d+m\d\ds \(this run and 2 more\)"
     )
     assert all(re.fullmatch(pattern, line) for line in lines), lines
     assert lines[1].split(": epoch ")[1].startswith("4/4")

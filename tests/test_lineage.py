@@ -23,6 +23,7 @@ from kedro.io.core import generate_timestamp
 from cxr_gan.data.phantom import COVID, draw_phantom, write_phantom_folder
 from cxr_gan.data.sources import scan_folder
 from cxr_gan.lineage import (
+    EXTERNAL,
     LINEAGE_FILE,
     LineageError,
     conflicts,
@@ -120,6 +121,23 @@ def test_two_sets_from_two_generators_conflict_on_the_generator():
         "synthetic_balanced_xrays": {"fingerprint": "a" * 64, "models": {"generator": "2026-01"}},
     }
     assert conflicts(records) == [("generator", ["synthetic_xrays"], ["synthetic_balanced_xrays"])]
+
+
+def test_evaluations_scored_on_two_states_of_the_external_folder_conflict():
+    def scored(version: str, listing: str) -> dict:
+        external = {"source": "data/01_raw_external", "listing": listing, "files": 6}
+        return {"version": version, "fingerprint": "a" * 64, "external": external}
+
+    records = {
+        "real.external_evaluation": scored("2026-01-01T00.00.00.000Z", "c" * 64),
+        "real_plus_synthetic.external_evaluation": scored("2026-01-02T00.00.00.000Z", "d" * 64),
+        "classification_data": {"version": None, "fingerprint": "a" * 64, "external": None},
+    }
+    assert conflicts(records) == [
+        (EXTERNAL, ["real_plus_synthetic.external_evaluation"], ["real.external_evaluation"])
+    ]
+    records["real.external_evaluation"]["external"]["listing"] = "d" * 64  # the same files
+    assert conflicts(records) == []
 
 
 def test_the_rebuild_keeps_env_and_params_and_runs_from_the_first_stale_pipeline():

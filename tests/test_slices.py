@@ -21,6 +21,7 @@ from kedro.pipeline import Pipeline
 from cxr_gan.lineage import run_command
 from cxr_gan.pipeline_registry import register_pipelines
 from cxr_gan.preflight import preflight_problems
+from tests.conftest import empty_mlflow_store
 from tests.kedro_helpers import use_tiny_phantoms
 
 VERSION = "2026-01-02T03.04.05.678Z"  # a well-formed Kedro version
@@ -185,6 +186,10 @@ def _refusals(project: Path, commands: dict[str, list[str]]) -> dict[str, list[s
 def test_every_slice_of_a_fresh_project_is_refused_one_line_per_input(demo_catalog):
     pipeline, _, project_copy = demo_catalog
     use_tiny_phantoms(project_copy, count_per_class=12, env="demo")
+    store = empty_mlflow_store()  # the demo's own MLflow store (data/demo/mlruns), made once:
+    if store is not None:  # five runs at once would each migrate a fresh SQLite file
+        (project_copy / "data/demo/mlruns").mkdir(parents=True, exist_ok=True)
+        shutil.copy(store, project_copy / "data/demo/mlruns" / store.name)
     params = ["--params", "classification.epochs=3"]
     found = _refusals(
         project_copy,

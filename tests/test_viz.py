@@ -159,7 +159,7 @@ def test_viz_build_has_ordered_layers_namespaces_and_previews(viz_build: Path) -
     assert base64.b64decode(synthetic["preview"]).startswith(b"\x89PNG")
     report = _data_node(viz_build, "study_report")  # its summary, verdicts first
     assert report["preview_type"] == "HTMLPreview"
-    assert "<h2>Summary</h2>" in report["preview"] and "The GAN has " in report["preview"]
+    assert "Summary</h2>" in report["preview"] and "The GAN has " in report["preview"]
     assert "data:image" not in report["preview"]  # not the whole page with its figures
     twin = _data_node(viz_build, "study_report_markdown")
     assert twin["preview_type"] == "HTMLPreview" and "## Summary" in twin["preview"]

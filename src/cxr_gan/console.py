@@ -32,11 +32,20 @@ from typing import Any
 CONSOLE_HANDLER = "console"  # the handler's name in conf/logging.yml
 
 # INFO lines of these loggers stay out of the console (info.log keeps them): one per dataset
-# loaded or saved, three per node; warnings and errors from them still show.
+# loaded or saved, one per node started; warnings and errors from them still show.
 QUIET_INFO_LOGGERS: tuple[str, ...] = (
     "kedro.io.data_catalog",
     "kedro.pipeline.node",
-    "kedro.runner",
+)
+# the runner's routine INFO lines (two per node, the sync-mode advice, the end), by how their
+# message starts; its other lines stay ("Skipping 3 nodes with existing outputs: ...", "Running
+# 5 out of 47 nodes": why a run did less than the whole pipeline)
+ROUTINE_RUNNER_LINES: tuple[str, ...] = (
+    "Completed node",
+    "Completed ",  # "Completed 6 out of 47 tasks"
+    "Using synchronous mode",
+    "Asynchronous mode is enabled",
+    "Pipeline execution completed",
 )
 
 # (message regex, category, module regex) of Python warnings that ask nothing of the user
@@ -60,11 +69,17 @@ ESCAPE_CODES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
 
 
 class ConsoleFilter(logging.Filter):
-    """Drops the INFO lines of QUIET_INFO_LOGGERS; strips escape codes from every message."""
+    """Drops the INFO lines of QUIET_INFO_LOGGERS and the runner's ROUTINE_RUNNER_LINES; strips
+    escape codes from every message."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno <= logging.INFO and record.name.startswith(QUIET_INFO_LOGGERS):
-            return False
+        if record.levelno <= logging.INFO:
+            if record.name.startswith(QUIET_INFO_LOGGERS):
+                return False
+            if record.name.startswith("kedro.runner") and record.getMessage().startswith(
+                ROUTINE_RUNNER_LINES
+            ):
+                return False
         if isinstance(record.msg, str) and "\x1b" in record.msg:
             record.msg = ESCAPE_CODES.sub("", record.msg)
         if record.args and isinstance(record.args, tuple):

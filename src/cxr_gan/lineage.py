@@ -59,9 +59,9 @@ import click
 from kedro.framework.hooks import hook_impl
 from kedro.io.core import VERSION_FORMAT, AbstractVersionedDataset
 
+from cxr_gan.catalog_lookup import catalog_dataset, pipeline_outputs
 from cxr_gan.data.sources import RawXrayCollection, text_name
 from cxr_gan.io_utils import atomic_path, explained_write_errors
-from cxr_gan.preflight import catalog_dataset, pipeline_outputs
 
 if TYPE_CHECKING:  # pandas, OpenCV and matplotlib load only when a node runs, not at start-up
     import pandas as pd
@@ -75,6 +75,7 @@ STUDY_ORDER = ("data_processing", "gan_training", "synthesis", "classification",
 DEFAULT_ENV = "local"  # settings.CONFIG_LOADER_ARGS' default_run_env: no --env needed
 RAW_DATASET = "raw_xrays"  # the catalog entry a run's raw data is read from
 RUN_INPUTS = "this run's inputs"  # where the check before any node looks
+EXTERNAL = "external folder"  # conflicts(): inputs scored on two listings of the external folder
 SHORT = 12  # characters of a fingerprint shown in messages (the files hold all 64)
 FUTURE_MARGIN_S = 2.0  # a version this far past the clock is dated in the future
 PACKAGES = (
@@ -376,8 +377,9 @@ def stale_names(
 def conflicts(
     records: Mapping[str, Mapping[str, Any]], pinned: Iterable[str] = ()
 ) -> list[tuple[str, list[str], list[str]]]:
-    """Where inputs disagree: (what, kept, others) for the fingerprint ("fingerprint") and for
-    each model some inputs derive from in two versions (the model's name); [] when they agree.
+    """Where inputs disagree: (what, kept, others) for the fingerprint ("fingerprint"), for
+    each model some inputs derive from in two versions (the model's name), and for inputs scored
+    on two states of the external folder (EXTERNAL); [] when they agree.
 
     kept: the names holding the value kept (the data of the newest input; for a model, its
     newest version), others: the names holding another value (stale, or used anyway when all
@@ -405,6 +407,14 @@ def conflicts(
         if len(versions) > 1:
             ordered = sorted(versions.items(), key=lambda item: (rank(item[1])[0], item[0]))
             found.append((model, ordered[-1][1], [n for _, g in ordered[:-1] for n in g]))
+    by_external: dict[str, list[str]] = {}  # scored on the external folder as it was listed
+    for name, record in records.items():
+        listing = (record.get("external") or {}).get("listing")
+        if listing:
+            by_external.setdefault(listing, []).append(name)
+    if len(by_external) > 1:
+        groups = sorted(by_external.values(), key=rank)
+        found.append((EXTERNAL, groups[-1], [n for group in groups[:-1] for n in group]))
     return found
 
 
@@ -763,6 +773,15 @@ def _conflict_sentence(
             f"{short(records[others[0]].get('fingerprint'))}, but {_describe(kept, records)} "
             f"(the newest) from other raw data, with fingerprint "
             f"{short(records[kept[0]].get('fingerprint'))}."
+        )
+    if what == EXTERNAL:
+        before, after = records[others[0]]["external"], records[kept[0]]["external"]
+        return (
+            f"{_describe(others, records)} were scored on the external folder "
+            f"{before.get('source')} holding other files (listing {short(before['listing'])}, "
+            f"{before.get('files')} files) than {_describe(kept, records)} (the newest: "
+            f"{after.get('source')}, listing {short(after['listing'])}, {after.get('files')} "
+            "files)."
         )
     old = (records[others[0]].get("models") or {}).get(what)
     new = (records[kept[0]].get("models") or {}).get(what)

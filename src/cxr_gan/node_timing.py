@@ -77,7 +77,7 @@ class NodeTimingHooks:
         except Exception:  # noqa: BLE001 (no globals or catalog: estimate without them)
             data_root, raw = "data", None
         self._timings_path = Path(context.project_path) / str(data_root) / TIMINGS_FILE
-        self._images = count_raw_images(raw)
+        self._images = count_raw_images(raw, context.project_path)
 
     @hook_impl
     def before_pipeline_run(

@@ -38,6 +38,7 @@ import click
 from kedro.io.core import AbstractVersionedDataset
 from kedro.pipeline import Pipeline
 
+from cxr_gan.catalog_lookup import catalog_dataset, pipeline_outputs, project_pipelines
 from cxr_gan.io_utils import unwritable
 from cxr_gan.models import weights
 
@@ -331,32 +332,6 @@ def _memory_input_problems(
     return lines
 
 
-def project_pipelines() -> dict[str, Pipeline]:
-    """{pipeline name: its Pipeline} for the project's pipelines (the packages under
-    <package>/pipelines with a create_pipeline). Built here from each package, because Kedro
-    (>= 1.5) builds only the pipelines a run asks for."""
-    import importlib
-    import pkgutil
-
-    from kedro.framework.project import PACKAGE_NAME
-
-    # outside a configured project (a plain script, a unit test): this package's pipelines
-    package = importlib.import_module(f"{PACKAGE_NAME or __name__.split('.')[0]}.pipelines")
-    found = {}
-    for info in pkgutil.iter_modules(package.__path__):
-        if not info.ispkg:
-            continue
-        module = importlib.import_module(f"{package.__name__}.{info.name}")
-        if hasattr(module, "create_pipeline"):
-            found[info.name] = module.create_pipeline()
-    return found
-
-
-def pipeline_outputs() -> dict[str, set[str]]:
-    """{pipeline name: every dataset its nodes output} for the project's pipelines."""
-    return {name: set(p.all_outputs()) for name, p in project_pipelines().items()}
-
-
 # ------------------------------------------------------------------------------ weights
 
 
@@ -428,14 +403,6 @@ def _cache_folder() -> Path:
 
 
 # ------------------------------------------------------------------------------ data
-
-
-def catalog_dataset(catalog: Any, name: str) -> Any:
-    """The catalog's dataset object called `name`, or None when the catalog cannot build it."""
-    try:
-        return catalog.get(name)
-    except Exception:  # noqa: BLE001 - a dataset that cannot be built fails the run itself
-        return None
 
 
 def _folder_problems(catalog: Any, name: str, classes: Mapping[str, int]) -> list[str]:

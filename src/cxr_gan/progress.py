@@ -90,12 +90,13 @@ class EpochTimer:
     def line(self, done: int, now: float | None = None) -> str:
         """ "0.5 s/epoch, ETA 0m40s" after `done` epochs (>= 1) of this run, the mean over the
         epochs so far; with runs after it, the ETA covers them too and says so ("ETA 2m40s
-        (this seed and 2 more)")."""
+        (this run and 2 more)"; a run: one seed, or one phase of a
+        synthetic_pretrain seed)."""
         now = time.perf_counter() if now is None else now
         per_epoch = (now - self.started) / max(done, 1)
         runs_after = self.position.runs_after if self.position else 0
         left = self.epochs - done + runs_after * self.epochs
         text = rate_and_eta(per_epoch, left)
         if runs_after:
-            text += f" (this seed and {runs_after} more)"
+            text += f" (this run and {runs_after} more)"
         return text

@@ -75,16 +75,21 @@ def parameters_fingerprint(
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def count_raw_images(raw_config: Mapping[str, Any] | None) -> int:
+def count_raw_images(
+    raw_config: Mapping[str, Any] | None, project_path: str | Path | None = None
+) -> int:
     """How many images the raw_xrays catalog entry holds: count_per_class x 2 for phantoms, the
     image files under `path` for a folder (stops at MAX_COUNTED); DEFAULT_IMAGES when neither
-    can be told (no entry, no folder yet)."""
+    can be told (no entry, no folder yet). A relative path is taken from `project_path` (the
+    working folder when None): `kedro run` may start in a subfolder of the project."""
     if not raw_config:
         return DEFAULT_IMAGES
     kind = str(raw_config.get("type", "")).rsplit(".", 1)[-1]
     if kind == "PhantomXrayDataset":
         return 2 * int(raw_config.get("count_per_class", 60))
     folder = raw_config.get("path") or raw_config.get("filepath")
+    if folder and project_path is not None and not Path(str(folder)).is_absolute():
+        folder = Path(project_path) / str(folder)
     if not folder or not Path(str(folder)).is_dir():
         return DEFAULT_IMAGES
     count = 0

@@ -26,7 +26,7 @@ from typing import Any
 from kedro.framework.hooks import hook_impl
 from kedro.io.core import AbstractVersionedDataset
 
-from cxr_gan.preflight import catalog_dataset
+from cxr_gan.catalog_lookup import catalog_dataset
 
 logger = logging.getLogger(__name__)
 

@@ -128,3 +128,22 @@ def test_without_real_there_is_no_secondary_question():
     comparison = compare(evaluations, {}, None, quality, None, SETTINGS)
     assert "secondary" not in comparison and "synthetic_effect" not in comparison
     assert "DeLong" not in comparison_markdown(comparison)
+
+
+def test_an_undecided_secondary_question_says_it_cannot_decide():
+    labels = np.repeat([0, 1], 10)  # 20 test images: far too few to bound a 0.05 AUC difference
+    pretraining = {"training_set": {"images": 100}, "trainable": TRAINABLE, "epochs": 100}
+    evaluations = {
+        "real": _evaluation("real", labels, 0.3, 0),
+        "real_plus_synthetic": _evaluation("real_plus_synthetic", labels, 0.3, 1),
+        "synthetic_pretrain": _evaluation("synthetic_pretrain", labels, 0.3, 2, pretraining),
+    }
+    quality = {"verdict": None, "collapsed": None, "sentence": "GAN quality: n/a."}
+    secondary = compare(evaluations, {}, None, quality, None, SETTINGS)["secondary"]
+    result = secondary["synthetic_pretrain"]
+    effect = result["effect"]
+    assert effect["ci_low"] <= 0 <= effect["ci_high"]  # the data hold no difference ...
+    assert effect["ci_high"] - effect["ci_low"] > 0.1  # ... and no bound on one either
+    assert result["verdict"] == "no detectable difference"  # the JSON keeps the verdict
+    assert "cannot decide with 20 images" in result["sentence"]
+    assert "no detectable difference" not in result["sentence"]

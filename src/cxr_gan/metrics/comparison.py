@@ -376,10 +376,13 @@ def _secondary_sentence(name: str, result: dict[str, Any]) -> str:
             "fine-tuned on the real training images"
         )
     delong = effect["delong"]
+    reading = result["verdict"]
+    if reading == "no detectable difference" and cannot_decide(effect["ci_low"], effect["ci_high"]):
+        reading = f"cannot decide with {effect['n_images']} images"
     return (
         f"Secondary question, {name} ({what}) vs real, from the {result['rests_on']} set "
         f"({effect['n_images']} images), Holm-adjusted over {holm['m']} secondary "
-        f"comparison(s): {result['verdict']}, {_effect_numbers(effect)}, paired bootstrap "
+        f"comparison(s): {reading}, {_effect_numbers(effect)}, paired bootstrap "
         f"{_p(effect['p_value'])} (Holm-adjusted {_p(holm['bootstrap_p'])}); DeLong "
         f"{effect['confidence']:.0%} CI {delong['ci_low']:+.3f} to {delong['ci_high']:+.3f}, "
         f"{_p(delong['p_value'])} (Holm-adjusted {_p(holm['delong_p'])})."

@@ -133,9 +133,11 @@ def train_over_seeds(
             "augmentation_seed": seeds[0],
         }
         initial, pretraining_history = None, None
+        label = f"{position or f'Experiment {plan.experiment}'}, seed {index}/{len(seeds)}"
+        phases = 2 if pretrain is not None else 1  # pre-training then fine-tuning: two runs
         where = RunPosition(
-            f"{position or f'Experiment {plan.experiment}'}, seed {index}/{len(seeds)}",
-            runs_after=len(seeds) - index,
+            f"{label}, fine-tuning" if pretrain is not None else label,
+            runs_after=phases * (len(seeds) - index),
         )
         with training_precision(distribution):
             if pretrain is not None:
@@ -152,6 +154,9 @@ def train_over_seeds(
                     plan.config,
                     is_validation=pre_validation,
                     features=None if cached is None else {**cached, "train": cached["pretraining"]},
+                    position=RunPosition(
+                        f"{label}, pre-training", runs_after=phases * (len(seeds) - index) + 1
+                    ),
                     **common,
                 )
             model, history = train_classifier(

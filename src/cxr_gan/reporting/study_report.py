@@ -189,10 +189,11 @@ def _summary(results: StudyResults) -> list[Any]:
                 "note",
             )
         )
-    blocks += [Text(r["sentence"]) for r in (comparison.get("secondary") or {}).values()]
     # right after the answer: a confound or a per-image split can make it measure the files
     blocks += [Text(line, "warning") for line in _data_caveats(results.data_quality)]
     blocks.append(Text(gan_verdict_line(results.gan.quality), _gan_line_kind(results.gan.quality)))
+    # the secondary questions (synthetic_pretrain), Holm-adjusted, after the primary's caveats
+    blocks += [Text(r["sentence"]) for r in (comparison.get("secondary") or {}).values()]
     rows = comparison.get("experiments") or []
     blocks += [Text(line, "warning") for line in one_sided_lines(rows)]
     blocks += [Text(line, kind) for line, kind in _warnings(results)]

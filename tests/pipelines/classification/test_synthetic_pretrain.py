@@ -22,6 +22,7 @@ from cxr_gan.pipelines.classification.params import ClassificationParams
 from cxr_gan.pipelines.data_processing.nodes import ingest_raw_xrays, split_train_test
 from cxr_gan.pipelines.data_processing.params import DataProcessingParams
 from cxr_gan.pipelines.synthesis import create_pipeline as synthesis_pipeline
+from tests.kedro_helpers import captured_log
 from tests.pipelines.slices import parameters, run_slice, shaped, tiny_generator
 
 EXPERIMENTS = ["real", "real_plus_synthetic", "synthetic_pretrain"]
@@ -36,16 +37,37 @@ def classified(processed, tmp_path_factory):
     pipeline = shaped(create_pipeline, params, tmp_path_factory.mktemp("project"))
     sampling = synthesis_pipeline().only_nodes("synthesize_xrays", "synthesize_balanced_xrays")
     sections = ("data_processing", "synthesis", "classification")
-    return run_slice(
-        sampling + pipeline,
-        {section: params[section] for section in sections},
-        generator=tiny_generator(size=16),
-        xray_arrays=processed["xray_arrays"],
-        xray_split=processed["xray_split"],
-        raw_manifest=processed["raw_manifest"],
-        gan_quality_report={"verdict": "diverse", "collapsed": False},
-        external_xrays=PhantomXrayDataset(count_per_class=6, image_size=48, seed=11),
-    )
+    with captured_log("cxr_gan.models.classifier") as lines:
+        return _ran(
+            lines,
+            sampling + pipeline,
+            {section: params[section] for section in sections},
+            generator=tiny_generator(size=16),
+            xray_arrays=processed["xray_arrays"],
+            xray_split=processed["xray_split"],
+            raw_manifest=processed["raw_manifest"],
+            gan_quality_report={"verdict": "diverse", "collapsed": False},
+            external_xrays=PhantomXrayDataset(count_per_class=6, image_size=48, seed=11),
+        )
+
+
+PROGRESS: list[str] = []  # the classifier's progress lines while the module's slice ran
+
+
+def _ran(lines: list[str], *args, **kwargs):
+    catalog = run_slice(*args, **kwargs)
+    PROGRESS[:] = lines
+    return catalog
+
+
+def test_both_phases_print_where_they_are_and_count_each_other_in_the_eta(classified):
+    phases = [line for line in PROGRESS if line.startswith("Experiment synthetic_pretrain")]
+    pre = [line for line in phases if ", pre-training:" in line]
+    fine = [line for line in phases if ", fine-tuning:" in line]
+    assert pre and fine and len(pre) + len(fine) == len(phases)
+    assert all("seed 1/1" in line for line in phases)
+    # while pre-training, the fine-tuning run after it is still to come
+    assert any("(this run and 1 more)" in line for line in pre), pre
 
 
 def test_it_pretrains_on_both_synthetic_classes_then_fine_tunes_on_real(classified):

@@ -14,7 +14,9 @@ class SynthesisParams(GanQualitySettings):
     n_images: int = Field(50, ge=2, description="synthetic images of `label` (the study: 50)")
     label: str = Field("covid", description="class folder name of the images to make")
     per_class_images: int = Field(
-        50, ge=1, description="images per class in the balanced set (synthetic_only experiment)"
+        50,
+        ge=1,
+        description="images per class in the balanced set (synthetic_only, synthetic_pretrain)",
     )
     output_size: int | None = Field(
         None,
