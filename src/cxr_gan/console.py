@@ -41,8 +41,7 @@ QUIET_INFO_LOGGERS: tuple[str, ...] = (
 # message starts; its other lines stay ("Skipping 3 nodes with existing outputs: ...", "Running
 # 5 out of 47 nodes": why a run did less than the whole pipeline)
 ROUTINE_RUNNER_LINES: tuple[str, ...] = (
-    "Completed node",
-    "Completed ",  # "Completed 6 out of 47 tasks"
+    "Completed ",  # "Completed node: a", "Completed 6 out of 47 tasks"
     "Using synchronous mode",
     "Asynchronous mode is enabled",
     "Pipeline execution completed",

@@ -50,7 +50,8 @@ class ProgressLog:
 
 def rate_and_eta(seconds_per_unit: float, units_left: float, unit: str = "epoch") -> str:
     """ "0.4 s/epoch, ETA 1m01s": the mean seconds per unit so far and the time the units left
-    take at that pace (GAN training's line, the classifier's, the run's)."""
+    take at that pace (the classifier's line; GAN training's line shows its last epoch's pace
+    and holds its ETA back after the first epoch, which includes tracing)."""
     return f"{seconds_per_unit:.1f} s/{unit}, ETA {format_seconds(seconds_per_unit * units_left)}"
 
 

@@ -100,94 +100,92 @@ def count_raw_images(
     return count or DEFAULT_IMAGES
 
 
-def _section(parameters: Mapping[str, Any], name: str) -> Mapping[str, Any]:
-    value = parameters.get(name)
-    return value if isinstance(value, Mapping) else {}
+def _settings(parameters: Mapping[str, Any]) -> tuple[Any, Any, Any, Any]:
+    """The run's (data_processing, gan_training, synthesis, classification) settings objects,
+    each section validated by its pipeline's params model (a missing section: its defaults), so
+    the cost model reads the same values and defaults the nodes do. The run's parameter check
+    has passed before any estimate is made."""
+    from cxr_gan.pipelines.classification.params import ClassificationParams
+    from cxr_gan.pipelines.data_processing.params import DataProcessingParams
+    from cxr_gan.pipelines.gan_training.params import GanTrainingParams
+    from cxr_gan.pipelines.synthesis.params import SynthesisParams
+
+    def section(name: str) -> Mapping[str, Any]:
+        value = parameters.get(name)
+        return value if isinstance(value, Mapping) else {}
+
+    return (
+        DataProcessingParams.model_validate(section("data_processing")),
+        GanTrainingParams.model_validate(section("gan_training")),
+        SynthesisParams.model_validate(section("synthesis")),
+        ClassificationParams.model_validate(section("classification")),
+    )
 
 
-def _experiment_images(experiment: str, images: int, parameters: Mapping[str, Any]) -> float:
+def _experiment_images(experiment: str, images: int, settings: tuple[Any, ...]) -> float:
     """Training images of one classification experiment (real ones less the test and validation
     splits, plus the synthetic ones it adds)."""
-    split = _section(parameters, "data_processing")
-    classification = _section(parameters, "classification")
-    synthesis = _section(parameters, "synthesis")
-    real = images * (1 - float(split.get("test_fraction", 0.2)))
-    real *= 1 - float(classification.get("validation_fraction", 0.1))
-    added = float(synthesis.get("n_images", 50))
-    balanced = 2 * float(synthesis.get("per_class_images", 50))
+    split, _, synthesis, classification = settings
+    real = images * (1 - split.test_fraction) * (1 - classification.validation_fraction)
+    balanced = 2 * synthesis.per_class_images
     if experiment == "synthetic_only":
         return balanced
     if experiment == "real_plus_synthetic":
-        return real + added
+        return real + synthesis.n_images
     if experiment == "synthetic_pretrain":
         return real + balanced
     return real
 
 
-def _classifier_seconds(experiment: str, images: int, parameters: Mapping[str, Any]) -> float:
-    classification = _section(parameters, "classification")
-    seeds = len(classification.get("seeds") or [1])
-    epochs = int(classification.get("epochs", 100))
-    n_train = _experiment_images(experiment, images, parameters)
-    size = float(classification.get("input_size", 224))
-    if classification.get("backbone", "resnet50") == "small_cnn":
+def _classifier_seconds(experiment: str, images: int, settings: tuple[Any, ...]) -> float:
+    classification = settings[3]
+    n_train = _experiment_images(experiment, images, settings)
+    if classification.backbone == "small_cnn":
         per_epoch = SMALL_CNN_EPOCH[0] + SMALL_CNN_EPOCH[1] * n_train
-    elif _uses_feature_cache(classification):
+    elif classification.uses_feature_cache:
         per_epoch = HEAD_EPOCH[0] + HEAD_EPOCH[1] * n_train
     else:
-        per_epoch = RESNET_IMAGE_224 * (size / 224) ** 2 * n_train
-    return seeds * (epochs * per_epoch + SEED_OVERHEAD)
+        per_epoch = RESNET_IMAGE_224 * (classification.input_size / 224) ** 2 * n_train
+    return len(classification.seeds) * (classification.epochs * per_epoch + SEED_OVERHEAD)
 
 
-def _uses_feature_cache(classification: Mapping[str, Any]) -> bool:
-    return (
-        classification.get("backbone", "resnet50") == "resnet50"
-        and bool(classification.get("feature_cache", True))
-        and not int(classification.get("fine_tune_layers", 0) or 0)
-    )
-
-
-def _gan_seconds(images: int, parameters: Mapping[str, Any]) -> float:
-    gan = _section(parameters, "gan_training")
-    split = _section(parameters, "data_processing")
-    epochs = int(gan.get("epochs", 750))
-    n_train = images * (1 - float(split.get("test_fraction", 0.2)))
-    n_train *= 1 - float(gan.get("evaluation_fraction", 0.2))
-    steps = math.ceil(max(n_train, 1) / int(gan.get("batch_size", 16)))
-    size = float(gan.get("gan_image_size", 128))
-    if gan.get("architecture", "dcgan") == "dense":
+def _gan_seconds(images: int, settings: tuple[Any, ...]) -> float:
+    split, gan = settings[0], settings[1]
+    n_train = images * (1 - split.test_fraction) * (1 - gan.evaluation_fraction)
+    steps = math.ceil(max(n_train, 1) / gan.batch_size)
+    size = float(gan.gan_image_size)
+    if gan.architecture == "dense":
         step = DENSE_GAN_STEP_446 * (size / 446) ** 2
     else:
         step = DCGAN_STEP[0] + DCGAN_STEP[1] * (size / 128) ** 2
-    samples = epochs / max(int(gan.get("sample_every", 50)), 1)
-    return epochs * steps * step + samples * GAN_SAMPLE_SECONDS + FIRST_TENSORFLOW_NODE
+    samples = gan.epochs / max(gan.sample_every, 1)
+    return gan.epochs * steps * step + samples * GAN_SAMPLE_SECONDS + FIRST_TENSORFLOW_NODE
 
 
 def model_seconds(node_name: str, parameters: Mapping[str, Any], images: int) -> float:
     """A node's wall seconds by the cost model (module docstring), from the run's parameters
     (the whole merged dict: {"gan_training": {...}, "classification": {...}, ...}) and the raw
     image count. node_name may carry a namespace ("real.train_and_evaluate"); a GAN variant's
-    own parameters are not looked up (the base recipe's cost is used). Never below OTHER_NODE."""
+    own parameters are not looked up (the base recipe's cost is used). Never below OTHER_NODE.
+    Raises pydantic.ValidationError for parameters the run's parameter check refuses."""
     namespace, _, base = node_name.rpartition(".")
+    settings = _settings(parameters)
+    classification = settings[3]
     if base == "ingest_raw_xrays":
         seconds = 0.5 + INGEST_PER_IMAGE * images
     elif base == "train_conditional_gan":
-        seconds = _gan_seconds(images, parameters)
+        seconds = _gan_seconds(images, settings)
     elif base == "assess_synthetic_quality":
-        sets = int(_section(parameters, "synthesis").get("quality_sample_sets", 3))
-        seconds = QUALITY_PER_SET * sets
+        seconds = QUALITY_PER_SET * settings[2].quality_sample_sets
     elif base == "compute_backbone_features":
-        classification = _section(parameters, "classification")
         seconds = OTHER_NODE
-        if _uses_feature_cache(classification):
-            draws = int(classification.get("augmentation_draws", 5))
-            size = float(classification.get("input_size", 224))
-            real = _experiment_images("real", images, parameters)
-            synthetic = _experiment_images("synthetic_only", images, parameters)
-            distinct = (real + synthetic) * (1 + draws) + images * 0.3
-            seconds = distinct * RESNET_FEATURES_224 * (size / 224) ** 2
+        if classification.uses_feature_cache:
+            real = _experiment_images("real", images, settings)
+            synthetic = _experiment_images("synthetic_only", images, settings)
+            distinct = (real + synthetic) * (1 + classification.augmentation_draws) + images * 0.3
+            seconds = distinct * RESNET_FEATURES_224 * (classification.input_size / 224) ** 2
     elif base == "train_and_evaluate":
-        seconds = _classifier_seconds(namespace.split(".")[-1], images, parameters)
+        seconds = _classifier_seconds(namespace.split(".")[-1], images, settings)
     else:
         seconds = OTHER_NODE
     return max(seconds, OTHER_NODE)

@@ -27,6 +27,7 @@ from kedro.framework.hooks import hook_impl
 from kedro.io.core import AbstractVersionedDataset
 
 from cxr_gan.catalog_lookup import catalog_dataset
+from cxr_gan.lineage import run_command
 
 logger = logging.getLogger(__name__)
 
@@ -149,11 +150,10 @@ class RunRecordHooks:
         for name in key:
             logger.info("  %s: %s", name, written[name])
         if not set(REPORTS) & set(written):
-            env = self._run.get("env")
             logger.info(
                 "This run did not rebuild the study report; to rebuild it from the latest "
-                "outputs: kedro run --pipelines report%s",
-                f" --env {env}" if env else "",
+                "outputs: %s",
+                run_command({"env": self._run.get("env"), "pipeline_names": ["report"]}),
             )
         for name, title in reversed(REPORTS.items()):  # the HTML report's path is the last line
             if name in written:

@@ -28,6 +28,8 @@ from kedro.io import DatasetNotFoundError
 from kedro.io.catalog_config_resolver import DEFAULT_RUNTIME_PATTERN, CatalogConfigResolver
 from kedro.pipeline import Node, Pipeline
 
+from cxr_gan.pipelines.parameter_check import InvalidParametersError
+
 
 def nodes_for_namespaces(
     pipeline: Pipeline, namespaces: Iterable[str], catalog_config: dict[str, Any]
@@ -116,7 +118,9 @@ class NamespaceSession(KedroSession):
             pipelines.set_requested(names)  # as KedroSession.run does before building them
         try:
             combined = sum((pipelines[name] for name in names or ["__default__"]), Pipeline([]))
-        except KeyError:  # an unknown pipeline: Kedro's own message, with its suggestions
+        except (KeyError, InvalidParametersError):
+            # an unknown pipeline: Kedro's own message, with its suggestions; invalid parameters:
+            # the run's own check (ParameterCheckHooks, when Kedro loads the context) lists them all
             return super().run(*args, namespaces=namespaces, **kwargs)
         slice_names = [
             name

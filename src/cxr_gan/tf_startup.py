@@ -88,14 +88,11 @@ class _QuietTensorflowFinder(importlib.abc.MetaPathFinder):
         original = loader.exec_module
 
         def exec_module(module: ModuleType) -> None:
-            if has_nvidia_driver():
-                with stderr_without():
-                    original(module)
-                return
-            # no driver: look for GPUs now, while the CUDA probe's error line is held back
-            with stderr_without((*STARTUP_NOISE, *CPU_MACHINE_NOISE)):
+            driver = has_nvidia_driver()
+            with stderr_without(STARTUP_NOISE if driver else (*STARTUP_NOISE, *CPU_MACHINE_NOISE)):
                 original(module)
-                module.config.list_physical_devices("GPU")
+                if not driver:  # look for GPUs now, while the CUDA probe's error is held back
+                    module.config.list_physical_devices("GPU")
 
         loader.exec_module = exec_module  # type: ignore[method-assign]
         return spec

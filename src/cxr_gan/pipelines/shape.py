@@ -50,9 +50,8 @@ class PipelineShape:
 def pipeline_shape(parameters: Mapping[str, Any]) -> PipelineShape:
     """The shape the merged parameters ask for (missing sections: the models' defaults).
 
-    Raises InvalidParametersError (one line per problem, as a run's parameter check) when any
-    section is invalid: the whole run's problems at once, as building the pipelines may come
-    before the run's own parameter check (a slice's check builds them first)."""
+    Raises InvalidParametersError (one line per problem, as a run's parameter check) when the
+    classification or gan_training section is invalid."""
     # imported when called: pipeline modules import this one, and importing a params module
     # imports its package's pipeline module
     from cxr_gan.pipelines.classification.params import SHORTCUT_PROBE, ClassificationParams
@@ -61,7 +60,7 @@ def pipeline_shape(parameters: Mapping[str, Any]) -> PipelineShape:
     sections = {
         key: parameters[key] for key in ("classification", "gan_training") if key in parameters
     }
-    check_parameters(parameters)
+    check_parameters(sections)
     classification = ClassificationParams.model_validate(sections.get("classification") or {})
     gan_training = GanTrainingParams.model_validate(sections.get("gan_training") or {})
     experiments = list(dict.fromkeys(classification.experiments))  # a repeat would clash
