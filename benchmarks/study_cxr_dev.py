@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -107,6 +108,40 @@ def gradcam_statistics(project: Path) -> dict:
     return stats
 
 
+def run_estimate_lines(project: Path) -> list[str]:
+    """The run's estimate at its start and the actual beside it at its end (cxr_gan.node_timing),
+    from the run's info.log: a first run of the study, so the estimate is the cost model's."""
+    lines = (project / "info.log").read_text(errors="replace").splitlines()
+    return [
+        line.split("INFO", 1)[-1].strip()
+        for line in lines
+        if "Run estimate:" in line or "Run took" in line
+    ]
+
+
+def report_check(project: Path) -> dict:
+    """The demo report's Chromium check (tests/test_study_report_run.py) on this study's report."""
+    check = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "tests/test_study_report_run.py::test_a_real_data_study_report_passes_the_same_check",
+        ],
+        check=False,
+        cwd=ROOT,
+        env={**os.environ, "CXR_STUDY_PROJECT": str(project)},
+        capture_output=True,
+        text=True,
+    )
+    tail = check.stdout.strip().splitlines()[-1:] or [""]
+    print(check.stdout[-3000:], flush=True)
+    return {"passed": check.returncode == 0 and "1 passed" in tail[0], "pytest": tail[0]}
+
+
 def main() -> None:
     for folder in (SHARED_XRAYS, SHARED_EVAL):
         if not folder.is_dir():
@@ -180,6 +215,8 @@ def main() -> None:
             ).read_text()
         )["totals"],
         "gradcam": gradcam_statistics(project),
+        "run_estimate": run_estimate_lines(project),
+        "report_check": report_check(project),
     }
     for experiment in result["comparison"]["experiments"]:
         experiment.pop("across_seeds", None)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -39,10 +40,22 @@ def _printed(lines: list[str], title: str) -> Path:
     return Path(line.split(": ", 1)[1])
 
 
-def _latest_json(project: Path, name: str) -> dict:
+def _latest_json(project: Path, name: str, data: str = "data/demo") -> dict:
     return json.loads(
-        sorted((project / "data/demo/08_reporting" / name).glob(f"*/{name}"))[-1].read_text()
+        sorted((project / data / "08_reporting" / name).glob(f"*/{name}"))[-1].read_text()
     )
+
+
+def _rendered(page: Path) -> str:
+    """The page's DOM as headless Chromium rendered it."""
+    with tempfile.TemporaryDirectory() as profile:
+        return subprocess.run(
+            [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", page.as_uri()],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        ).stdout
 
 
 def _copy(demo_study: DemoStudy, tmp_path: Path) -> Path:
@@ -75,14 +88,7 @@ def test_the_report_renders_in_chromium_with_every_figure_and_verdict(demo_study
     if CHROMIUM is None:
         pytest.skip("no chromium on PATH (apt-get install chromium)")
     page = _printed(demo_study.run_log, "Study report")
-    with tempfile.TemporaryDirectory() as profile:
-        rendered = subprocess.run(
-            [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", page.as_uri()],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=True,
-        ).stdout
+    rendered = _rendered(page)
     images = DATA_IMAGE.findall(rendered)
     assert len(images) == len(re.findall(r"<img\b", rendered)) == FIGURES
     assert all(base64.b64decode(data).startswith(PNG) for data in images)
@@ -102,7 +108,43 @@ def test_the_report_renders_in_chromium_with_every_figure_and_verdict(demo_study
     _says_what_a_careful_reader_needs(demo_study.project, rendered, twin.read_text())
 
 
-def _says_what_a_careful_reader_needs(project: Path, rendered: str, twin: str) -> None:
+STUDY_PROJECT = os.environ.get("CXR_STUDY_PROJECT")  # benchmarks/study_cxr_dev.py sets it
+
+
+@pytest.mark.skipif(
+    not STUDY_PROJECT,
+    reason="reads a real-data study: benchmarks/study_cxr_dev.py runs it on the study it made",
+)
+def test_a_real_data_study_report_passes_the_same_check():
+    """The report of a study on real X-rays (cxr-dev, cxr-eval as the external folder), kept by
+    benchmarks/study_cxr_dev.py: rendered in Chromium, every figure a PNG, the verdicts, and what
+    a careful reader needs, as the demo's report."""
+    if CHROMIUM is None:
+        pytest.skip("no chromium on PATH (apt-get install chromium)")
+    project = Path(str(STUDY_PROJECT))
+    reports = project / "data/08_reporting"
+    page = sorted(reports.glob("study_report.html/*/study_report.html"))[-1]
+    rendered = _rendered(page)
+    images = DATA_IMAGE.findall(rendered)
+    assert len(images) == len(re.findall(r"<img\b", rendered)) >= FIGURES
+    assert all(base64.b64decode(data).startswith(PNG) for data in images)
+    text = html.unescape(rendered)
+    comparison = _latest_json(project, "classification_comparison.json", "data")
+    assert comparison["verdict"]["sentence"] in text
+    assert "external" in comparison["verdict"]["sentence"]  # the answer rests on cxr-eval
+    quality = _latest_json(project, "gan_quality_report.json", "data")
+    assert quality["verdict"] in text and "The GAN has " in text and "Copies: " in text
+    assert "not run yet" not in text
+    assert "synthetic_pretrain" in text and "shortcut_probe" in text
+    twin = sorted(reports.glob("study_report_md/*/study_report.md"))[-1]
+    linked = re.findall(r"\]\((figures/[^)]+\.png)\)", twin.read_text())
+    assert len(linked) == len(images)
+    _says_what_a_careful_reader_needs(project, rendered, twin.read_text(), "data")
+
+
+def _says_what_a_careful_reader_needs(
+    project: Path, rendered: str, twin: str, data: str = "data/demo"
+) -> None:
     """The rendered page (and its Markdown twin) flags each one-sided classifier, names the
     distances' feature space, links every heading from its contents, names the software and
     each model's device, and shows no absolute path of the project."""
@@ -112,7 +154,7 @@ def _says_what_a_careful_reader_needs(project: Path, rendered: str, twin: str) -
     from cxr_gan.reporting.comparison import one_sided_flag
 
     text = html.unescape(re.sub(r"<[^>]+>", "", rendered))
-    comparison = _latest_json(project, "classification_comparison.json")
+    comparison = _latest_json(project, "classification_comparison.json", data)
     summary = rendered.split("<!-- preview:start -->", 1)[1].split("<!-- preview:end -->", 1)[0]
     for row in comparison["experiments"]:
         flag = one_sided_flag(row["calls"])
