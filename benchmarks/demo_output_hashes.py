@@ -46,10 +46,8 @@ from _project import ROOT, project_copy, timed_kedro_run
 # dropped from JSON / YAML at any depth and from CSV columns: they vary from run to run
 EXCLUDED_KEYS = frozenset(
     {
-        "seconds",  # wall times: per epoch, per node, per run
-        "started",  # clock times
-        "finished",
-        "run_id",  # MLflow's id of the run
+        "seconds",  # wall times: per GAN epoch (gan_history), per node (node_timings.json)
+        "run_id",  # the run's id in lineage.json (its save version)
     }
 )
 # replaced in every string of JSON / YAML / CSV / text outputs
@@ -57,6 +55,7 @@ VOLATILE = (
     (re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}\.\d{2}\.\d{2}\.\d{3}Z"), "<version>"),  # Kedro versions
     (re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?([+-]\d{2}:?\d{2}|Z)?"), "<time>"),
     (re.compile(r"/tmp/cxr-gan-bench-[\w-]+"), "<project>"),  # the temp project's own folder
+    (re.compile(r" at 0x[0-9a-f]+>"), " at <address>>"),  # an object's repr (lineage: the runner)
 )
 # entries of .keras / .npz zip files left out: Keras' date_saved and version
 EXCLUDED_ENTRIES = frozenset({"metadata.json"})
