@@ -48,6 +48,7 @@ EXCLUDED_KEYS = frozenset(
     {
         "seconds",  # wall times: per GAN epoch (gan_history), per node (node_timings.json)
         "run_id",  # the run's id in lineage.json (its save version)
+        "shared_object_id",  # Keras' config.json: id() of an object layers share, an address
     }
 )
 # replaced in every string of JSON / YAML / CSV / text outputs
