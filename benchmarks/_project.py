@@ -16,12 +16,15 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_XRAYS = ROOT.parent / "shared" / "cxr-dev"
 
 
-def project_copy(catalog: dict | None = None, parameters: dict | None = None) -> Path:
-    """conf/ and pyproject in a temp folder (outputs never land in the repo's data/)."""
+def project_copy(
+    catalog: dict | None = None, parameters: dict | None = None, root: Path = ROOT
+) -> Path:
+    """conf/ and pyproject of `root` (default this checkout) in a temp folder (outputs never
+    land in the repo's data/)."""
     target = Path(tempfile.mkdtemp(prefix="cxr-gan-bench-"))
-    shutil.copy(ROOT / "pyproject.toml", target)
-    shutil.copy(ROOT / ".telemetry", target)
-    shutil.copytree(ROOT / "conf", target / "conf", ignore=shutil.ignore_patterns("local"))
+    shutil.copy(root / "pyproject.toml", target)
+    shutil.copy(root / ".telemetry", target)
+    shutil.copytree(root / "conf", target / "conf", ignore=shutil.ignore_patterns("local"))
     (target / "conf/local").mkdir()
     (target / "src").mkdir()
     for name, content in (("catalog", catalog), ("parameters", parameters)):

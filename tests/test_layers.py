@@ -25,7 +25,6 @@ ALLOWED = {
 }
 BASE = {
     "cxr_gan",
-    "cxr_gan.deprecation",
     "cxr_gan.io_utils",
     "cxr_gan.progress",
     "cxr_gan.tf_startup",
@@ -161,3 +160,112 @@ def test_the_rule_catches_an_upward_import():
     assert _pipeline("cxr_gan.pipelines.data_processing.params") == "data_processing"
     assert _pipeline("cxr_gan.pipelines.shape") is None
     assert _circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+# One import path per name (issue 26): no module-level __getattr__ forwarding old names, no
+# DeprecationWarning for a moved name, and no name imported through a module that only imports
+# it itself (a re-export). Package __init__ files are the packages' own interfaces and exempt.
+REPO = SRC.parent
+IMPORTING = [
+    *sorted((SRC / PACKAGE).rglob("*.py")),
+    *sorted((REPO / "tests").rglob("*.py")),
+    *sorted((REPO / "benchmarks").rglob("*.py")),
+]
+
+
+def _bound_here(tree: ast.Module) -> set[str]:
+    """Names a module binds at its top level other than by importing them: functions, classes,
+    assignments, also inside top-level if / try / with / for blocks."""
+    names: set[str] = set()
+
+    def targets(node: ast.AST) -> None:
+        for leaf in ast.walk(node):
+            if isinstance(leaf, ast.Name):
+                names.add(leaf.id)
+
+    def visit(body: list[ast.stmt]) -> None:
+        for statement in body:
+            if isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                names.add(statement.name)
+            elif isinstance(statement, ast.Assign):
+                for target in statement.targets:
+                    targets(target)
+            elif isinstance(statement, ast.AnnAssign | ast.AugAssign | ast.For):
+                targets(statement.target)
+            elif isinstance(statement, ast.With):
+                for item in statement.items:
+                    if item.optional_vars is not None:
+                        targets(item.optional_vars)
+            for block in ("body", "orelse", "finalbody"):
+                if not isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                    visit(getattr(statement, block, []))
+            for handler in getattr(statement, "handlers", []):
+                visit(handler.body)
+
+    visit(tree.body)
+    return names
+
+
+BOUND = {module: _bound_here(ast.parse(path.read_text())) for module, path in MODULES.items()}
+
+
+def _through_another_module(path: Path, root: Path = REPO) -> list[str]:
+    """`from cxr_gan.x import name` (anywhere in the file) where cxr_gan.x is a module, not a
+    package, that does not itself define `name`, and `name` is no submodule."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if not isinstance(node, ast.ImportFrom) or node.level or not node.module:
+            continue
+        home = MODULES.get(node.module)
+        if home is None or home.name == "__init__.py":
+            continue
+        for alias in node.names:
+            if (
+                alias.name not in BOUND[node.module]
+                and f"{node.module}.{alias.name}" not in MODULES
+            ):
+                found.append(f"{path.relative_to(root)}:{node.lineno} {node.module}.{alias.name}")
+    return found
+
+
+def test_every_name_is_imported_from_the_module_that_defines_it():
+    wrong = [line for path in IMPORTING for line in _through_another_module(path)]
+    assert not wrong, "import these from the module that defines them:\n" + "\n".join(wrong)
+
+
+def _aliases(tree: ast.Module) -> list[str]:
+    """Module-level __getattr__ definitions or assignments, and DeprecationWarning uses."""
+    found = [
+        f"line {node.lineno}: module-level __getattr__"
+        for node in tree.body
+        if (isinstance(node, ast.FunctionDef) and node.name == "__getattr__")
+        or (
+            isinstance(node, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == "__getattr__" for t in node.targets)
+        )
+    ]
+    found += [
+        f"line {node.lineno}: DeprecationWarning"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Name) and node.id == "DeprecationWarning"
+    ]
+    return found
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_no_module_keeps_an_old_import_path_alive(module):
+    found = _aliases(ast.parse(MODULES[module].read_text()))
+    assert not found, f"{module}: {found}; one import path per name, no aliases (issue 26)"
+
+
+def test_the_alias_checks_catch_an_alias_and_a_re_export(tmp_path):
+    """The two checks above fail on what they forbid."""
+    old = "from warnings import warn\ndef __getattr__(name):\n    warn(name, DeprecationWarning)\n"
+    assert len(_aliases(ast.parse(old))) == 2
+    assert _aliases(ast.parse("__getattr__ = lambda name: name\n"))
+    assert not _aliases(ast.parse("class A:\n    def __getattr__(self, name): ...\n"))
+    assert "decode_xray" in BOUND["cxr_gan.data.decoding"]
+    caller = tmp_path / "caller.py"
+    caller.write_text("from cxr_gan.data.decoding import np, decode_xray\n")
+    wrong = _through_another_module(caller, tmp_path)
+    assert wrong == ["caller.py:1 cxr_gan.data.decoding.np"]

@@ -19,12 +19,7 @@ from typing import Any
 
 from kedro.framework.hooks import hook_impl
 
-from cxr_gan.pipelines.parameter_check import (  # noqa: F401 (imported from here by users)
-    InvalidParametersError,
-    check_parameters,
-    parameter_models,
-    parameter_problems,
-)
+from cxr_gan.pipelines.parameter_check import InvalidParametersError, check_parameters
 from cxr_gan.pipelines.shape import configured_shape, pipeline_shape, shape_differences
 from cxr_gan.preflight import check_preflight
 

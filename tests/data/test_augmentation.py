@@ -2,14 +2,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from cxr_gan.data.augmentation import (
-    PRESETS,
-    AugmentationParams,
-    apply_augmentation,
-    augment_images,
-    resolve_augmentation,
-    sample_augmentation,
-)
+from cxr_gan.data.augmentation import apply_augmentation, augment_images, sample_augmentation
+from cxr_gan.data.augmentation_presets import PRESETS, AugmentationParams, resolve_augmentation
 from tests.conftest import gradient_image
 
 

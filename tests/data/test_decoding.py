@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cxr_gan.data.decoding import BadImageError, decode_xray, is_hidden_file, scale_to_uint8
+from cxr_gan.data.decoded import BadImageError, scale_to_uint8
+from cxr_gan.data.decoding import decode_xray, is_hidden_file
 from tests.conftest import gradient_image
 from tests.dicom_helpers import dicom_bytes, image_dataset
 

@@ -65,11 +65,6 @@ def test_real_split_keeps_patients_together(data):
     assert not data.validation.synthetic.any() and not data.test.synthetic.any()
 
 
-def test_the_old_dict_access_still_works_with_a_warning(data):
-    with pytest.warns(DeprecationWarning, match=r'RealSplits\["test"\] is deprecated'):
-        assert data["test"] is data.test
-
-
 def test_each_experiment_trains_on_what_it_says(data):
     covid_set, balanced = _synthetic({1: 5}), _synthetic({0: 3, 1: 3})
     real, augmentation = training_set("real", data, covid_set, balanced)

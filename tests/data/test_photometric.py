@@ -27,7 +27,8 @@ from pydicom.uid import (
     JPEGLosslessSV1,
 )
 
-from cxr_gan.data.decoding import BadImageError, decode_xray
+from cxr_gan.data.decoded import BadImageError
+from cxr_gan.data.decoding import decode_xray
 from cxr_gan.data.dicom import DICOM_EXTRA_INSTALL
 from tests.dicom_helpers import dicom_bytes, image_dataset
 
@@ -353,7 +354,8 @@ def test_without_the_extra_the_skip_reason_names_the_install_command(tmp_path):
         "import sys\n"
         "for name in ('pylibjpeg', 'libjpeg', 'openjpeg', 'rle', 'gdcm'):\n"
         "    sys.modules[name] = None\n"
-        "from cxr_gan.data.decoding import BadImageError, decode_xray\n"
+        "from cxr_gan.data.decoded import BadImageError\n"
+        "from cxr_gan.data.decoding import decode_xray\n"
         "try:\n"
         f"    decode_xray(open({str(path)!r}, 'rb').read(), 'lossless.dcm')\n"
         "except BadImageError as error:\n"

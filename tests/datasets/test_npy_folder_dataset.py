@@ -226,12 +226,3 @@ def test_experiment_subsets_select_rows_of_the_memmap_without_copying(tmp_path):
     assert isinstance(mixed.images, LazyRows) and len(mixed.images) == len(data.train) + 3
     assert (mixed.images[[-1]] == 9).all()
     assert max(len(rows) for rows in arrays["images"].rows_read) <= 2  # only what was indexed
-
-
-def test_the_scratch_helpers_old_import_path_still_works_with_a_warning():
-    from cxr_gan.data import npy_scratch
-    from cxr_gan.datasets import npy_folder_dataset
-
-    moved = "has moved to cxr_gan.data.npy_scratch.scratch_npy"
-    with pytest.warns(DeprecationWarning, match=moved):
-        assert npy_folder_dataset.scratch_npy is npy_scratch.scratch_npy

@@ -262,42 +262,6 @@ def test_report_is_json_and_figure_builds(extractor, real):
     figure.savefig(io.BytesIO(), format="png")
 
 
-@pytest.mark.parametrize(
-    ("name", "home"),
-    [
-        ("FeatureExtractor", "cxr_gan.metrics.gan_features"),
-        ("build_feature_extractor", "cxr_gan.metrics.gan_features"),
-        ("build_random_cnn", "cxr_gan.metrics.gan_features"),
-        ("FeatureExtractorUnavailable", "cxr_gan.models.weights"),
-        ("keras_cache_dir", "cxr_gan.models.weights"),
-        ("inception_weights_path", "cxr_gan.models.weights"),
-        ("INCEPTION_V3_NOTOP_URL", "cxr_gan.models.weights"),
-        ("FeatureSpace", "cxr_gan.metrics.feature_distances"),
-        ("compare_features", "cxr_gan.metrics.feature_distances"),
-        ("kernel_inception_distance", "cxr_gan.metrics.feature_distances"),
-        ("frechet_distance", "cxr_gan.metrics.feature_distances"),
-        ("diversity_verdict", "cxr_gan.metrics.gan_verdict"),
-        ("quality_verdict", "cxr_gan.metrics.gan_verdict"),
-        ("with_realism", "cxr_gan.metrics.gan_verdict"),
-        ("resize_unit", "cxr_gan.metrics.image_sets"),
-        ("as_image_sets", "cxr_gan.metrics.image_sets"),
-        ("mean_pairwise_ms_ssim", "cxr_gan.metrics.ssim"),
-        ("class_diversity", "cxr_gan.metrics.ssim"),
-        ("plot_gan_quality", "cxr_gan.reporting.gan_figures"),
-    ],
-)
-def test_names_that_left_gan_quality_still_import_from_it_with_a_warning(name, home):
-    """One release of grace for code that imports from cxr_gan.metrics.gan_quality."""
-    import importlib
-
-    from cxr_gan.metrics import gan_quality
-
-    with pytest.warns(DeprecationWarning, match=f"{home}.{name}"):
-        assert getattr(gan_quality, name) is getattr(importlib.import_module(home), name)
-    with pytest.raises(AttributeError):
-        gan_quality.no_such_name  # noqa: B018
-
-
 def test_report_defaults_are_the_quality_settings_that_synthesis_extends():
     """One model for the report's settings: the synthesis parameters extend it, and
     gan_quality_report takes it whole (defaults: its defaults), never as keyword copies."""

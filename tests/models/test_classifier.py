@@ -235,38 +235,3 @@ def test_keras_cache_dir_follows_keras_home(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     assert weights.keras_cache_dir() == Path(tmp_path)
     assert (tmp_path / "models").is_dir()
-
-
-@pytest.mark.parametrize(
-    ("name", "home"),
-    [
-        ("ClassifierConfig", "classifier_config"),
-        ("BACKBONES", "classifier_config"),
-        ("HEAD_LAYERS", "classifier_network"),
-        ("build_classifier", "classifier_network"),
-        ("feature_extractor", "classifier_network"),
-        ("backbone_fingerprint", "classifier_network"),
-        ("as_image_batch", "classifier_input"),
-        ("indexed_batches", "classifier_input"),
-        ("validation_mask", "classifier_input"),
-        ("extract_features", "classifier_input"),
-        ("augmentation_draws", "classifier_input"),
-        ("predict", "classifier_predict"),
-        ("predict_from_features", "classifier_predict"),
-        ("WeightsUnavailableError", "weights"),
-        ("keras_cache_dir", "weights"),
-        ("resolve_resnet50_weights", "weights"),
-        ("RESNET50_WEIGHTS_ORIGIN", "weights"),
-    ],
-)
-def test_names_that_left_classifier_still_import_from_it_with_a_warning(name, home):
-    """One release of grace for code that imports from cxr_gan.models.classifier."""
-    import importlib
-
-    from cxr_gan.models import classifier
-
-    new_home = importlib.import_module(f"cxr_gan.models.{home}")
-    with pytest.warns(DeprecationWarning, match=f"cxr_gan.models.{home}.{name}"):
-        assert getattr(classifier, name) is getattr(new_home, name)
-    with pytest.raises(AttributeError):
-        classifier.no_such_name  # noqa: B018

@@ -28,7 +28,7 @@ from cxr_gan.models.device import (
     start_training,
     training_precision,
 )
-from cxr_gan.models.distribution import DistributionConfigError, DistributionParams
+from cxr_gan.models.distribution_params import DistributionConfigError, DistributionParams
 from cxr_gan.models.gan import ConditionalGAN
 from cxr_gan.models.gan_config import GanConfig
 from cxr_gan.pipelines.classification.nodes import train_and_evaluate

@@ -16,12 +16,8 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from cxr_gan.models.distribution import (
-    DistributionConfigError,
-    chief_path,
-    is_chief,
-    make_strategy,
-)
+from cxr_gan.models.distribution import chief_path, is_chief, make_strategy
+from cxr_gan.models.distribution_params import DistributionConfigError
 from cxr_gan.pipelines.classification.params import ClassificationParams
 from cxr_gan.pipelines.gan_training.params import GanTrainingParams
 from tests.conftest import PROJECT_ROOT

@@ -13,9 +13,13 @@ from kedro.framework.project import settings
 from kedro.framework.startup import bootstrap_project
 from pydantic import BaseModel
 
-from cxr_gan.hooks import InvalidParametersError, parameter_models, parameter_problems
 from cxr_gan.models.classifier_config import ClassifierConfig
 from cxr_gan.pipelines.classification.params import ClassificationParams
+from cxr_gan.pipelines.parameter_check import (
+    InvalidParametersError,
+    parameter_models,
+    parameter_problems,
+)
 from tests.kedro_helpers import nested, run_kedro, use_tiny_phantoms, write_conf
 
 # (case id, --params as dotted keys, conf/local/parameters.yml, words the message must contain)
@@ -260,13 +264,6 @@ def test_classification_params_are_the_classifier_config_plus_experiment_keys():
     built = defaults.classifier_config(epochs=3)
     assert type(built) is ClassifierConfig and built.epochs == 3
     assert built.validation_fraction == 0  # validation images are chosen by the pipeline
-
-
-def test_classifier_settings_old_name_warns_and_is_the_config():
-    from cxr_gan.pipelines.classification import params
-
-    with pytest.warns(DeprecationWarning, match="ClassifierConfig"):
-        assert params.ClassifierSettings is ClassifierConfig
 
 
 def test_an_infinite_lecam_weight_is_refused_before_any_node_runs(tiny_project, monkeypatch):

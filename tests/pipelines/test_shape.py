@@ -11,8 +11,8 @@ from kedro.framework.project import pipelines
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
-from cxr_gan.hooks import InvalidParametersError
 from cxr_gan.pipeline_registry import register_pipelines
+from cxr_gan.pipelines.parameter_check import InvalidParametersError
 from cxr_gan.pipelines.shape import PipelineShape, configured_shape, pipeline_shape
 from tests.kedro_helpers import write_conf
 

@@ -12,15 +12,9 @@ from PIL import Image
 from cxr_gan.metrics.classification import calls
 from cxr_gan.metrics.shortcuts import source_gap_reading, source_gap_sentence
 from cxr_gan.reporting.comparison import comparison_markdown
-from cxr_gan.reporting.report_blocks import PNG_SIGNATURE
-from cxr_gan.reporting.study_report import (
-    ExperimentFigures,
-    GanResults,
-    StudyResults,
-    build_study_report,
-    gan_verdict_line,
-    interval,
-)
+from cxr_gan.reporting.report_blocks import PNG_SIGNATURE, interval
+from cxr_gan.reporting.report_gan import GanResults, gan_verdict_line
+from cxr_gan.reporting.study_report import ExperimentFigures, StudyResults, build_study_report
 
 VERDICT = "Answer, from the external set: helped, AUC difference +0.120 (95% CI +0.010 to +0.230)."
 GAN_VERDICT = "diverse: synthetic MS-SSIM 0.41 vs real 0.46 at 64 px"

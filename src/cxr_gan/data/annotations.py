@@ -1,5 +1,5 @@
 """Add what the files alone do not say to the manifest: near duplicates, label conflicts, each
-image's source; patient ids come from cxr_gan.data.patients (re-exported here)."""
+image's source; patient ids come from cxr_gan.data.patients."""
 
 from __future__ import annotations
 
@@ -27,17 +27,8 @@ from cxr_gan.data.patients import (
     normalise_column,
     read_csv_bytes,
 )
-from cxr_gan.deprecation import moved_names
 
 logger = logging.getLogger(__name__)
-# the patient-id functions moved to cxr_gan.data.patients; their old path warns for one release
-__getattr__ = moved_names(
-    __name__,
-    {
-        "cxr_gan.data.patients": "attach_patient_ids find_patient_table "
-        "understand_patient_table PATIENT_COLUMNS PATIENT_FOLDER"
-    },
-)
 
 
 def annotate_near_duplicates(

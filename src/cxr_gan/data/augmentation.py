@@ -22,13 +22,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-# the settings live in a module without TensorFlow (parameter models import them); imported from
-# here too, as before
-from cxr_gan.data.augmentation_presets import (  # noqa: F401
-    PRESETS,
-    AugmentationParams,
-    resolve_augmentation,
-)
+# the settings live in a module without TensorFlow (parameter models import them)
+from cxr_gan.data.augmentation_presets import AugmentationParams, resolve_augmentation
 
 N_PARAMS = 10  # 8 projective-transform coefficients, brightness offset, contrast factor
 

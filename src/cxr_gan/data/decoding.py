@@ -41,9 +41,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from cxr_gan.data.decoded import (  # noqa: F401 (BadImageError, DecodedImage: their old path)
-    LUMA_601,
-    MIN_SIDE,
+from cxr_gan.data.decoded import (
     BadImageError,
     DecodedImage,
     check_content,
@@ -51,13 +49,6 @@ from cxr_gan.data.decoded import (  # noqa: F401 (BadImageError, DecodedImage: t
     scale_to_uint8,
 )
 from cxr_gan.data.dicom import DICOM_SUFFIXES, decode_dicom, looks_like_dicom
-from cxr_gan.deprecation import moved_names
-
-# DICOM's install hint and extra syntaxes moved to cxr_gan.data.dicom; this path warns for one
-# release
-__getattr__ = moved_names(
-    __name__, {"cxr_gan.data.dicom": "DICOM_EXTRA_INSTALL DICOM_EXTRA_SYNTAXES"}
-)
 
 # system clutter: Windows thumbnails and folder settings, macOS's folder icon (`Icon\r`) and zip
 # resource forks (__MACOSX), Windows' recycle bin and volume information

@@ -9,7 +9,6 @@ Rules, checked every time a training set is assembled:
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
@@ -63,15 +62,6 @@ class RealSplits:
     test: ImageSubset
     test_patients: tuple[str, ...]  # known patient ids of test images (sorted)
     train_patients: Mapping[str, str]  # training-split id -> patient id ("" when unknown)
-
-    def __getitem__(self, name: str) -> Any:
-        """data["train"]: the old dict access, kept for one release; use data.train."""
-        warnings.warn(
-            f'{type(self).__name__}["{name}"] is deprecated (it was a dict); use .{name}',
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return getattr(self, name)
 
 
 def split_real_images(

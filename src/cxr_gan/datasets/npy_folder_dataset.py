@@ -26,7 +26,6 @@ from kedro.io.core import DatasetError, VersionNotFoundError
 
 from cxr_gan.data.npy_scratch import adopt_npy_file, read_npy_header
 from cxr_gan.datasets._local import LocalVersionedDataset
-from cxr_gan.deprecation import moved_names
 from cxr_gan.io_utils import atomic_directory, inside_folder
 
 INDEX = "arrays.json"
@@ -111,9 +110,3 @@ class NpyFolderDataset(LocalVersionedDataset):
             return self._index_path(for_save=False).exists()
         except DatasetError:
             return False
-
-
-# the scratch helpers moved to cxr_gan.data.npy_scratch; their old path warns for one release
-__getattr__ = moved_names(
-    __name__, {"cxr_gan.data.npy_scratch": "scratch_npy shrink_npy_rows SCRATCH_PREFIX"}
-)

@@ -14,13 +14,12 @@ import keras
 import numpy as np
 
 from cxr_gan.metrics.image_sets import as_image_array, resize_unit
-from cxr_gan.models.weights import FeatureExtractorUnavailable, inception_weights_path
+from cxr_gan.models.weights import inception_weights_path
 
 __all__ = [
     "FEATURE_EXTRACTORS",
     "INCEPTION_V3_SIZE",
     "FeatureExtractor",
-    "FeatureExtractorUnavailable",
     "build_feature_extractor",
     "build_random_cnn",
 ]

@@ -38,10 +38,6 @@ from typing import Any
 
 import numpy as np
 
-from cxr_gan.deprecation import moved_names
-
-# modules, not names, where a name was public here before: those reach this module only
-# through __getattr__ below, with a warning
 from cxr_gan.metrics import feature_distances, gan_features, gan_verdict, image_sets, ssim
 from cxr_gan.metrics.gan_quality_settings import DEFAULTS, GanQualitySettings
 from cxr_gan.metrics.gan_set_scores import RealSides, ScoreSettings, evaluation_images, set_scores
@@ -442,26 +438,3 @@ def gan_quality_report(
         "feature_seed": feature_seed,
     }
     return _json_safe(report)
-
-
-# what lived here before the split: old import paths kept for one release, with a warning
-__getattr__ = moved_names(
-    __name__,
-    {
-        "cxr_gan.metrics.gan_features": "FEATURE_EXTRACTORS INCEPTION_V3_SIZE FeatureExtractor "
-        "build_feature_extractor build_random_cnn",
-        "cxr_gan.models.weights": "FeatureExtractorUnavailable INCEPTION_V3_NOTOP_FILE "
-        "INCEPTION_V3_NOTOP_MD5 INCEPTION_V3_NOTOP_URL inception_weights_path keras_cache_dir",
-        "cxr_gan.metrics.feature_distances": "FeatureSpace compare_features frechet_distance "
-        "kernel_inception_distance",
-        "cxr_gan.metrics.gan_verdict": "diversity_verdict quality_verdict with_realism",
-        "cxr_gan.metrics.image_sets": "ImageSet as_image_array as_image_sets at_gan_resolution "
-        "common_size resize_unit",
-        "cxr_gan.metrics.ssim": "COMPARISON_SIZE MS_SSIM_WEIGHTS SSIM_FILTER_SIGMA "
-        "SSIM_FILTER_SIZE MsSsimSettings class_diversity count_memorized mean_pairwise_ms_ssim "
-        "ms_ssim_settings nearest_real_ssim ssim_filter_size",
-        "cxr_gan.reporting.gan_figures": "plot_gan_quality",
-        "cxr_gan.metrics.coverage": "NAEEM_K knn_scores",
-        "cxr_gan.metrics.detectability": "real_vs_synthetic_auc",
-    },
-)

@@ -26,12 +26,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from cxr_gan.deprecation import moved_names
-
-# modules, not names: the names this module once defined reach it only through __getattr__
 from cxr_gan.models import classifier_config, classifier_input, classifier_network
 from cxr_gan.models.device import float32_copy
-from cxr_gan.models.distribution import refuse_multi_worker_fit, resolve_strategy
+from cxr_gan.models.distribution import resolve_strategy
+from cxr_gan.models.distribution_params import refuse_multi_worker_fit
 from cxr_gan.progress import EpochTimer, RunPosition
 
 logger = logging.getLogger(__name__)
@@ -214,19 +212,3 @@ def train_classifier(
         if trained is not trainee:
             classifier_network.compile_classifier(trained, config)
     return trained, {key: [float(v) for v in values] for key, values in history.history.items()}
-
-
-# what lived here before the split: old import paths kept for one release, with a warning
-__getattr__ = moved_names(
-    __name__,
-    {
-        "cxr_gan.models.classifier_config": "BACKBONES ClassifierConfig",
-        "cxr_gan.models.weights": "RESNET50_WEIGHTS_FILE RESNET50_WEIGHTS_MD5 "
-        "RESNET50_WEIGHTS_ORIGIN WeightsUnavailableError keras_cache_dir resolve_resnet50_weights",
-        "cxr_gan.models.classifier_network": "HEAD_LAYERS IMAGENET_BGR_MEAN backbone_fingerprint "
-        "build_classifier feature_extractor",
-        "cxr_gan.models.classifier_input": "as_image_batch as_image_source augmentation_draws "
-        "extract_features indexed_batches validation_mask",
-        "cxr_gan.models.classifier_predict": "predict predict_from_features",
-    },
-)

@@ -29,13 +29,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from cxr_gan.data.augmentation import (
-    AugmentationParams,
-    apply_augmentation,
-    augment_images,
-    resolve_augmentation,
-    sample_augmentation,
-)
+from cxr_gan.data.augmentation import apply_augmentation, augment_images, sample_augmentation
+from cxr_gan.data.augmentation_presets import AugmentationParams, resolve_augmentation
 from cxr_gan.data.lazy_rows import select_rows
 from cxr_gan.data.split import stratified_group_split
 from cxr_gan.data.tf_batches import gathered_batches

@@ -25,7 +25,8 @@ from collections.abc import Iterator, Mapping
 import keras
 import tensorflow as tf
 
-from cxr_gan.models.distribution import DistributionConfigError, DistributionParams, make_strategy
+from cxr_gan.models.distribution import make_strategy
+from cxr_gan.models.distribution_params import DistributionConfigError, DistributionParams
 
 logger = logging.getLogger(__name__)
 MIXED_POLICY = "mixed_float16"

@@ -24,14 +24,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-# parameter models import these from the module without TensorFlow; importable from here as before
-from cxr_gan.models.distribution_params import (  # noqa: F401
-    STRATEGIES,
-    DistributionConfigError,
-    DistributionParams,
-    StrategyName,
-    refuse_multi_worker_fit,
-)
+from cxr_gan.models.distribution_params import STRATEGIES, DistributionConfigError
 
 _created: dict[str, tf.distribute.Strategy] = {}
 

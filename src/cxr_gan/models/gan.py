@@ -17,20 +17,9 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from cxr_gan.deprecation import moved_names
 from cxr_gan.models import gan_networks
 from cxr_gan.models.diffaugment import diff_augment
 from cxr_gan.models.gan_config import GanConfig
-
-# the networks moved to gan_networks; their old import path here warns for one release
-__getattr__ = moved_names(
-    __name__,
-    {
-        "cxr_gan.models.gan_networks": "build_dense_generator build_dense_discriminator "
-        "build_dcgan_generator build_dcgan_discriminator build_generator build_discriminator "
-        "MinibatchStdDev"
-    },
-)
 
 
 class ConditionalGAN(keras.Model):

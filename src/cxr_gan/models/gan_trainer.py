@@ -31,26 +31,14 @@ import tensorflow as tf
 import cxr_gan
 from cxr_gan.data.lazy_rows import read_in_chunks
 from cxr_gan.data.tf_batches import gathered_batches
-from cxr_gan.deprecation import moved_names
 from cxr_gan.metrics.ssim import class_diversity
 from cxr_gan.models.distribution import chief_path, is_chief, resolve_strategy
 from cxr_gan.models.gan import ConditionalGAN
 from cxr_gan.models.gan_checkpoints import GanRun, restore_or_start
 from cxr_gan.models.gan_config import GanConfig
-from cxr_gan.models.gan_monitor import GanMonitor, keep_latest_diverse, to_uint8  # noqa: F401 (to_uint8: its old path)
+from cxr_gan.models.gan_monitor import GanMonitor, keep_latest_diverse
 
 logger = logging.getLogger(__name__)
-# the monitor and the checkpoint files moved to gan_monitor and gan_checkpoints; their old import
-# path here warns for one release
-__getattr__ = moved_names(
-    __name__,
-    {
-        "cxr_gan.models.gan_monitor": "fixed_sample_inputs EPOCH_LOG_SECONDS "
-        "DIVERSITY_SAMPLES COLLAPSE_MARGIN",
-        "cxr_gan.models.gan_checkpoints": "SAMPLES_FOLDER",
-        "cxr_gan.data.thumbnails": "tile_grid",
-    },
-)
 DIVERSITY_REAL_IMAGES = 32  # real images per class for the line's reference
 
 

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 
 from cxr_gan.data.preprocessing import resize_square
-from cxr_gan.models.gan_trainer import to_uint8
+from cxr_gan.models.gan_monitor import to_uint8
 
 
 def generator_latent_dim(generator: keras.Model) -> int:

@@ -152,16 +152,3 @@ def test_the_external_folder_is_ingested_with_every_data_processing_ingest_optio
     from cxr_gan.data.classification_inputs import INGEST_OPTIONS
 
     assert set(INGEST_OPTIONS) == set(DataProcessingParams().ingest_options())
-
-
-def test_names_that_moved_out_of_the_nodes_keep_their_old_path_with_a_warning():
-    from cxr_gan.metrics import comparison
-    from cxr_gan.pipelines.classification import nodes
-    from cxr_gan.reporting import comparison as report
-
-    with pytest.warns(DeprecationWarning, match="moved to cxr_gan.metrics.comparison"):
-        assert nodes.synthetic_verdict is comparison.synthetic_verdict
-    with pytest.warns(DeprecationWarning, match="moved to cxr_gan.reporting.comparison"):
-        assert nodes.comparison_markdown is report.comparison_markdown
-    with pytest.raises(AttributeError):
-        nodes.no_such_name  # noqa: B018

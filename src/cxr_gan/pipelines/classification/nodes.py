@@ -29,7 +29,6 @@ from cxr_gan.data.experiments import (
     synthetic_generator_size,
 )
 from cxr_gan.data.sources import RawXrayCollection
-from cxr_gan.deprecation import moved_names
 from cxr_gan.metrics.comparison import ComparisonSettings, compare, external_scores
 from cxr_gan.models import KerasModel
 from cxr_gan.models.experiments import ExperimentPlan, experiment_evaluation, train_over_seeds
@@ -48,15 +47,6 @@ from cxr_gan.reporting.classification_figures import (
 )
 
 logger = logging.getLogger(__name__)
-# public names that moved out of this module; their old path warns for one release
-__getattr__ = moved_names(
-    __name__,
-    {
-        "cxr_gan.metrics.comparison": "BASELINE CANDIDATE PREDICTION_COLUMNS SOURCE_CONFOUND "
-        "synthetic_verdict",
-        "cxr_gan.reporting.comparison": "comparison_markdown gan_quality_line",
-    },
-)
 
 
 def prepare_classification_data(

@@ -6,7 +6,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from cxr_gan.deprecation import moved_names
 from cxr_gan.models.classifier_config import ClassifierConfig
 from cxr_gan.models.distribution_params import DistributionParams, refuse_multi_worker_fit
 
@@ -68,8 +67,3 @@ class ClassificationParams(ClassifierConfig):
         values = {**self.model_dump(include=CLASSIFIER_FIELDS), **overrides}
         values["validation_fraction"] = 0.0
         return ClassifierConfig.from_dict(values)
-
-
-__getattr__ = moved_names(
-    __name__, {"cxr_gan.models.classifier_config": "ClassifierSettings=ClassifierConfig"}
-)

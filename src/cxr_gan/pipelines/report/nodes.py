@@ -12,13 +12,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from cxr_gan.reporting.report_gan import GanResults
 from cxr_gan.reporting.software import software_versions
-from cxr_gan.reporting.study_report import (
-    ExperimentFigures,
-    GanResults,
-    StudyResults,
-    build_study_report,
-)
+from cxr_gan.reporting.study_report import ExperimentFigures, StudyResults, build_study_report
 
 logger = logging.getLogger(__name__)
 
