@@ -45,8 +45,10 @@ def plot_grids(grids: Mapping[str, np.ndarray], title: str) -> Figure:
     """Labelled sample grids stacked top to bottom (fixed latents: rows compare directly)."""
     names = list(grids)
     height, width = next(iter(grids.values())).shape
+    # 40 px per inch, up to 14 inches wide; a wider grid is drawn smaller, and so is its height
+    scale = min(1.0, (14 - 1.2) / (width / 40))
     figure = Figure(
-        figsize=(min(14, 1.2 + width / 40), 0.4 + len(names) * (height / 40 + 0.3)),
+        figsize=(1.2 + scale * width / 40, 0.4 + len(names) * (scale * height / 40 + 0.3)),
         layout="constrained",  # room for the suptitle however many lines fit_titles makes it
     )
     axes = figure.subplots(len(names), 1, squeeze=False)[:, 0]
