@@ -113,7 +113,7 @@ def run_estimate_lines(project: Path) -> list[str]:
     from the run's info.log: a first run of the study, so the estimate is the cost model's."""
     lines = (project / "info.log").read_text(errors="replace").splitlines()
     return [
-        line.split("INFO", 1)[-1].strip()
+        line.split(" - INFO - ", 1)[-1].strip()  # info.log: "<time> - <logger> - INFO - <message>"
         for line in lines
         if "Run estimate:" in line or "Run took" in line
     ]
