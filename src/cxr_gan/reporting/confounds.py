@@ -24,6 +24,8 @@ PAIR_MARGIN = 0.01  # the pair is warned only when it separates better than each
 SOURCE_COLUMNS = ("source_repo", "source", "dataset", "archive")  # manifest columns, first wins
 ATTRIBUTES = ("format", "colour_mode", "bit_depth", "size", "source")
 PAIR = ("format", "colour_mode")
+# joins a pair's two values: not NUL, which pandas' string dtype drops without pyarrow
+PAIR_SEPARATOR = "\x1f"
 LEARNS = {
     "format": "file format",
     "colour_mode": "colour mode",
@@ -141,7 +143,7 @@ def find_confounds(usable: pd.DataFrame, classes: Mapping[str, int]) -> list[dic
     attributes = image_attributes(usable)
     labels = usable["label"].to_numpy()
     pair_name = " x ".join(PAIR)
-    attributes[pair_name] = attributes[PAIR[0]] + "\0" + attributes[PAIR[1]]
+    attributes[pair_name] = attributes[PAIR[0]] + PAIR_SEPARATOR + attributes[PAIR[1]]
     aucs = {name: separation_auc(attributes[name], labels) for name in attributes.columns}
     found = []
     for name, auc in aucs.items():
@@ -162,7 +164,7 @@ def find_confounds(usable: pd.DataFrame, classes: Mapping[str, int]) -> list[dic
 def _describe(attribute: str, value: str) -> str:
     """A value as a sentence names it: 'grayscale PNG', 'colour (RGB)', '512x512 px'."""
     if attribute == " x ".join(PAIR):
-        image_format, mode = value.split("\0")
+        image_format, mode = value.split(PAIR_SEPARATOR)
         return f"{_mode_word(mode)} {image_format}"
     if attribute == "colour_mode":
         return _mode_word(value)
@@ -192,8 +194,8 @@ def _others(attribute: str, values: pd.Series, dominant: str) -> str:
         listed = [_describe(attribute, v) for v in rest.value_counts().index[:3]]
         more = " or other values" if rest.nunique() > 3 else ""
         return " or ".join(listed) + more
-    image_format, mode = dominant.split("\0")
-    parts = rest.str.split("\0", expand=True)
+    image_format, mode = dominant.split(PAIR_SEPARATOR)
+    parts = rest.str.split(PAIR_SEPARATOR, expand=True)
     words = []
     formats = parts[0][parts[0] != image_format].value_counts().index.tolist()
     if formats:
